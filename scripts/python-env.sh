@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the project's Python virtualenv and prints its path.
+# The venv lives outside the clone so fresh clones and CI runs reuse it; it is rebuilt
+# whenever scripts/requirements.txt changes.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}
+venv=${FRAUDRISK_VENV:-$cache/venv}
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "python-env: installing $here/requirements.txt into $venv" >&2
+  mkdir -p "$cache"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --upgrade pip >&2
+  "$venv/bin/pip" install --quiet -r "$here/requirements.txt" >&2
+  echo "$want" > "$stamp"
+fi
+echo "$venv"

@@ -1,0 +1,1 @@
+//! Datasets: CSV input, the built-in generator, fingerprints.

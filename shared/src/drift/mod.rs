@@ -1,0 +1,1 @@
+//! Drift tests: see the module docs once implemented.

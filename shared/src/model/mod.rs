@@ -1,0 +1,1 @@
+//! Model: encoding, logistic regression, metrics, artifact.

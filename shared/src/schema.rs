@@ -1,0 +1,631 @@
+//! The 20 applicant features, declared once.
+//!
+//! Validation, encoding, the drift-test choice, the CSV reader, the HTML form and the docs all
+//! read [`FEATURES`]; no other place in the code base lists feature names.
+//!
+//! The order is the seed's (its CSV columns and its example request body). Codes follow the
+//! German credit data as the seed's files have them; the meanings are those of the data set's
+//! codebook (Hofmann, Statlog German Credit), as far as the seed's recoding preserves them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Number of applicant features.
+pub const FEATURE_COUNT: usize = 20;
+
+/// The label column: 1 = good credit, 0 = bad ("might intend to commit fraud").
+pub const LABEL_COLUMN: &str = "creditability";
+
+/// How a feature is measured, which decides its encoding and its drift test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A quantity: standardised for the model, Welch's t-test for drift.
+    Numeric,
+    /// Unordered categories: one-hot for the model, chi-square test for drift.
+    Nominal,
+    /// Ordered categories: standardised for the model, Mann-Whitney U test for drift.
+    Ordinal,
+    /// Two codes, 0 and 1: used as is by the model, two-proportion z-test for drift.
+    Binary,
+}
+
+impl FeatureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureKind::Numeric => "numeric",
+            FeatureKind::Nominal => "nominal",
+            FeatureKind::Ordinal => "ordinal",
+            FeatureKind::Binary => "binary",
+        }
+    }
+}
+
+impl fmt::Display for FeatureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The values a feature may take. Every feature is an integer code or count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// Any integer in `min..=max`.
+    Range { min: i64, max: i64 },
+    /// One of the listed codes, each with its meaning.
+    Codes(&'static [(i64, &'static str)]),
+}
+
+impl Domain {
+    pub fn contains(&self, value: i64) -> bool {
+        match self {
+            Domain::Range { min, max } => (*min..=*max).contains(&value),
+            Domain::Codes(codes) => codes.iter().any(|(code, _)| *code == value),
+        }
+    }
+
+    /// The rule as a user reads it in an error message.
+    pub fn describe(&self) -> String {
+        match self {
+            Domain::Range { min, max } => format!("an integer from {min} to {max}"),
+            Domain::Codes(codes) => {
+                let listed: Vec<String> = codes.iter().map(|(c, _)| c.to_string()).collect();
+                format!("one of the codes {}", listed.join(", "))
+            }
+        }
+    }
+}
+
+/// One applicant feature.
+#[derive(Debug)]
+pub struct Feature {
+    /// Column and field name, as in the seed.
+    pub name: &'static str,
+    pub kind: FeatureKind,
+    pub domain: Domain,
+    /// A human label, for forms and reports.
+    pub label: &'static str,
+}
+
+impl Feature {
+    /// Checks one value against this feature's rule, returning the integer code.
+    pub fn check(&self, value: f64) -> Result<i64, FieldError> {
+        if !value.is_finite() || value.fract() != 0.0 || value.abs() > 1e15 {
+            return Err(FieldError::new(
+                self.name,
+                format!("must be {}", self.domain.describe()),
+                Some(format_value(value)),
+            ));
+        }
+        let code = value as i64;
+        if !self.domain.contains(code) {
+            return Err(FieldError::new(
+                self.name,
+                format!("must be {}", self.domain.describe()),
+                Some(code.to_string()),
+            ));
+        }
+        Ok(code)
+    }
+
+    /// The category codes of a nominal, ordinal or binary feature (empty for numeric ranges).
+    pub fn codes(&self) -> Vec<i64> {
+        match self.domain {
+            Domain::Codes(codes) => codes.iter().map(|(c, _)| *c).collect(),
+            Domain::Range { min, max } if self.kind != FeatureKind::Numeric => {
+                (min..=max).collect()
+            }
+            Domain::Range { .. } => Vec::new(),
+        }
+    }
+}
+
+fn format_value(value: f64) -> String {
+    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value}")
+    }
+}
+
+const ACCOUNT_BALANCE: &[(i64, &str)] = &[
+    (1, "no running account"),
+    (2, "no balance or debit"),
+    (3, "0 to 200 DM"),
+    (4, "200 DM or more, or salary account for a year"),
+];
+const PAYMENT_STATUS: &[(i64, &str)] = &[
+    (0, "hesitant payment of previous credits"),
+    (1, "problematic running account"),
+    (2, "no previous credits or all paid back"),
+    (3, "no problems with current credits at this bank"),
+    (4, "previous credits at this bank paid back"),
+];
+const PURPOSE: &[(i64, &str)] = &[
+    (0, "other"),
+    (1, "new car"),
+    (2, "used car"),
+    (3, "furniture"),
+    (4, "radio or television"),
+    (5, "household appliances"),
+    (6, "repair"),
+    (7, "education"),
+    (8, "vacation"),
+    (9, "retraining"),
+    (10, "business"),
+];
+const SAVINGS: &[(i64, &str)] = &[
+    (1, "none or not available"),
+    (2, "below 100 DM"),
+    (3, "100 to 500 DM"),
+    (4, "500 to 1000 DM"),
+    (5, "1000 DM or more"),
+];
+const EMPLOYMENT: &[(i64, &str)] = &[
+    (1, "unemployed"),
+    (2, "under 1 year"),
+    (3, "1 to 4 years"),
+    (4, "4 to 7 years"),
+    (5, "7 years or more"),
+];
+const SEX_MARITAL: &[(i64, &str)] = &[
+    (1, "male, divorced or separated"),
+    (2, "male, single"),
+    (3, "male, married or widowed"),
+    (4, "female"),
+];
+const GUARANTORS: &[(i64, &str)] = &[(1, "none"), (2, "co-applicant"), (3, "guarantor")];
+const ADDRESS_DURATION: &[(i64, &str)] = &[
+    (1, "under 1 year"),
+    (2, "1 to 4 years"),
+    (3, "4 to 7 years"),
+    (4, "7 years or more"),
+];
+const ASSET: &[(i64, &str)] = &[
+    (1, "none or not available"),
+    (2, "car or other"),
+    (3, "savings contract or life insurance"),
+    (4, "house or land"),
+];
+const CONCURRENT: &[(i64, &str)] = &[
+    (1, "at other banks"),
+    (2, "at department stores"),
+    (3, "none"),
+];
+const APARTMENT: &[(i64, &str)] = &[(1, "rented"), (2, "owner-occupied"), (3, "free")];
+const OCCUPATION: &[(i64, &str)] = &[
+    (1, "unemployed or unskilled non-resident"),
+    (2, "unskilled resident"),
+    (3, "skilled employee or official"),
+    (4, "executive, self-employed or highly qualified"),
+];
+const DEPENDENTS: &[(i64, &str)] = &[(0, "fewer (code 0)"), (1, "more (code 1)")];
+const TELEPHONE: &[(i64, &str)] = &[(0, "none"), (1, "yes, registered")];
+const FOREIGN_WORKER: &[(i64, &str)] = &[(0, "yes (code 0)"), (1, "no (code 1)")];
+
+/// The 20 features in the seed's order.
+pub static FEATURES: [Feature; FEATURE_COUNT] = [
+    Feature {
+        name: "account_balance",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(ACCOUNT_BALANCE),
+        label: "Balance of current account",
+    },
+    Feature {
+        name: "duration_of_credit_month",
+        kind: FeatureKind::Numeric,
+        domain: Domain::Range { min: 1, max: 120 },
+        label: "Duration of credit (months)",
+    },
+    Feature {
+        name: "payment_status_of_previous_credit",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(PAYMENT_STATUS),
+        label: "Payment status of previous credit",
+    },
+    Feature {
+        name: "purpose",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(PURPOSE),
+        label: "Purpose of the credit",
+    },
+    Feature {
+        name: "credit_amount",
+        kind: FeatureKind::Numeric,
+        domain: Domain::Range {
+            min: 1,
+            max: 1_000_000,
+        },
+        label: "Credit amount (DM)",
+    },
+    Feature {
+        name: "value_savings_stocks",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(SAVINGS),
+        label: "Value of savings or stocks",
+    },
+    Feature {
+        name: "length_of_current_employment",
+        kind: FeatureKind::Ordinal,
+        domain: Domain::Codes(EMPLOYMENT),
+        label: "Length of current employment",
+    },
+    Feature {
+        name: "instalment_per_cent",
+        kind: FeatureKind::Numeric,
+        domain: Domain::Range { min: 1, max: 4 },
+        label: "Instalment rate (1 = highest share of income, 4 = lowest)",
+    },
+    Feature {
+        name: "sex_marital_status",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(SEX_MARITAL),
+        label: "Sex and marital status",
+    },
+    Feature {
+        name: "guarantors",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(GUARANTORS),
+        label: "Other debtors or guarantors",
+    },
+    Feature {
+        name: "duration_in_current_address",
+        kind: FeatureKind::Ordinal,
+        domain: Domain::Codes(ADDRESS_DURATION),
+        label: "Time at current address",
+    },
+    Feature {
+        name: "most_valuable_available_asset",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(ASSET),
+        label: "Most valuable available asset",
+    },
+    Feature {
+        name: "age_years",
+        kind: FeatureKind::Numeric,
+        domain: Domain::Range { min: 18, max: 120 },
+        label: "Age (years)",
+    },
+    Feature {
+        name: "concurrent_credits",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(CONCURRENT),
+        label: "Concurrent credits",
+    },
+    Feature {
+        name: "type_of_apartment",
+        kind: FeatureKind::Nominal,
+        domain: Domain::Codes(APARTMENT),
+        label: "Type of apartment",
+    },
+    Feature {
+        name: "no_of_credits_at_this_bank",
+        kind: FeatureKind::Numeric,
+        domain: Domain::Range { min: 1, max: 4 },
+        label:
+            "Credits at this bank (1 = one, 2 = two or three, 3 = four or five, 4 = six or more)",
+    },
+    Feature {
+        name: "occupation",
+        kind: FeatureKind::Ordinal,
+        domain: Domain::Codes(OCCUPATION),
+        label: "Occupation",
+    },
+    Feature {
+        name: "no_of_dependents",
+        kind: FeatureKind::Binary,
+        domain: Domain::Codes(DEPENDENTS),
+        label: "Number of dependants (binary code, 0 or 1)",
+    },
+    Feature {
+        name: "telephone",
+        kind: FeatureKind::Binary,
+        domain: Domain::Codes(TELEPHONE),
+        label: "Telephone",
+    },
+    Feature {
+        name: "foreign_worker",
+        kind: FeatureKind::Binary,
+        domain: Domain::Codes(FOREIGN_WORKER),
+        label: "Foreign worker",
+    },
+];
+
+/// Finds a feature by name, ignoring ASCII case (the seed's files spell
+/// `no_of_credits_at_this_Bank` in one and `no_of_credits_at_this_bank` in the other).
+pub fn feature_index(name: &str) -> Option<usize> {
+    FEATURES
+        .iter()
+        .position(|f| f.name.eq_ignore_ascii_case(name.trim()))
+}
+
+/// The 20 feature values of one applicant, in [`FEATURES`] order. Every value is an integer
+/// code or count, stored as `f64` because the model and the statistics compute in floats.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Applicant(pub [f64; FEATURE_COUNT]);
+
+impl Applicant {
+    /// Checks every value against its feature's rule and reports all violations at once.
+    pub fn validate(values: [f64; FEATURE_COUNT]) -> Result<Self, ValidationErrors> {
+        let errors: Vec<FieldError> = FEATURES
+            .iter()
+            .zip(values.iter())
+            .filter_map(|(feature, value)| feature.check(*value).err())
+            .collect();
+        if errors.is_empty() {
+            Ok(Applicant(values))
+        } else {
+            Err(ValidationErrors(errors))
+        }
+    }
+
+    /// Builds an applicant from named values, as a query string or a JSON object gives them.
+    /// Reports every missing, unknown, malformed and out-of-domain field at once.
+    pub fn from_fields<'a, I>(fields: I) -> Result<Self, ValidationErrors>
+    where
+        I: IntoIterator<Item = (&'a str, FieldValue<'a>)>,
+    {
+        let mut values: [Option<f64>; FEATURE_COUNT] = [None; FEATURE_COUNT];
+        let mut errors = Vec::new();
+        for (name, raw) in fields {
+            let Some(index) = FEATURES.iter().position(|f| f.name == name) else {
+                errors.push(FieldError::new(
+                    name,
+                    "is not a feature of this model".to_string(),
+                    None,
+                ));
+                continue;
+            };
+            let feature = &FEATURES[index];
+            if values[index].is_some() {
+                errors.push(FieldError::new(
+                    name,
+                    "is given more than once".to_string(),
+                    None,
+                ));
+                continue;
+            }
+            let number = match raw {
+                FieldValue::Number(n) => Some(n),
+                FieldValue::Text(text) => text.trim().parse::<f64>().ok(),
+                FieldValue::Other(_) => None,
+            };
+            match number {
+                Some(n) => match feature.check(n) {
+                    Ok(code) => values[index] = Some(code as f64),
+                    Err(error) => errors.push(error),
+                },
+                None => errors.push(FieldError::new(
+                    name,
+                    format!("must be a number: {}", feature.domain.describe()),
+                    Some(raw.to_string()),
+                )),
+            }
+        }
+        for (feature, value) in FEATURES.iter().zip(values.iter()) {
+            if value.is_none() && !errors.iter().any(|e| e.field == feature.name) {
+                errors.push(FieldError::new(
+                    feature.name,
+                    format!("is required: {}", feature.domain.describe()),
+                    None,
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ValidationErrors(errors));
+        }
+        let mut out = [0.0; FEATURE_COUNT];
+        for (slot, value) in out.iter_mut().zip(values.iter()) {
+            *slot = value.unwrap_or_default();
+        }
+        Ok(Applicant(out))
+    }
+
+    /// The values as a JSON object keyed by feature name, in schema order.
+    pub fn to_json(&self) -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = FEATURES
+            .iter()
+            .zip(self.0.iter())
+            .map(|(f, v)| (f.name.to_string(), serde_json::Value::from(*v as i64)))
+            .collect();
+        serde_json::Value::Object(map)
+    }
+}
+
+/// A raw field value before validation.
+#[derive(Clone, Copy, Debug)]
+pub enum FieldValue<'a> {
+    /// From a query string or a CSV cell.
+    Text(&'a str),
+    /// A JSON number.
+    Number(f64),
+    /// Any other JSON type (the name of the type, for the error message).
+    Other(&'static str),
+}
+
+impl fmt::Display for FieldValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Text(text) => write!(f, "{text:?}"),
+            FieldValue::Number(n) => f.write_str(&format_value(*n)),
+            FieldValue::Other(kind) => write!(f, "a JSON {kind}"),
+        }
+    }
+}
+
+impl<'a> FieldValue<'a> {
+    /// Classifies a JSON value.
+    pub fn from_json(value: &'a serde_json::Value) -> Self {
+        match value {
+            serde_json::Value::Number(n) => n
+                .as_f64()
+                .map(FieldValue::Number)
+                .unwrap_or(FieldValue::Other("number out of range")),
+            serde_json::Value::String(s) => FieldValue::Text(s),
+            serde_json::Value::Null => FieldValue::Other("null"),
+            serde_json::Value::Bool(_) => FieldValue::Other("boolean"),
+            serde_json::Value::Array(_) => FieldValue::Other("array"),
+            serde_json::Value::Object(_) => FieldValue::Other("object"),
+        }
+    }
+}
+
+/// One applicant with its known outcome: a training row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LabeledRecord {
+    pub applicant: Applicant,
+    /// 1 = good credit, 0 = bad ("might intend to commit fraud").
+    pub creditability: u8,
+}
+
+impl LabeledRecord {
+    /// True when the label is the fraud class (creditability 0).
+    pub fn is_fraud(&self) -> bool {
+        self.creditability == 0
+    }
+}
+
+/// One field that broke its rule.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl FieldError {
+    pub fn new(field: &str, rule: String, value: Option<String>) -> Self {
+        FieldError {
+            field: field.to_string(),
+            rule,
+            value,
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(value) => write!(f, "{} {} (got {})", self.field, self.rule, value),
+            None => write!(f, "{} {}", self.field, self.rule),
+        }
+    }
+}
+
+/// Every rule an input broke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|e| e.to_string()).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed_example() -> Vec<(&'static str, f64)> {
+        vec![
+            ("account_balance", 4.0),
+            ("duration_of_credit_month", 12.0),
+            ("payment_status_of_previous_credit", 4.0),
+            ("purpose", 3.0),
+            ("credit_amount", 618.0),
+            ("value_savings_stocks", 1.0),
+            ("length_of_current_employment", 5.0),
+            ("instalment_per_cent", 4.0),
+            ("sex_marital_status", 3.0),
+            ("guarantors", 1.0),
+            ("duration_in_current_address", 4.0),
+            ("most_valuable_available_asset", 2.0),
+            ("age_years", 56.0),
+            ("concurrent_credits", 3.0),
+            ("type_of_apartment", 2.0),
+            ("no_of_credits_at_this_bank", 1.0),
+            ("occupation", 1.0),
+            ("no_of_dependents", 3.0),
+            ("telephone", 0.0),
+            ("foreign_worker", 0.0),
+        ]
+    }
+
+    #[test]
+    fn names_are_unique_and_kinds_match_the_seed_typing() {
+        let mut names: Vec<_> = FEATURES.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FEATURE_COUNT);
+        let count = |k| FEATURES.iter().filter(|f| f.kind == k).count();
+        assert_eq!(count(FeatureKind::Numeric), 5);
+        assert_eq!(count(FeatureKind::Nominal), 9);
+        assert_eq!(count(FeatureKind::Ordinal), 3);
+        assert_eq!(count(FeatureKind::Binary), 3);
+    }
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(feature_index("no_of_credits_at_this_Bank"), Some(15));
+        assert_eq!(feature_index("creditability"), None);
+    }
+
+    #[test]
+    fn seed_example_is_rejected_only_for_no_of_dependents() {
+        let fields = seed_example();
+        let err = Applicant::from_fields(fields.iter().map(|(n, v)| (*n, FieldValue::Number(*v))))
+            .unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        assert_eq!(err.0[0].field, "no_of_dependents");
+        assert!(err.0[0].rule.contains("0, 1"), "{}", err.0[0].rule);
+        assert_eq!(err.0[0].value.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut fields: Vec<(&str, FieldValue)> = seed_example()
+            .into_iter()
+            .filter(|(n, _)| *n != "age_years")
+            .map(|(n, v)| (n, FieldValue::Number(v)))
+            .collect();
+        fields[0] = ("account_balance", FieldValue::Text("four"));
+        fields[1] = ("duration_of_credit_month", FieldValue::Number(12.5));
+        fields.push(("colour", FieldValue::Text("red")));
+        let err = Applicant::from_fields(fields).unwrap_err();
+        let named: Vec<&str> = err.0.iter().map(|e| e.field.as_str()).collect();
+        for expected in [
+            "account_balance",
+            "duration_of_credit_month",
+            "no_of_dependents",
+            "colour",
+            "age_years",
+        ] {
+            assert!(
+                named.contains(&expected),
+                "{expected} missing from {named:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_valid_applicant_round_trips_through_json() {
+        let fields = seed_example();
+        let fixed = fields.iter().map(|(n, v)| {
+            let v = if *n == "no_of_dependents" { 1.0 } else { *v };
+            (*n, FieldValue::Number(v))
+        });
+        let applicant = Applicant::from_fields(fixed).unwrap();
+        let json = applicant.to_json();
+        assert_eq!(json["credit_amount"], 618);
+        let back = Applicant::from_fields(
+            json.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.as_str(), FieldValue::from_json(v))),
+        )
+        .unwrap();
+        assert_eq!(back, applicant);
+    }
+}
