@@ -1,1 +1,238 @@
-fn main() {}
+//! `fraudctl`: the fraud-risk service on one machine.
+//!
+//! Every command runs the same library code as the Lambda functions, over the embedded
+//! defaults (SQLite and folders below `--state`).
+
+mod commands;
+mod demo;
+mod output;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The fraud-risk service on your machine: data, training, drift, prediction, users, and
+/// the HTTP API.
+#[derive(Parser, Debug)]
+#[command(name = "fraudctl", version, about, long_about = None)]
+struct Invocation {
+    /// Local state folder (SQLite database, artifacts, tracking runs).
+    #[arg(long, global = true, env = "FRAUDRISK_STATE_DIR", default_value = fraudrisk::services::DEFAULT_STATE_DIR)]
+    state: PathBuf,
+
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    #[command(subcommand)]
+    command: TopCommand,
+}
+
+// `serve` runs until stopped and has no output format, so it is dispatched here and the
+// one-shot commands go to `commands::run` unchanged.
+#[derive(Subcommand, Debug)]
+enum TopCommand {
+    #[command(flatten)]
+    OneShot(Command),
+    /// Serve the HTTP API (hello, initialtrain, retrain, predict) on a local address.
+    Serve(serve::ServeArgs),
+}
+
+/// The global options and a one-shot command, as `commands::run` takes them.
+#[derive(Debug)]
+struct Cli {
+    state: PathBuf,
+    format: Format,
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Readable tables.
+    Table,
+    /// One JSON object on standard output.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The whole life cycle on generated data, in a fresh state folder.
+    Demo(DemoArgs),
+    /// Create or upgrade the database tables.
+    Migrate,
+    /// Load labelled rows: generated (the seed's 10,000 reference + 2,000 shifted) or from CSV files.
+    LoadData(LoadDataArgs),
+    /// Train on the reference rows, register version 1 (or the next), make it champion.
+    Initialtrain,
+    /// Drift-test waiting rows, train a challenger, promote it if it is not worse.
+    Retrain(RetrainArgs),
+    /// Drift tests between two CSV files.
+    Drift(DriftArgs),
+    /// Train a model on a CSV file and evaluate it on another (or on a held-out split).
+    Train(TrainArgs),
+    /// Score applicants with the champion or a model file.
+    Predict(PredictArgs),
+    /// Rows, champion and users at a glance.
+    Status,
+    /// Manage API users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Seed of the data generator and the training.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct LoadDataArgs {
+    /// CSV file of reference rows (the data the initial model learns from).
+    #[arg(long, value_name = "FILE")]
+    reference: Option<PathBuf>,
+    /// CSV file of new labelled rows (waiting for the next retrain).
+    #[arg(long, value_name = "FILE")]
+    new: Option<PathBuf>,
+    /// Generate rows instead of reading files (the default when no file is given).
+    #[arg(long, value_enum)]
+    generate: Option<Generate>,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// How many reference rows to generate.
+    #[arg(long, default_value_t = 10_000)]
+    reference_rows: usize,
+    /// How many shifted new rows to generate.
+    #[arg(long, default_value_t = 2_000)]
+    shifted_rows: usize,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Generate {
+    Both,
+    Reference,
+    Shifted,
+}
+
+#[derive(Args, Debug)]
+struct RetrainArgs {
+    /// `always` trains whenever rows wait; `if-drift` needs 1,000 rows and a drift verdict.
+    #[arg(long, value_enum, default_value_t = Mode::Always)]
+    mode: Mode,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Always,
+    IfDrift,
+}
+
+#[derive(Args, Debug)]
+struct DriftArgs {
+    /// Reference CSV file.
+    #[arg(long, value_name = "FILE")]
+    reference: PathBuf,
+    /// Current CSV file.
+    #[arg(long, value_name = "FILE")]
+    current: PathBuf,
+    /// Family-wise error rate (or false discovery rate for benjamini-hochberg).
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Multiple-testing correction: bonferroni, holm or benjamini-hochberg.
+    #[arg(long, default_value = "bonferroni")]
+    correction: String,
+    /// Only call a feature drifted when its PSI is at least this.
+    #[arg(long)]
+    min_psi: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// Training CSV file.
+    #[arg(long, value_name = "FILE")]
+    data: PathBuf,
+    /// Evaluation CSV file; without it a stratified 20 % of distinct rows is held out.
+    #[arg(long, value_name = "FILE")]
+    eval: Option<PathBuf>,
+    /// Where to write the model artifact (versioned JSON).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Seed of the folds and the split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct PredictArgs {
+    /// JSON request body: one object of the 20 fields or {"records": [...]}; `-` reads stdin.
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+    /// A field as name=value; repeat for all 20.
+    #[arg(long = "field", value_name = "NAME=VALUE")]
+    fields: Vec<String>,
+    /// Score with this model file instead of the champion (nothing is logged then).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Score the seed's documented example request.
+    #[arg(long, conflicts_with_all = ["input", "fields"])]
+    seed_example: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Add a user; the password is asked for, or read from stdin with --password-stdin.
+    Add {
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Remove a user.
+    Remove { username: String },
+}
+
+fn main() -> ExitCode {
+    let invocation = Invocation::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let work = async move {
+        match invocation.command {
+            TopCommand::Serve(args) => serve::run(&invocation.state, args).await,
+            TopCommand::OneShot(command) => {
+                commands::run(Cli {
+                    state: invocation.state,
+                    format: invocation.format,
+                    command,
+                })
+                .await
+            }
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -5,7 +5,14 @@
 //! the Lambda binaries under `functions/` and the `fraudctl` command line.
 
 pub mod adapters;
+pub mod auth;
+pub mod config;
 pub mod dataset;
 pub mod drift;
+pub mod http;
 pub mod model;
+pub mod pipeline;
+pub mod ports;
+pub mod request;
 pub mod schema;
+pub mod services;

@@ -1,1 +1,23 @@
-//! Datasets: CSV input, the built-in generator, fingerprints.
+//! Datasets: CSV input and output, the built-in generator, fingerprints.
+//!
+//! - [`read_labeled_csv`] and [`read_applicants_csv`] read the seed's own files as they are
+//!   (an unnamed index column or an `id` column, extra columns, header case differences) and
+//!   check every value against [`crate::schema::FEATURES`]; a file is returned whole or not at all.
+//! - [`generate_reference`] and [`generate_shifted`] are the seed's data_insertion step without
+//!   the files: class-conditional draws from tables derived from the seed's data, plus the
+//!   documented [`SHIFTS`] for the "new" data.
+//! - [`fingerprint`] and [`distinct_overlap`] identify training data and warn of leakage.
+
+mod csv_file;
+mod fingerprint;
+mod generator;
+
+pub use csv_file::{
+    read_applicants_csv, read_applicants_csv_from, read_labeled_csv, read_labeled_csv_from,
+    write_labeled_csv, CsvError, LabeledCsv, SourceRow,
+};
+pub use fingerprint::{distinct_overlap, fingerprint};
+pub use generator::{
+    generate_reference, generate_shifted, generated_rows, table_fraud_share, GeneratedKind,
+    GeneratorConfig, Shift, ShiftOp, SHIFTS,
+};

@@ -1,0 +1,365 @@
+//! The commands, each a few calls into the common crate.
+
+use std::io::{BufRead, Read};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use fraudrisk::dataset::{
+    distinct_overlap, generated_rows, read_applicants_csv, read_labeled_csv, GeneratedKind,
+    GeneratorConfig, SourceRow,
+};
+use fraudrisk::drift::{detect_drift, Correction, DriftConfig};
+use fraudrisk::model::{evaluate, fit, train_with_holdout, ModelArtifact, Provenance, TrainConfig};
+use fraudrisk::pipeline::{self, PipelineSettings, RetrainMode};
+use fraudrisk::ports::RecordRole;
+use fraudrisk::request::{applicants_from_json, RequestError, SEED_EXAMPLE_JSON};
+use fraudrisk::schema::{Applicant, FieldValue, LabeledRecord};
+use fraudrisk::services::Services;
+
+use crate::output::{self, Spinner};
+use crate::{Cli, Command, Format, Generate, Mode, UserCommand};
+
+/// Exit code for input the command refused (bad file, bad fields).
+const EXIT_INVALID_INPUT: u8 = 2;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let format = cli.format;
+    match cli.command {
+        Command::Demo(args) => crate::demo::run(&cli.state, args.seed, format).await,
+        Command::Migrate => {
+            let services = open(&cli.state).await?;
+            let applied = services.records.migrate().await?;
+            output::emit(
+                format,
+                &serde_json::json!({"applied": applied, "state": cli.state}),
+                || {
+                    println!(
+                        "Database at {} is up to date ({} migrations applied by this process).",
+                        cli.state.display(),
+                        applied.len()
+                    )
+                },
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::LoadData(args) => {
+            let services = open(&cli.state).await?;
+            let mut batches: Vec<(String, RecordRole, Vec<SourceRow>)> = Vec::new();
+            for (path, role) in [
+                (&args.reference, RecordRole::Reference),
+                (&args.new, RecordRole::New),
+            ] {
+                if let Some(path) = path {
+                    let csv = read_labeled_csv(path)?;
+                    if !csv.ignored_columns.is_empty() {
+                        eprintln!(
+                            "note: {} ignores columns {}",
+                            path.display(),
+                            csv.ignored_columns.join(", ")
+                        );
+                    }
+                    batches.push((source_name(path), role, csv.rows));
+                }
+            }
+            let generate = args.generate.or(if batches.is_empty() {
+                Some(Generate::Both)
+            } else {
+                None
+            });
+            let config = GeneratorConfig {
+                seed: args.seed,
+                reference_rows: args.reference_rows,
+                shifted_rows: args.shifted_rows,
+            };
+            if matches!(generate, Some(Generate::Both | Generate::Reference)) {
+                batches.push((
+                    format!("generated-reference-seed-{}", args.seed),
+                    RecordRole::Reference,
+                    generated_rows(GeneratedKind::Reference, config),
+                ));
+            }
+            if matches!(generate, Some(Generate::Both | Generate::Shifted)) {
+                batches.push((
+                    format!("generated-shifted-seed-{}", args.seed),
+                    RecordRole::New,
+                    generated_rows(GeneratedKind::Shifted, config),
+                ));
+            }
+            let mut results = Vec::new();
+            for (source, role, rows) in &batches {
+                let summary = services.records.load_records(source, *role, rows).await?;
+                results.push((source.clone(), *role, summary));
+            }
+            output::print_load_summaries(format, &results);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Initialtrain => {
+            let services = open(&cli.state).await?;
+            let spinner = Spinner::start(format, "Training on the reference rows (grid × 5 folds)");
+            let summary = pipeline::initial_train(
+                services.records.as_ref(),
+                services.artifacts.as_ref(),
+                services.tracker.as_ref(),
+                &PipelineSettings::default(),
+            )
+            .await;
+            spinner.finish();
+            output::print_training_summary(format, &summary?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retrain(args) => {
+            let services = open(&cli.state).await?;
+            let mode = match args.mode {
+                Mode::Always => RetrainMode::Always,
+                Mode::IfDrift => RetrainMode::IfDrift,
+            };
+            let spinner = Spinner::start(format, "Drift tests and retraining");
+            let summary = pipeline::retrain(
+                services.records.as_ref(),
+                services.predictions.as_ref(),
+                services.artifacts.as_ref(),
+                services.tracker.as_ref(),
+                &PipelineSettings::default(),
+                mode,
+            )
+            .await;
+            spinner.finish();
+            output::print_retrain_summary(format, &summary?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Drift(args) => {
+            let correction: Correction = args
+                .correction
+                .parse()
+                .map_err(|_| anyhow!("--correction must be bonferroni, holm or benjamini-hochberg (got {:?})", args.correction))?;
+            if !(args.alpha > 0.0 && args.alpha < 1.0) {
+                bail!("--alpha must be between 0 and 1 (got {})", args.alpha);
+            }
+            let reference = read_applicants_csv(&args.reference)?;
+            let current = read_applicants_csv(&args.current)?;
+            let config = DriftConfig {
+                alpha: args.alpha,
+                correction,
+                min_psi: args.min_psi,
+            };
+            let report = detect_drift(&reference, &current, &config);
+            output::print_drift(format, &report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train(args) => train(args, format).await,
+        Command::Predict(args) => predict(&cli.state, args, format).await,
+        Command::Status => {
+            let services = open(&cli.state).await?;
+            let counts = services.records.record_counts().await?;
+            let champion = pipeline::read_champion_pointer(services.artifacts.as_ref()).await?;
+            let users = services.users.list_users().await?;
+            output::print_status(format, &services, &counts, champion.as_ref(), users.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(command) => user(&cli.state, command, format).await,
+    }
+}
+
+pub async fn open(state: &Path) -> Result<Services> {
+    Services::from_env(state)
+        .await
+        .with_context(|| format!("cannot open the local state in {}", state.display()))
+}
+
+fn source_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
+    let data: Vec<LabeledRecord> = read_labeled_csv(&args.data)?
+        .rows
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    let config = TrainConfig {
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let spinner = Spinner::start(format, "Training (grid × 5 folds)");
+    let (model, alpha, cv, metrics, training_rows, eval_rows, overlap) = match &args.eval {
+        Some(eval_path) => {
+            let eval: Vec<LabeledRecord> = read_labeled_csv(eval_path)?
+                .rows
+                .into_iter()
+                .map(|r| r.record)
+                .collect();
+            let overlap = distinct_overlap(&data, &eval);
+            let train_data = data.clone();
+            let fitted = tokio::task::spawn_blocking(move || fit(&train_data, &config)).await??;
+            let metrics = evaluate(&fitted.model, &eval)?;
+            (
+                fitted.model,
+                fitted.chosen_alpha,
+                fitted.cv,
+                metrics,
+                data.len(),
+                eval.len(),
+                overlap,
+            )
+        }
+        None => {
+            let all = data.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || train_with_holdout(&all, &config)).await??;
+            (
+                outcome.model,
+                outcome.chosen_alpha,
+                outcome.cv,
+                outcome.metrics,
+                outcome.train_rows,
+                outcome.holdout_rows,
+                0,
+            )
+        }
+    };
+    spinner.finish();
+    if overlap > 0 {
+        eprintln!(
+            "warning: {overlap} distinct applicants of the evaluation file also occur in the \
+             training file; the metrics overstate how well the model generalises"
+        );
+    }
+    let provenance = Provenance {
+        trained_at: chrono::Utc::now(),
+        training_rows,
+        distinct_rows: fraudrisk::model::distinct_row_count(&data),
+        data_fingerprint: fraudrisk::dataset::fingerprint(&data),
+        seed: args.seed,
+        code_version: env!("CARGO_PKG_VERSION").to_string(),
+        version: None,
+    };
+    let artifact = ModelArtifact::new(&model, alpha, cv.clone(), Some(metrics.clone()), provenance);
+    if let Some(out) = &args.out {
+        std::fs::write(out, artifact.to_json_bytes()?)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    output::print_train(
+        format,
+        &metrics,
+        alpha,
+        &cv,
+        training_rows,
+        eval_rows,
+        overlap,
+        args.out.as_deref(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the applicants a `predict` call names: a JSON body, name=value fields or the seed's example.
+pub fn predict_input(args: &crate::PredictArgs) -> Result<std::result::Result<Vec<Applicant>, RequestError>> {
+    if args.seed_example {
+        let body: serde_json::Value = serde_json::from_str(SEED_EXAMPLE_JSON)?;
+        return Ok(applicants_from_json(&body).map(|(a, _)| a));
+    }
+    if let Some(path) = &args.input {
+        let mut text = String::new();
+        if path.as_os_str() == "-" {
+            std::io::stdin().read_to_string(&mut text)?;
+        } else {
+            text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+        }
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        return Ok(applicants_from_json(&body).map(|(a, _)| a));
+    }
+    if args.fields.is_empty() {
+        bail!("give --input FILE, --field NAME=VALUE (all 20) or --seed-example");
+    }
+    let mut pairs = Vec::new();
+    for field in &args.fields {
+        let (name, value) = field
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--field takes NAME=VALUE (got {field:?})"))?;
+        pairs.push((name, value));
+    }
+    Ok(Applicant::from_fields(pairs.iter().map(|(n, v)| (*n, FieldValue::Text(v))))
+        .map(|a| vec![a])
+        .map_err(RequestError::Invalid))
+}
+
+async fn predict(state: &Path, args: crate::PredictArgs, format: Format) -> Result<ExitCode> {
+    let applicants = match predict_input(&args)? {
+        Ok(applicants) => applicants,
+        Err(error) => {
+            output::print_request_error(format, &error);
+            return Ok(ExitCode::from(EXIT_INVALID_INPUT));
+        }
+    };
+    let served = if let Some(path) = &args.model {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let artifact = ModelArtifact::from_json_bytes(&bytes)?;
+        let model = artifact.model()?;
+        let version = artifact.provenance.version.unwrap_or(0);
+        applicants
+            .iter()
+            .map(|a| pipeline::ServedPrediction {
+                prediction: model.predict(a),
+                model_version: version,
+            })
+            .collect()
+    } else {
+        let services = open(state).await?;
+        let champion = pipeline::load_champion(services.artifacts.as_ref())
+            .await?
+            .ok_or(pipeline::PipelineError::NoChampion)?;
+        pipeline::predict_and_log(
+            &champion,
+            &applicants,
+            services.predictions.as_ref(),
+            None,
+        )
+        .await?
+    };
+    output::print_predictions(format, &served);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user(state: &Path, command: UserCommand, format: Format) -> Result<ExitCode> {
+    let services = open(state).await?;
+    match command {
+        UserCommand::Add {
+            username,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                let first = rpassword::prompt_password(format!("Password for {username}: "))?;
+                let second = rpassword::prompt_password("Repeat the password: ")?;
+                if first != second {
+                    bail!("the passwords differ; nothing was stored");
+                }
+                first
+            };
+            fraudrisk::auth::add_user(services.users.as_ref(), &username, &password).await?;
+            output::emit(format, &serde_json::json!({"added": username}), || {
+                println!("Added user {username}.")
+            });
+        }
+        UserCommand::List => {
+            let users = services.users.list_users().await?;
+            output::print_users(format, &users);
+        }
+        UserCommand::Remove { username } => {
+            if !services.users.remove_user(&username).await? {
+                bail!("there is no user {username:?}");
+            }
+            output::emit(format, &serde_json::json!({"removed": username}), || {
+                println!("Removed user {username}.")
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,358 @@
+//! Terminal output: tables for people, one JSON object for programs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use fraudrisk::drift::DriftReport;
+use fraudrisk::model::{CvResult, Metrics};
+use fraudrisk::pipeline::{
+    ChampionPointer, RetrainSummary, ServedPrediction, TrainingSummary,
+};
+use fraudrisk::ports::{LoadSummary, RecordCounts, RecordRole, UserSummary};
+use fraudrisk::request::RequestError;
+use fraudrisk::services::Services;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::Format;
+
+/// Prints `value` as JSON, or runs `human` for the table format.
+pub fn emit<T: Serialize>(format: Format, value: &T, human: impl FnOnce()) {
+    match format {
+        Format::Json => match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(error) => eprintln!("error: cannot encode the result as JSON: {error}"),
+        },
+        Format::Table => human(),
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    table
+}
+
+fn number(value: f64) -> Cell {
+    Cell::new(format!("{value:.4}")).set_alignment(CellAlignment::Right)
+}
+
+fn p_value(value: f64) -> Cell {
+    let text = if value == 0.0 || value >= 1e-4 {
+        format!("{value:.4}")
+    } else {
+        format!("{value:.2e}")
+    };
+    Cell::new(text).set_alignment(CellAlignment::Right)
+}
+
+/// A spinner on standard error for long steps (silent in JSON mode or without a terminal).
+pub struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    pub fn start(format: Format, message: &str) -> Self {
+        if format == Format::Json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Spinner(None);
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Spinner(Some(bar))
+    }
+
+    pub fn finish(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LoadRow<'a> {
+    source: &'a str,
+    role: RecordRole,
+    #[serde(flatten)]
+    summary: LoadSummary,
+}
+
+pub fn print_load_summaries(format: Format, results: &[(String, RecordRole, LoadSummary)]) {
+    let rows: Vec<LoadRow> = results
+        .iter()
+        .map(|(source, role, summary)| LoadRow {
+            source,
+            role: *role,
+            summary: *summary,
+        })
+        .collect();
+    emit(format, &serde_json::json!({ "loaded": rows }), || {
+        let mut t = table(&["source", "role", "rows", "inserted", "already present"]);
+        for row in &rows {
+            t.add_row(vec![
+                Cell::new(row.source),
+                Cell::new(row.role.as_str()),
+                Cell::new(row.summary.offered),
+                Cell::new(row.summary.inserted),
+                Cell::new(row.summary.already_present),
+            ]);
+        }
+        println!("{t}");
+    });
+}
+
+/// The metrics of one or more models side by side.
+pub fn metrics_table(columns: &[(&str, &Metrics)]) -> Table {
+    let mut header = vec!["metric"];
+    header.extend(columns.iter().map(|(name, _)| *name));
+    let mut t = table(&header);
+    type Getter = fn(&Metrics) -> f64;
+    let rows: [(&str, Getter); 7] = [
+        ("ROC AUC", |m| m.roc_auc),
+        ("accuracy", |m| m.accuracy),
+        ("precision (fraud)", |m| m.precision),
+        ("recall (fraud)", |m| m.recall),
+        ("F1 (fraud)", |m| m.f1),
+        ("Brier score", |m| m.brier),
+        ("log loss", |m| m.log_loss),
+    ];
+    for (name, get) in rows {
+        let mut row = vec![Cell::new(name)];
+        row.extend(columns.iter().map(|(_, m)| number(get(m))));
+        t.add_row(row);
+    }
+    t
+}
+
+pub fn print_training_summary(format: Format, summary: &TrainingSummary) {
+    emit(format, summary, || {
+        println!(
+            "Trained version {} (alpha {}) on {} rows, evaluated on {} held-out rows; champion now.",
+            summary.version, summary.alpha, summary.training_rows, summary.holdout_rows
+        );
+        println!("{}", metrics_table(&[("holdout", &summary.metrics)]));
+        println!("{}", summary.metrics.classification_report());
+    });
+}
+
+pub fn print_retrain_summary(format: Format, summary: &RetrainSummary) {
+    emit(format, summary, || {
+        if let Some(drift) = &summary.drift {
+            print_drift_table(drift);
+        }
+        if let Some(comparison) = &summary.comparison {
+            let champion_name = format!("champion v{}", summary.previous_champion_version);
+            let challenger_name = format!(
+                "challenger v{}",
+                summary.challenger_version.unwrap_or_default()
+            );
+            println!(
+                "Challenger against champion on {} held-out new rows:",
+                comparison.holdout_rows
+            );
+            println!(
+                "{}",
+                metrics_table(&[
+                    (&champion_name, &comparison.champion),
+                    (&challenger_name, &comparison.challenger)
+                ])
+            );
+        }
+        println!(
+            "Decision: {} ({}). Champion: version {}.",
+            serde_json::to_value(summary.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+                .replace('_', " "),
+            summary.reason,
+            summary.champion_version
+        );
+    });
+}
+
+fn print_drift_table(report: &DriftReport) {
+    let mut t = table(&[
+        "feature", "kind", "test", "statistic", "p", "adjusted p", "PSI", "drift",
+    ]);
+    for f in &report.features {
+        t.add_row(vec![
+            Cell::new(&f.feature),
+            Cell::new(f.kind.as_str()),
+            Cell::new(&f.test),
+            number(f.statistic),
+            p_value(f.p_value),
+            p_value(f.adjusted_p_value),
+            number(f.psi),
+            Cell::new(if f.significant { "DRIFT" } else { "" }),
+        ]);
+    }
+    println!(
+        "Drift: {} reference rows against {} current rows, {} correction at alpha {}{}",
+        report.reference_rows,
+        report.current_rows,
+        report.correction,
+        report.alpha,
+        report
+            .min_psi
+            .map(|m| format!(", minimum PSI {m}"))
+            .unwrap_or_default()
+    );
+    println!("{t}");
+    let drifted = report.features.iter().filter(|f| f.significant).count();
+    println!(
+        "Verdict: {}",
+        if report.drift {
+            format!("drift in {drifted} of {} features", report.features.len())
+        } else {
+            "no drift".to_string()
+        }
+    );
+}
+
+pub fn print_drift(format: Format, report: &DriftReport) {
+    emit(format, report, || print_drift_table(report));
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn print_train(
+    format: Format,
+    metrics: &Metrics,
+    alpha: f64,
+    cv: &[CvResult],
+    training_rows: usize,
+    eval_rows: usize,
+    overlap: usize,
+    out: Option<&Path>,
+) {
+    let value = serde_json::json!({
+        "metrics": metrics,
+        "alpha": alpha,
+        "cv": cv,
+        "training_rows": training_rows,
+        "eval_rows": eval_rows,
+        "shared_distinct_rows": overlap,
+        "model": out,
+    });
+    emit(format, &value, || {
+        let mut t = table(&["alpha", "mean CV ROC AUC", "std"]);
+        for c in cv {
+            t.add_row(vec![
+                Cell::new(c.alpha),
+                number(c.mean_roc_auc),
+                number(c.std_roc_auc),
+            ]);
+        }
+        println!("Cross-validation (5 folds over distinct rows), chosen alpha {alpha}:");
+        println!("{t}");
+        println!("Trained on {training_rows} rows, evaluated on {eval_rows} rows:");
+        println!("{}", metrics_table(&[("evaluation", metrics)]));
+        println!("{}", metrics.classification_report());
+        if let Some(out) = out {
+            println!("Model written to {}", out.display());
+        }
+    });
+}
+
+pub fn print_request_error(format: Format, error: &RequestError) {
+    let value = match error {
+        RequestError::Shape { field, rule } => {
+            serde_json::json!({"error": "invalid request", "fields": [{"field": field, "rule": rule}]})
+        }
+        RequestError::Invalid(errors) => {
+            serde_json::json!({"error": "invalid fields", "fields": errors.0})
+        }
+    };
+    match format {
+        Format::Json => println!("{value}"),
+        Format::Table => {
+            eprintln!("The request was refused:");
+            match error {
+                RequestError::Shape { .. } => eprintln!("  {error}"),
+                RequestError::Invalid(errors) => {
+                    for e in &errors.0 {
+                        eprintln!("  {e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub fn print_predictions(format: Format, served: &[ServedPrediction]) {
+    let value = if served.len() == 1 {
+        serde_json::to_value(&served[0])
+    } else {
+        serde_json::to_value(served).map(|v| serde_json::json!({ "predictions": v }))
+    };
+    match value {
+        Ok(value) => emit(format, &value, || {
+            for s in served {
+                print_one_prediction(s);
+            }
+        }),
+        Err(error) => eprintln!("error: cannot encode predictions: {error}"),
+    }
+}
+
+pub fn print_one_prediction(s: &ServedPrediction) {
+    println!(
+        "{}  (probability of fraud {:.3}, model version {})",
+        s.prediction.message, s.prediction.probability_of_fraud, s.model_version
+    );
+    let mut t = table(&["feature", "value", "contribution to log-odds of fraud"]);
+    for c in s.prediction.contributions.iter().take(5) {
+        t.add_row(vec![
+            Cell::new(c.feature),
+            Cell::new(c.value),
+            number(c.contribution),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub fn print_status(
+    format: Format,
+    services: &Services,
+    counts: &RecordCounts,
+    champion: Option<&ChampionPointer>,
+    users: usize,
+) {
+    let value = serde_json::json!({
+        "records": counts,
+        "champion": champion,
+        "users": users,
+        "adapters": services.description.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    emit(format, &value, || {
+        let mut t = table(&["what", "value"]);
+        for (k, v) in &services.description {
+            t.add_row(vec![Cell::new(k), Cell::new(v)]);
+        }
+        t.add_row(vec![Cell::new("reference rows"), Cell::new(counts.reference)]);
+        t.add_row(vec![Cell::new("new rows"), Cell::new(counts.new)]);
+        t.add_row(vec![Cell::new("waiting for retrain"), Cell::new(counts.pending)]);
+        t.add_row(vec![
+            Cell::new("champion"),
+            Cell::new(
+                champion
+                    .map(|c| format!("version {} since {}", c.version, c.promoted_at))
+                    .unwrap_or_else(|| "none: run initialtrain".to_string()),
+            ),
+        ]);
+        t.add_row(vec![Cell::new("users"), Cell::new(users)]);
+        println!("{t}");
+    });
+}
+
+pub fn print_users(format: Format, users: &[UserSummary]) {
+    emit(format, &serde_json::json!({ "users": users }), || {
+        let mut t = table(&["username", "created"]);
+        for u in users {
+            t.add_row(vec![Cell::new(&u.username), Cell::new(u.created_at)]);
+        }
+        println!("{t}");
+    });
+}

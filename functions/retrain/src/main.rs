@@ -1,0 +1,21 @@
+//! Lambda function `retrain`: `POST /retrain` through API Gateway, and the EventBridge
+//! schedules (a Scheduled Event, or a constant input such as `{"mode": "if-drift"}`), in the
+//! same function. The event's shape decides; see `fraudrisk::http::lambda::retrain_event`.
+
+use fraudrisk::http::lambda;
+use lambda_http::lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda::init_tracing();
+    // Built once per container: services, authenticator with its cache, champion cache.
+    let app = lambda::app_from_env().await?;
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        lambda::retrain_event(app, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}

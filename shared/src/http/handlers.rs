@@ -1,0 +1,452 @@
+//! The endpoints. Each parses and validates its input completely before it touches a store.
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::error::json_response;
+use super::html::{self, Outcome};
+use super::prediction_log::PredictionSink;
+use super::{ApiError, App, NO_MODEL_HINT, TOP_CONTRIBUTIONS};
+use crate::model::{Contribution, Decision};
+use crate::pipeline::{self, RetrainMode, ServedPrediction};
+use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
+use crate::request::applicants_from_json;
+use crate::schema::{Applicant, FieldError, FieldValue};
+
+/// `GET /hello`: the seed's liveness answer plus the champion's version.
+pub(super) async fn hello(app: &App) -> Response<Bytes> {
+    #[derive(Serialize)]
+    struct Hello {
+        message: &'static str,
+        champion_version: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hint: Option<&'static str>,
+    }
+    let champion_version = app.champion.version().await;
+    json_response(
+        StatusCode::OK,
+        &Hello {
+            message: "hello",
+            champion_version,
+            hint: champion_version.is_none().then_some(NO_MODEL_HINT),
+        },
+    )
+}
+
+/// `POST /initialtrain`: trains on the reference rows and promotes the result.
+pub(super) async fn initial_train(
+    app: &App,
+    request: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    if let Some((key, _)) = query_pairs(request).into_iter().next() {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            &key,
+            "is not a parameter of initialtrain (it takes none)".to_string(),
+            None,
+        )]));
+    }
+    if let Some(object) = optional_json_object(request)? {
+        if let Some(key) = object.keys().next() {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                key,
+                "is not a parameter of initialtrain (it takes none)".to_string(),
+                None,
+            )]));
+        }
+    }
+    let services = &app.services;
+    let result = pipeline::initial_train(
+        services.records.as_ref(),
+        services.artifacts.as_ref(),
+        services.tracker.as_ref(),
+        &app.settings,
+    )
+    .await;
+    // A failed training may still have moved the pointer; read it again either way.
+    app.champion.invalidate();
+    Ok(json_response(StatusCode::OK, &result?))
+}
+
+/// `POST /retrain`: drift test, challenger, promotion; `mode` from the query or the body.
+pub(super) async fn retrain(
+    app: &App,
+    request: &Request<Bytes>,
+) -> Result<Response<Bytes>, ApiError> {
+    let mut errors = Vec::new();
+    let mut from_query: Option<String> = None;
+    for (key, value) in query_pairs(request) {
+        if key == "mode" && from_query.is_none() {
+            from_query = Some(value.into_owned());
+        } else {
+            errors.push(FieldError::new(
+                &key,
+                if key == "mode" {
+                    "is given more than once".to_string()
+                } else {
+                    "is not a parameter of retrain (only mode)".to_string()
+                },
+                None,
+            ));
+        }
+    }
+    let mut from_body: Option<String> = None;
+    if let Some(object) = optional_json_object(request)? {
+        for (key, value) in object {
+            match (key.as_str(), value) {
+                ("mode", serde_json::Value::String(mode)) => from_body = Some(mode),
+                ("mode", other) => errors.push(FieldError::new(
+                    "mode",
+                    "must be the string \"always\" or \"if-drift\"".to_string(),
+                    Some(other.to_string()),
+                )),
+                (key, _) => errors.push(FieldError::new(
+                    key,
+                    "is not a parameter of retrain (only mode)".to_string(),
+                    None,
+                )),
+            }
+        }
+    }
+    if let (Some(query), Some(body)) = (&from_query, &from_body) {
+        if query != body {
+            errors.push(FieldError::new(
+                "mode",
+                format!("is {query:?} in the query but {body:?} in the body"),
+                None,
+            ));
+        }
+    }
+    let mode = match from_query.or(from_body) {
+        None => Some(RetrainMode::Always),
+        Some(text) => {
+            let mode = RetrainMode::parse(&text);
+            if mode.is_none() {
+                errors.push(mode_error(&text));
+            }
+            mode
+        }
+    };
+    let mode = match mode {
+        Some(mode) if errors.is_empty() => mode,
+        _ => return Err(ApiError::invalid(errors)),
+    };
+    let services = &app.services;
+    let result = pipeline::retrain(
+        services.records.as_ref(),
+        services.predictions.as_ref(),
+        services.artifacts.as_ref(),
+        services.tracker.as_ref(),
+        &app.settings,
+        mode,
+    )
+    .await;
+    app.champion.invalidate();
+    Ok(json_response(StatusCode::OK, &result?))
+}
+
+/// The 422 entry for a mode that is neither `always` nor `if-drift`.
+pub(crate) fn mode_error(text: &str) -> FieldError {
+    FieldError::new(
+        "mode",
+        "must be \"always\" or \"if-drift\"".to_string(),
+        Some(text.to_string()),
+    )
+}
+
+/// `GET /predict?<20 fields>`: JSON, or the HTML page for browsers.
+pub(super) async fn predict_get(
+    app: &App,
+    request: &Request<Bytes>,
+    user: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    let pairs = query_pairs(request);
+    if wants_html(request.headers()) {
+        return Ok(predict_page(app, &pairs, user).await);
+    }
+    let applicant = Applicant::from_fields(
+        pairs
+            .iter()
+            .map(|(key, value)| (key.as_ref(), FieldValue::Text(value.as_ref()))),
+    )
+    .map_err(|errors| ApiError::invalid(errors.0))?;
+    let served = score(app, &[applicant], user).await?;
+    one_answer(&served)
+}
+
+/// `POST /predict`: one JSON object, or `{"records": [...]}` for a batch.
+pub(super) async fn predict_post(
+    app: &App,
+    request: &Request<Bytes>,
+    user: &str,
+) -> Result<Response<Bytes>, ApiError> {
+    require_json(request.headers())?;
+    let body: serde_json::Value = serde_json::from_slice(request.body())
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let (applicants, batch) = applicants_from_json(&body)?;
+    let served = score(app, &applicants, user).await?;
+    if batch {
+        let predictions: Vec<PredictionAnswer<'_>> =
+            served.iter().map(PredictionAnswer::from).collect();
+        Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "predictions": predictions }),
+        ))
+    } else {
+        one_answer(&served)
+    }
+}
+
+/// The answer for one applicant: the seed's sentence first, then the numbers.
+#[derive(Serialize)]
+struct PredictionAnswer<'a> {
+    message: &'static str,
+    probability_of_fraud: f64,
+    decision: Decision,
+    model_version: u32,
+    contributions: &'a [Contribution],
+}
+
+impl<'a> From<&'a ServedPrediction> for PredictionAnswer<'a> {
+    fn from(served: &'a ServedPrediction) -> Self {
+        let prediction = &served.prediction;
+        let top = prediction.contributions.len().min(TOP_CONTRIBUTIONS);
+        PredictionAnswer {
+            message: prediction.message,
+            probability_of_fraud: prediction.probability_of_fraud,
+            decision: prediction.decision,
+            model_version: served.model_version,
+            contributions: &prediction.contributions[..top],
+        }
+    }
+}
+
+fn one_answer(served: &[ServedPrediction]) -> Result<Response<Bytes>, ApiError> {
+    let first = served
+        .first()
+        .ok_or_else(|| ApiError::Internal("the model returned no prediction".to_string()))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &PredictionAnswer::from(first),
+    ))
+}
+
+/// Scores with the champion and logs each prediction.
+async fn score(
+    app: &App,
+    applicants: &[Applicant],
+    user: &str,
+) -> Result<Vec<ServedPrediction>, ApiError> {
+    let champion = app.champion.get().await?;
+    Ok(pipeline::predict_and_log(&champion, applicants, &app.log, Some(user)).await?)
+}
+
+async fn predict_page(
+    app: &App,
+    pairs: &[(Cow<'_, str>, Cow<'_, str>)],
+    user: &str,
+) -> Response<Bytes> {
+    let owned: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if owned.is_empty() {
+        return html_response(StatusCode::OK, html::render(&owned, &Outcome::Form));
+    }
+    let applicant = Applicant::from_fields(
+        owned
+            .iter()
+            .map(|(key, value)| (key.as_str(), FieldValue::Text(value.as_str()))),
+    );
+    let applicant = match applicant {
+        Ok(applicant) => applicant,
+        Err(errors) => {
+            return html_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                html::render(&owned, &Outcome::Invalid(&errors.0)),
+            )
+        }
+    };
+    let scored = score(app, &[applicant], user).await.and_then(|served| {
+        served
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Internal("the model returned no prediction".to_string()))
+    });
+    match scored {
+        Ok(served) => html_response(
+            StatusCode::OK,
+            html::render(
+                &owned,
+                &Outcome::Result {
+                    prediction: &served.prediction,
+                    model_version: served.model_version,
+                },
+            ),
+        ),
+        Err(error) => {
+            let status = error.status();
+            let outcome = Outcome::Unavailable {
+                message: error.to_string(),
+                hint: error.hint().map(str::to_string),
+            };
+            html_response(status, html::render(&owned, &outcome))
+        }
+    }
+}
+
+fn html_response(status: StatusCode, page: String) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(page));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The page needs nothing but its own inline style and its own form.
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn query_pairs(request: &Request<Bytes>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    request
+        .uri()
+        .query()
+        .map(|query| form_urlencoded::parse(query.as_bytes()).collect())
+        .unwrap_or_default()
+}
+
+/// True when the client prefers HTML: a browser's `Accept` lists `text/html`.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case("text/html") && !refused
+        })
+}
+
+/// 415 unless the body is declared `application/json` (a UTF-8 charset may follow).
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let Some(declared) = declared else {
+        return Err(ApiError::UnsupportedMediaType {
+            found: "no Content-Type".to_string(),
+        });
+    };
+    let mut parts = declared.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    let charset_ok = parts.all(|param| match param.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            let value = value.trim().trim_matches('"');
+            value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+        }
+        _ => true,
+    });
+    if media.eq_ignore_ascii_case("application/json") && charset_ok {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            found: format!("{declared:?}"),
+        })
+    }
+}
+
+/// The JSON object of an optional body: `None` for an empty body.
+fn optional_json_object(
+    request: &Request<Bytes>,
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+    if request.body().iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    require_json(request.headers())?;
+    let value: serde_json::Value = serde_json::from_slice(request.body())
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    match value {
+        serde_json::Value::Object(object) => Ok(Some(object)),
+        _ => Err(ApiError::invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object".to_string(),
+            None,
+        )])),
+    }
+}
+
+// The sink is the prediction log of `predict_and_log`, so what is logged is defined once,
+// in the pipeline, whether it is written now or by the background writer.
+#[async_trait]
+impl PredictionLog for PredictionSink {
+    async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
+        self.record(entries.to_vec()).await
+    }
+
+    async fn prediction_stats(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<PredictionStats, StoreError> {
+        self.inner().prediction_stats(since).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: http::header::HeaderName, value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(name, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn browsers_get_html_and_clients_json() {
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        assert!(wants_html(&headers(ACCEPT, browser)));
+        assert!(!wants_html(&headers(ACCEPT, "*/*")));
+        assert!(!wants_html(&headers(ACCEPT, "application/json")));
+        assert!(!wants_html(&headers(ACCEPT, "text/html;q=0")));
+        assert!(!wants_html(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(require_json(&headers(CONTENT_TYPE, "application/json")).is_ok());
+        assert!(require_json(&headers(CONTENT_TYPE, "Application/JSON; charset=UTF-8")).is_ok());
+        assert!(require_json(&headers(
+            CONTENT_TYPE,
+            "application/json; charset=\"utf-8\""
+        ))
+        .is_ok());
+        assert!(require_json(&headers(CONTENT_TYPE, "application/json; charset=latin1")).is_err());
+        assert!(require_json(&headers(CONTENT_TYPE, "text/plain")).is_err());
+        assert!(require_json(&headers(CONTENT_TYPE, "application/x-www-form-urlencoded")).is_err());
+        assert!(require_json(&HeaderMap::new()).is_err());
+    }
+}

@@ -1,0 +1,299 @@
+//! The glue between AWS Lambda and [`App`]: JSON logs, the app built from the environment,
+//! the API Gateway handler of `hello`, `initialtrain` and `predict`, and the two-shape
+//! handler of `retrain`.
+//!
+//! API Gateway HTTP API (payload 2.0) is the supported front door. Routing does not depend on
+//! the stage: a named stage puts `/prod/predict` in `rawPath` (and lambda_http keeps or even
+//! adds it), so each function checks only that the path ends with its own route.
+//!
+//! `retrain` is invoked by API Gateway and by EventBridge; [`retrain_event`] tells them apart
+//! by shape (see [`RetrainEvent::classify`]). For a scheduled run the mode comes from, in
+//! order: the event's `detail.mode`, a top-level `mode` (a rule's or a schedule's constant
+//! input such as `{"mode": "if-drift"}`), the environment variable [`ENV_RETRAIN_MODE`], and
+//! finally `always`.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use lambda_http::request::LambdaRequest;
+use lambda_http::Body;
+use serde_json::Value;
+
+use super::{App, AppConfig, AppError, Endpoint, ENV_STATE_DIR};
+use crate::pipeline::{self, PipelineError, RetrainMode};
+
+/// Where the embedded adapters keep their state inside Lambda (the only writable folder).
+pub const DEFAULT_LAMBDA_STATE_DIR: &str = "/tmp/fraudrisk";
+/// Environment variable: the mode of scheduled retrains without a mode in the event.
+pub const ENV_RETRAIN_MODE: &str = "RETRAIN_MODE";
+
+/// JSON logs for CloudWatch. The level comes from `RUST_LOG`, else from Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .ok()
+        .or_else(|| {
+            std::env::var("AWS_LAMBDA_LOG_LEVEL")
+                .ok()
+                .and_then(|level| {
+                    let level = match level.to_ascii_lowercase().as_str() {
+                        "fatal" => "error".to_string(),
+                        other => other.to_string(),
+                    };
+                    tracing_subscriber::EnvFilter::try_new(level).ok()
+                })
+        })
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_current_span(false)
+        .try_init();
+}
+
+/// The state folder: [`ENV_STATE_DIR`] or [`DEFAULT_LAMBDA_STATE_DIR`].
+pub fn state_dir() -> PathBuf {
+    std::env::var_os(ENV_STATE_DIR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LAMBDA_STATE_DIR))
+}
+
+/// The container's state, from the environment. Predictions are logged within each
+/// invocation: a frozen container cannot finish background work.
+pub async fn app_from_env() -> Result<App, AppError> {
+    let config = AppConfig::from_env(state_dir())?;
+    App::from_config(&config).await
+}
+
+/// Answers an API Gateway request routed to `endpoint`.
+pub async fn api(
+    app: &App,
+    endpoint: Endpoint,
+    request: lambda_http::Request,
+) -> Result<Response<Body>, Infallible> {
+    let response = app
+        .handle_endpoint(endpoint, to_bytes_request(request))
+        .await;
+    Ok(to_lambda_response(response))
+}
+
+fn to_bytes_request(request: lambda_http::Request) -> Request<Bytes> {
+    let (parts, body) = request.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(data) => Bytes::from(data),
+        // Body is non-exhaustive; any future variant still dereferences to its bytes.
+        #[allow(unreachable_patterns)]
+        other => Bytes::copy_from_slice(&other),
+    };
+    Request::from_parts(parts, bytes)
+}
+
+/// Our answers are JSON or HTML, so text; a body that is not UTF-8 goes out base64-encoded.
+fn to_lambda_response(response: Response<Bytes>) -> Response<Body> {
+    let (parts, bytes) = response.into_parts();
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(error) => Body::Binary(error.into_bytes()),
+        }
+    };
+    Response::from_parts(parts, body)
+}
+
+/// Why a `retrain` invocation failed (Lambda reports it as a failed invocation).
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error(
+        "unrecognised event: expected an API Gateway HTTP API (payload 2.0) event, an \
+         EventBridge Scheduled Event or {{\"mode\": \"always\" | \"if-drift\"}}"
+    )]
+    Unrecognised,
+    #[error("invalid API Gateway event: {0}")]
+    BadApiEvent(String),
+    #[error("invalid retrain mode {0:?}: use \"always\" or \"if-drift\"")]
+    BadMode(String),
+    #[error("scheduled retrain failed: {0}")]
+    Retrain(#[from] PipelineError),
+    #[error("cannot encode the answer: {0}")]
+    Encode(String),
+}
+
+/// The two shapes `retrain` is invoked with.
+#[derive(Debug)]
+pub enum RetrainEvent {
+    /// `POST /retrain` through API Gateway.
+    Api(Box<ApiGatewayV2httpRequest>),
+    /// EventBridge (a Scheduled Event, or a constant input), with the mode it names.
+    Scheduled { mode: Option<String> },
+}
+
+impl RetrainEvent {
+    /// Tells the shapes apart: `requestContext` marks API Gateway; `detail-type` or
+    /// `"source": "aws.events"` marks EventBridge; an object with at most a `mode` key is a
+    /// schedule's constant input (or a manual `cargo lambda invoke`).
+    pub fn classify(payload: Value) -> Result<Self, EventError> {
+        let Value::Object(object) = &payload else {
+            return Err(EventError::Unrecognised);
+        };
+        let text = |value: Option<&Value>| -> Result<Option<String>, EventError> {
+            match value {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(mode)) => Ok(Some(mode.clone())),
+                Some(other) => Err(EventError::BadMode(other.to_string())),
+            }
+        };
+        if object.contains_key("requestContext") {
+            let request: ApiGatewayV2httpRequest = serde_json::from_value(payload)
+                .map_err(|e| EventError::BadApiEvent(e.to_string()))?;
+            return Ok(RetrainEvent::Api(Box::new(request)));
+        }
+        let from_eventbridge = object.contains_key("detail-type")
+            || object.get("source").and_then(Value::as_str) == Some("aws.events");
+        if from_eventbridge {
+            let detail_mode = text(object.get("detail").and_then(|d| d.get("mode")))?;
+            let mode = match detail_mode {
+                Some(mode) => Some(mode),
+                None => text(object.get("mode"))?,
+            };
+            return Ok(RetrainEvent::Scheduled { mode });
+        }
+        if object.keys().all(|key| key == "mode") {
+            return Ok(RetrainEvent::Scheduled {
+                mode: text(object.get("mode"))?,
+            });
+        }
+        Err(EventError::Unrecognised)
+    }
+}
+
+/// The mode of a scheduled run: the event's, else [`ENV_RETRAIN_MODE`], else `always`.
+pub fn scheduled_mode(from_event: Option<&str>) -> Result<RetrainMode, EventError> {
+    let from_env = std::env::var(ENV_RETRAIN_MODE).ok();
+    match from_event.or(from_env.as_deref()) {
+        None => Ok(RetrainMode::Always),
+        Some(text) => {
+            RetrainMode::parse(text.trim()).ok_or_else(|| EventError::BadMode(text.to_string()))
+        }
+    }
+}
+
+/// The `retrain` function: an API Gateway event gets an API Gateway answer (with any status,
+/// as for the other functions); a scheduled event runs the retrain and answers with its
+/// summary, or fails the invocation so Lambda's retry and error metrics see it.
+pub async fn retrain_event(app: &App, payload: Value) -> Result<Value, EventError> {
+    match RetrainEvent::classify(payload)? {
+        RetrainEvent::Api(event) => {
+            let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(*event).into();
+            let response = app
+                .handle_endpoint(Endpoint::Retrain, to_bytes_request(request))
+                .await;
+            api_gateway_v2_response(response)
+        }
+        RetrainEvent::Scheduled { mode } => {
+            let mode = scheduled_mode(mode.as_deref())?;
+            tracing::info!(mode = mode.as_str(), "scheduled retrain");
+            let services = app.services();
+            let summary = pipeline::retrain(
+                services.records.as_ref(),
+                services.predictions.as_ref(),
+                services.artifacts.as_ref(),
+                services.tracker.as_ref(),
+                &app.settings,
+                mode,
+            )
+            .await;
+            app.champion().invalidate();
+            let summary = summary.inspect_err(
+                |error| tracing::error!(%error, mode = mode.as_str(), "scheduled retrain failed"),
+            )?;
+            tracing::info!(
+                outcome = ?summary.outcome,
+                champion_version = summary.champion_version,
+                "scheduled retrain finished"
+            );
+            serde_json::to_value(&summary).map_err(|e| EventError::Encode(e.to_string()))
+        }
+    }
+}
+
+fn api_gateway_v2_response(response: Response<Bytes>) -> Result<Value, EventError> {
+    let (parts, bytes) = response.into_parts();
+    let mut answer = ApiGatewayV2httpResponse::default();
+    answer.status_code = i64::from(parts.status.as_u16());
+    answer.headers = parts.headers;
+    match String::from_utf8(bytes.to_vec()) {
+        Ok(text) => {
+            answer.body = (!text.is_empty()).then_some(Body::Text(text));
+            answer.is_base64_encoded = false;
+        }
+        Err(error) => {
+            answer.body = Some(Body::Binary(error.into_bytes()));
+            answer.is_base64_encoded = true;
+        }
+    }
+    serde_json::to_value(&answer).map_err(|e| EventError::Encode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn shapes_are_told_apart() {
+        let scheduled = json!({
+            "version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2024-01-01T13:00:00Z", "region": "eu-west-1",
+            "resources": [], "detail": {"mode": "if-drift"}
+        });
+        assert!(matches!(
+            RetrainEvent::classify(scheduled),
+            Ok(RetrainEvent::Scheduled { mode: Some(m) }) if m == "if-drift"
+        ));
+        assert!(matches!(
+            RetrainEvent::classify(json!({"detail-type": "Scheduled Event", "detail": {}})),
+            Ok(RetrainEvent::Scheduled { mode: None })
+        ));
+        assert!(matches!(
+            RetrainEvent::classify(json!({"mode": "always"})),
+            Ok(RetrainEvent::Scheduled { mode: Some(m) }) if m == "always"
+        ));
+        assert!(matches!(
+            RetrainEvent::classify(json!({})),
+            Ok(RetrainEvent::Scheduled { mode: None })
+        ));
+        assert!(matches!(
+            RetrainEvent::classify(json!({"mode": 3})),
+            Err(EventError::BadMode(_))
+        ));
+        assert!(matches!(
+            RetrainEvent::classify(json!({"hello": 1})),
+            Err(EventError::Unrecognised)
+        ));
+        assert!(matches!(
+            RetrainEvent::classify(json!([1])),
+            Err(EventError::Unrecognised)
+        ));
+    }
+
+    #[test]
+    fn scheduled_mode_prefers_the_event() {
+        assert_eq!(
+            scheduled_mode(Some("if-drift")).ok(),
+            Some(RetrainMode::IfDrift)
+        );
+        assert!(matches!(
+            scheduled_mode(Some("sometimes")),
+            Err(EventError::BadMode(_))
+        ));
+    }
+}

@@ -1,0 +1,128 @@
+//! Where served predictions are logged: in the request (Lambda) or by a background writer
+//! (a long-running server).
+//!
+//! In Lambda the container may freeze as soon as the answer is sent, so the log is written
+//! within the invocation and a failed write fails the request. In `fraudctl serve` a bounded
+//! channel hands entries to one writer task that stores them in batches (one transaction per
+//! batch instead of one per request); a full channel makes requests wait (backpressure,
+//! nothing dropped), and [`PredictionSink::shutdown`] drains it. A batch the store refuses
+//! is retried once and then reported in the log.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use crate::ports::{PredictionLog, PredictionLogEntry, StoreError};
+
+/// Requests the background channel holds before callers wait.
+const CHANNEL_CAPACITY: usize = 4096;
+/// Requests merged into one write.
+const BATCH_REQUESTS: usize = 256;
+
+/// How predictions reach the log.
+pub enum PredictionSink {
+    /// Written before the answer.
+    Inline(Arc<dyn PredictionLog>),
+    /// Queued for a background writer.
+    Background(BackgroundWriter),
+}
+
+/// The background writer's handles.
+pub struct BackgroundWriter {
+    log: Arc<dyn PredictionLog>,
+    sender: mpsc::Sender<Vec<PredictionLogEntry>>,
+    stop: Arc<Notify>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PredictionSink {
+    /// Writes within each request.
+    pub fn inline(log: Arc<dyn PredictionLog>) -> Self {
+        PredictionSink::Inline(log)
+    }
+
+    /// Starts the background writer; must be called inside a tokio runtime.
+    pub fn background(log: Arc<dyn PredictionLog>) -> Self {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(write_batches(log.clone(), receiver, stop.clone()));
+        PredictionSink::Background(BackgroundWriter {
+            log,
+            sender,
+            stop,
+            task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// The log the sink writes to.
+    pub fn inner(&self) -> &Arc<dyn PredictionLog> {
+        match self {
+            PredictionSink::Inline(log) => log,
+            PredictionSink::Background(writer) => &writer.log,
+        }
+    }
+
+    /// Logs the entries of one request.
+    pub async fn record(&self, entries: Vec<PredictionLogEntry>) -> Result<(), StoreError> {
+        match self {
+            PredictionSink::Inline(log) => log.log_predictions(&entries).await,
+            PredictionSink::Background(writer) => match writer.sender.send(entries).await {
+                Ok(()) => Ok(()),
+                // The writer has stopped (shutdown): write this one ourselves.
+                Err(mpsc::error::SendError(entries)) => writer.log.log_predictions(&entries).await,
+            },
+        }
+    }
+
+    /// Stops the background writer after it has written everything queued.
+    pub async fn shutdown(&self) {
+        if let PredictionSink::Background(writer) = self {
+            writer.stop.notify_one();
+            let task = writer.task.lock().ok().and_then(|mut task| task.take());
+            if let Some(task) = task {
+                if let Err(error) = task.await {
+                    tracing::error!(%error, "the prediction log writer failed");
+                }
+            }
+        }
+    }
+}
+
+async fn write_batches(
+    log: Arc<dyn PredictionLog>,
+    mut receiver: mpsc::Receiver<Vec<PredictionLogEntry>>,
+    stop: Arc<Notify>,
+) {
+    let mut requests = Vec::with_capacity(BATCH_REQUESTS);
+    loop {
+        tokio::select! {
+            received = receiver.recv_many(&mut requests, BATCH_REQUESTS) => {
+                if received == 0 {
+                    break;
+                }
+                write(log.as_ref(), &mut requests).await;
+            }
+            _ = stop.notified() => {
+                // No new entries from now on; what is queued is still delivered.
+                receiver.close();
+                while receiver.recv_many(&mut requests, BATCH_REQUESTS).await > 0 {
+                    write(log.as_ref(), &mut requests).await;
+                }
+                break;
+            }
+        }
+    }
+}
+
+async fn write(log: &dyn PredictionLog, requests: &mut Vec<Vec<PredictionLogEntry>>) {
+    let entries: Vec<PredictionLogEntry> = requests.drain(..).flatten().collect();
+    if let Err(first) = log.log_predictions(&entries).await {
+        tracing::warn!(error = %first, count = entries.len(), "prediction log write failed; retrying once");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Err(error) = log.log_predictions(&entries).await {
+            tracing::error!(%error, count = entries.len(), "prediction log entries were lost");
+        }
+    }
+}

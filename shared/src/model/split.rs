@@ -1,0 +1,253 @@
+//! Splits over distinct rows.
+//!
+//! The seed's reference file holds about 1,000 distinct applicants, each repeated 3 to 22
+//! times. A split by row would put copies of one applicant on both sides and overstate every
+//! score, so both the holdout split and the cross-validation folds assign whole groups of
+//! identical rows (same 20 values and same label), stratified by label.
+
+use std::collections::HashMap;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::ModelError;
+use crate::schema::{LabeledRecord, FEATURE_COUNT};
+
+/// ChaCha stream of the holdout split (the folds use another, so the two draws are independent
+/// for one seed).
+const SPLIT_STREAM: u64 = 1;
+/// ChaCha stream of the cross-validation folds.
+const FOLD_STREAM: u64 = 2;
+
+/// Groups of identical rows, in order of first appearance.
+#[derive(Debug)]
+pub(crate) struct Groups {
+    /// Row indices of each group.
+    pub members: Vec<Vec<usize>>,
+    /// Whether the group's label is fraud.
+    pub is_fraud: Vec<bool>,
+}
+
+/// The identity of a row: the bits of its 20 values (with -0.0 read as 0.0) and its label.
+fn row_key(record: &LabeledRecord) -> [u64; FEATURE_COUNT + 1] {
+    let mut key = [0u64; FEATURE_COUNT + 1];
+    for (slot, value) in key.iter_mut().zip(record.applicant.0.iter()) {
+        *slot = (value + 0.0).to_bits();
+    }
+    key[FEATURE_COUNT] = u64::from(record.creditability);
+    key
+}
+
+pub(crate) fn group_rows(records: &[LabeledRecord]) -> Groups {
+    let mut index: HashMap<[u64; FEATURE_COUNT + 1], usize> = HashMap::new();
+    let mut groups = Groups {
+        members: Vec::new(),
+        is_fraud: Vec::new(),
+    };
+    for (row, record) in records.iter().enumerate() {
+        let next = groups.members.len();
+        let g = *index.entry(row_key(record)).or_insert(next);
+        if g == next {
+            groups.members.push(Vec::new());
+            groups.is_fraud.push(record.is_fraud());
+        }
+        groups.members[g].push(row);
+    }
+    groups
+}
+
+/// Number of distinct rows (identical values and label count once).
+pub fn distinct_row_count(records: &[LabeledRecord]) -> usize {
+    group_rows(records).members.len()
+}
+
+/// Group ids of each class, shuffled by `rng`: fraud first, then not fraud.
+fn shuffled_by_class(groups: &Groups, rng: &mut ChaCha8Rng) -> [Vec<usize>; 2] {
+    let mut by_class = [Vec::new(), Vec::new()];
+    for (g, fraud) in groups.is_fraud.iter().enumerate() {
+        by_class[usize::from(!fraud)].push(g);
+    }
+    for class in &mut by_class {
+        class.shuffle(rng);
+    }
+    by_class
+}
+
+/// Splits records into (train, holdout) by distinct rows, stratified by label: in each class
+/// `round(holdout_fraction × distinct rows)` distinct rows go to the holdout, with all their
+/// copies; at least one stays on each side when the class has two or more distinct rows.
+/// A fraction of 0 or less (or NaN) holds out nothing; 1 or more holds out everything.
+/// Both parts keep the input order. Deterministic for a seed.
+pub fn stratified_split(
+    records: &[LabeledRecord],
+    holdout_fraction: f64,
+    seed: u64,
+) -> (Vec<LabeledRecord>, Vec<LabeledRecord>) {
+    let groups = group_rows(records);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(SPLIT_STREAM);
+    let mut in_holdout = vec![false; groups.members.len()];
+    for class in shuffled_by_class(&groups, &mut rng) {
+        let n = class.len();
+        let take = if holdout_fraction.is_nan() || holdout_fraction <= 0.0 {
+            0
+        } else if holdout_fraction >= 1.0 {
+            n
+        } else {
+            let wanted = (holdout_fraction * n as f64).round() as usize;
+            if n >= 2 {
+                wanted.clamp(1, n - 1)
+            } else {
+                0
+            }
+        };
+        for &g in &class[..take] {
+            in_holdout[g] = true;
+        }
+    }
+    let mut row_in_holdout = vec![false; records.len()];
+    for (g, members) in groups.members.iter().enumerate() {
+        for &row in members {
+            row_in_holdout[row] = in_holdout[g];
+        }
+    }
+    let (mut train, mut holdout) = (Vec::new(), Vec::new());
+    for (record, held) in records.iter().zip(row_in_holdout) {
+        if held {
+            holdout.push(*record);
+        } else {
+            train.push(*record);
+        }
+    }
+    (train, holdout)
+}
+
+/// Assigns every row to one of `folds` folds: distinct rows of each class are shuffled and
+/// dealt round-robin, so each fold gets about the same number of distinct rows of each class
+/// and all copies of a row share a fold. Needs `folds` distinct rows of each class, so every
+/// validation fold has both classes.
+pub(crate) fn stratified_group_folds(
+    records: &[LabeledRecord],
+    folds: usize,
+    seed: u64,
+) -> Result<Vec<usize>, ModelError> {
+    let groups = group_rows(records);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(FOLD_STREAM);
+    let mut fold_of_group = vec![0; groups.members.len()];
+    for (class, name) in shuffled_by_class(&groups, &mut rng)
+        .iter()
+        .zip(["fraud", "not_fraud"])
+    {
+        if class.len() < folds {
+            return Err(ModelError::TooFewDistinctRows(format!(
+                "{folds}-fold cross-validation needs at least {folds} distinct {name} rows, \
+                 the training data has {}",
+                class.len()
+            )));
+        }
+        for (position, &g) in class.iter().enumerate() {
+            fold_of_group[g] = position % folds;
+        }
+    }
+    let mut fold_of_row = vec![0; records.len()];
+    for (g, members) in groups.members.iter().enumerate() {
+        for &row in members {
+            fold_of_row[row] = fold_of_group[g];
+        }
+    }
+    Ok(fold_of_row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testdata;
+    use std::collections::HashSet;
+
+    fn keys(records: &[LabeledRecord]) -> HashSet<[u64; FEATURE_COUNT + 1]> {
+        records.iter().map(row_key).collect()
+    }
+
+    fn fraud_share(records: &[LabeledRecord]) -> f64 {
+        let distinct = group_rows(records);
+        distinct.is_fraud.iter().filter(|f| **f).count() as f64 / distinct.is_fraud.len() as f64
+    }
+
+    #[test]
+    fn no_distinct_row_is_on_both_sides_and_the_class_ratio_holds() {
+        let records = testdata::records(500, 4, 11);
+        let (train, holdout) = stratified_split(&records, 0.2, 42);
+        assert_eq!(train.len() + holdout.len(), records.len());
+        assert!(keys(&train).is_disjoint(&keys(&holdout)));
+        // Every copy went along: 4 copies of each distinct row, all on one side.
+        assert_eq!(holdout.len() % 4, 0);
+        let distinct_holdout = distinct_row_count(&holdout) as f64;
+        assert!((distinct_holdout / 500.0 - 0.2).abs() < 0.01);
+        let overall = fraud_share(&records);
+        assert!((fraud_share(&holdout) - overall).abs() < 0.02);
+        assert!((fraud_share(&train) - overall).abs() < 0.02);
+    }
+
+    #[test]
+    fn split_is_deterministic_for_a_seed_and_varies_with_it() {
+        let records = testdata::records(200, 2, 3);
+        let a = stratified_split(&records, 0.25, 9);
+        let b = stratified_split(&records, 0.25, 9);
+        assert_eq!(a, b);
+        let c = stratified_split(&records, 0.25, 10);
+        assert_ne!(a.1, c.1);
+    }
+
+    #[test]
+    fn split_extremes_do_not_panic() {
+        let records = testdata::records(20, 1, 3);
+        assert_eq!(stratified_split(&records, 0.0, 1).1.len(), 0);
+        assert_eq!(stratified_split(&records, f64::NAN, 1).1.len(), 0);
+        assert_eq!(stratified_split(&records, 1.0, 1).0.len(), 0);
+        let (train, holdout) = stratified_split(&[], 0.2, 1);
+        assert!(train.is_empty() && holdout.is_empty());
+        // A tiny fraction still holds out one distinct row per class.
+        let (_, holdout) = stratified_split(&records, 0.001, 1);
+        assert_eq!(distinct_row_count(&holdout), 2);
+    }
+
+    #[test]
+    fn folds_keep_copies_together_and_hold_both_classes() {
+        let records = testdata::records(200, 3, 5);
+        let folds = stratified_group_folds(&records, 5, 42).unwrap();
+        let groups = group_rows(&records);
+        for members in &groups.members {
+            assert!(members.iter().all(|&r| folds[r] == folds[members[0]]));
+        }
+        for fold in 0..5 {
+            let fraud = records
+                .iter()
+                .zip(&folds)
+                .filter(|(r, f)| **f == fold && r.is_fraud())
+                .count();
+            let not = records
+                .iter()
+                .zip(&folds)
+                .filter(|(r, f)| **f == fold && !r.is_fraud())
+                .count();
+            assert!(
+                fraud > 0 && not > 0,
+                "fold {fold}: {fraud} fraud, {not} not"
+            );
+        }
+        assert_eq!(folds, stratified_group_folds(&records, 5, 42).unwrap());
+    }
+
+    #[test]
+    fn folds_need_enough_distinct_rows_per_class() {
+        let mut records = testdata::records(50, 3, 5);
+        for r in &mut records {
+            r.creditability = 1;
+        }
+        records[0].creditability = 0;
+        let err = stratified_group_folds(&records, 5, 1).unwrap_err();
+        assert!(err.to_string().contains("distinct fraud rows"), "{err}");
+    }
+}

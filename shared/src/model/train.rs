@@ -1,0 +1,556 @@
+//! Training: a grid over the L2 strength chosen by grouped, stratified k-fold ROC AUC, then a
+//! refit on all records.
+//!
+//! linfa-logistic minimises `Σᵢ logloss(i) + α/2 · ‖w‖²` (intercept not penalised);
+//! scikit-learn's `LogisticRegression` minimises `C · Σᵢ logloss(i) + ½ · ‖w‖²`. Both have the
+//! same minimiser when `α = 1 / C`, so the default grid α ∈ {0.1, 1, 10, 100, 1000} is
+//! scikit-learn's C ∈ {10, 1, 0.1, 0.01, 0.001}. As in scikit-learn, the penalty does not
+//! scale with the number of rows.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2, Axis};
+use serde::{Deserialize, Serialize};
+
+use super::encoding::Encoder;
+use super::metrics::{evaluate, roc_auc, Metrics};
+use super::split::{stratified_group_folds, stratified_split};
+use super::{check_threshold, sigmoid, Model, ModelError};
+use crate::schema::LabeledRecord;
+
+/// The solver stops once the L2 norm of the gradient of the summed loss falls below this
+/// times the number of rows, i.e. a per-row (mean-loss) gradient of 1e-5: tighter than
+/// scikit-learn's default `tol=1e-4`, loose enough to stop in tens of iterations.
+const GRADIENT_TOLERANCE_PER_ROW: f64 = 1e-5;
+
+/// Settings of [`fit`] and [`train_with_holdout`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Seed of the holdout split and of the fold assignment.
+    pub seed: u64,
+    /// L2 strengths to try (linfa's `alpha`; scikit-learn's `C` is `1 / alpha`). Each > 0.
+    pub alphas: Vec<f64>,
+    /// Number of cross-validation folds (at least 2).
+    pub folds: usize,
+    /// Share of distinct rows held out by [`train_with_holdout`], strictly between 0 and 1.
+    pub holdout_fraction: f64,
+    /// Decision threshold on P(fraud), strictly between 0 and 1.
+    pub threshold: f64,
+    /// Upper bound on L-BFGS iterations per fit.
+    pub max_iterations: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            seed: 42,
+            alphas: vec![0.1, 1.0, 10.0, 100.0, 1000.0],
+            folds: 5,
+            holdout_fraction: 0.2,
+            threshold: 0.5,
+            max_iterations: 200,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every setting, naming the first one out of range.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let invalid = |m: String| Err(ModelError::InvalidConfig(m));
+        if self.alphas.is_empty() {
+            return invalid("alphas is empty; give at least one L2 strength".into());
+        }
+        if let Some(a) = self.alphas.iter().find(|a| !(a.is_finite() && **a > 0.0)) {
+            return invalid(format!("every alpha must be finite and > 0, got {a}"));
+        }
+        if self.folds < 2 {
+            return invalid(format!("folds must be at least 2, got {}", self.folds));
+        }
+        if !(self.holdout_fraction > 0.0 && self.holdout_fraction < 1.0) {
+            return invalid(format!(
+                "holdout_fraction must be strictly between 0 and 1, got {}",
+                self.holdout_fraction
+            ));
+        }
+        check_threshold(self.threshold).map_err(ModelError::InvalidConfig)?;
+        if self.max_iterations == 0 {
+            return invalid("max_iterations must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Cross-validated ROC AUC of one L2 strength.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvResult {
+    /// linfa's `alpha` (scikit-learn's `C = 1 / alpha`).
+    pub alpha: f64,
+    /// Mean validation ROC AUC over the folds.
+    pub mean_roc_auc: f64,
+    /// Population standard deviation of the fold AUCs (as scikit-learn's `std_test_score`).
+    pub std_roc_auc: f64,
+}
+
+/// What [`fit`] returns.
+#[derive(Clone, Debug)]
+pub struct FitOutcome {
+    /// The model refitted on all records with the chosen alpha.
+    pub model: Model,
+    /// One result per alpha, in the configured order.
+    pub cv: Vec<CvResult>,
+    /// The alpha with the best mean AUC (ties go to the stronger regularisation).
+    pub chosen_alpha: f64,
+}
+
+/// What [`train_with_holdout`] returns.
+#[derive(Clone, Debug)]
+pub struct TrainingOutcome {
+    /// The model fitted on the training part.
+    pub model: Model,
+    /// Cross-validation on the training part, one result per alpha.
+    pub cv: Vec<CvResult>,
+    /// The alpha the model was refitted with.
+    pub chosen_alpha: f64,
+    /// Metrics on the holdout part.
+    pub metrics: Metrics,
+    /// Number of records in the training part.
+    pub train_rows: usize,
+    /// Number of records in the holdout part.
+    pub holdout_rows: usize,
+}
+
+/// Chooses alpha by stratified k-fold ROC AUC over distinct rows (the encoder is refitted on
+/// each fold's training part, so the validation rows never inform the scaling), then refits
+/// on all records. Deterministic for `config.seed`.
+pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome, ModelError> {
+    config.validate()?;
+    check_both_classes(records, "training")?;
+    check_finite(records)?;
+    let fold_of_row = stratified_group_folds(records, config.folds, config.seed)?;
+
+    // Strongest penalty first: each solution warm-starts the next, weaker one.
+    let mut order: Vec<usize> = (0..config.alphas.len()).collect();
+    order.sort_by(|&a, &b| config.alphas[b].total_cmp(&config.alphas[a]));
+
+    // Folds are independent, so they run on the available cores. Each fold's result depends
+    // only on its own data, and errors are reported in fold order: the outcome does not depend
+    // on scheduling.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(config.folds);
+    let next_fold = AtomicUsize::new(0);
+    let mut per_fold: Vec<(usize, Result<Vec<f64>, ModelError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let fold = next_fold.fetch_add(1, Ordering::Relaxed);
+                        if fold >= config.folds {
+                            return done;
+                        }
+                        done.push((
+                            fold,
+                            validate_fold(records, &fold_of_row, fold, &order, config),
+                        ));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    per_fold.sort_by_key(|(fold, _)| *fold);
+    let mut fold_aucs = vec![Vec::with_capacity(config.folds); config.alphas.len()];
+    for (_, aucs) in per_fold {
+        for (all, auc) in fold_aucs.iter_mut().zip(aucs?) {
+            all.push(auc);
+        }
+    }
+
+    let cv: Vec<CvResult> = config
+        .alphas
+        .iter()
+        .zip(&fold_aucs)
+        .map(|(&alpha, aucs)| {
+            let n = aucs.len() as f64;
+            let mean = aucs.iter().sum::<f64>() / n;
+            let var = aucs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n;
+            CvResult {
+                alpha,
+                mean_roc_auc: mean,
+                std_roc_auc: var.sqrt(),
+            }
+        })
+        .collect();
+    let chosen_alpha = choose_alpha(&cv);
+    tracing::debug!(?cv, chosen_alpha, "cross-validation done");
+
+    let model = fit_one(records, chosen_alpha, config)?;
+    Ok(FitOutcome {
+        model,
+        cv,
+        chosen_alpha,
+    })
+}
+
+/// Splits by distinct rows ([`stratified_split`]), fits on the training part and scores the
+/// holdout part.
+pub fn train_with_holdout(
+    records: &[LabeledRecord],
+    config: &TrainConfig,
+) -> Result<TrainingOutcome, ModelError> {
+    config.validate()?;
+    check_both_classes(records, "training with a holdout")?;
+    let (train, holdout) = stratified_split(records, config.holdout_fraction, config.seed);
+    check_both_classes(&holdout, "the holdout")?;
+    let outcome = fit(&train, config)?;
+    let metrics = evaluate(&outcome.model, &holdout)?;
+    Ok(TrainingOutcome {
+        model: outcome.model,
+        cv: outcome.cv,
+        chosen_alpha: outcome.chosen_alpha,
+        metrics,
+        train_rows: train.len(),
+        holdout_rows: holdout.len(),
+    })
+}
+
+/// Fits every alpha on the other folds and returns the validation AUCs of `fold`, indexed
+/// like `config.alphas`. The encoder is fitted on the training part only.
+fn validate_fold(
+    records: &[LabeledRecord],
+    fold_of_row: &[usize],
+    fold: usize,
+    order: &[usize],
+    config: &TrainConfig,
+) -> Result<Vec<f64>, ModelError> {
+    let (train, valid): (Vec<_>, Vec<_>) = records
+        .iter()
+        .zip(fold_of_row)
+        .partition(|(_, f)| **f != fold);
+    let train: Vec<&LabeledRecord> = train.into_iter().map(|(r, _)| r).collect();
+    let valid: Vec<&LabeledRecord> = valid.into_iter().map(|(r, _)| r).collect();
+    let encoder = Encoder::fit(train.iter().map(|r| &r.applicant))?;
+    let x = encoder.encode_records(train.iter().copied());
+    let y: Array1<bool> = train.iter().map(|r| r.is_fraud()).collect();
+    let x_valid = encoder.encode_records(valid.iter().copied());
+    let valid_fraud: Vec<bool> = valid.iter().map(|r| r.is_fraud()).collect();
+    let mut aucs = vec![0.0; config.alphas.len()];
+    let mut warm = None;
+    for &a in order {
+        let solution = solve(&x, &y, config.alphas[a], config.max_iterations, warm)?;
+        let scores: Vec<f64> = (x_valid.dot(&solution.weights) + solution.intercept)
+            .iter()
+            .map(|z| sigmoid(*z))
+            .collect();
+        aucs[a] = roc_auc(&valid_fraud, &scores)?;
+        warm = Some(solution.raw);
+    }
+    Ok(aucs)
+}
+
+/// The best mean AUC; among equals (within rounding) the largest alpha, the simpler model.
+fn choose_alpha(cv: &[CvResult]) -> f64 {
+    let best = cv
+        .iter()
+        .map(|c| c.mean_roc_auc)
+        .fold(f64::NEG_INFINITY, f64::max);
+    cv.iter()
+        .filter(|c| c.mean_roc_auc >= best - 1e-12)
+        .map(|c| c.alpha)
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+fn check_both_classes(records: &[LabeledRecord], context: &'static str) -> Result<(), ModelError> {
+    if records.is_empty() {
+        return Err(ModelError::Empty(context));
+    }
+    let fraud = records.iter().filter(|r| r.is_fraud()).count();
+    if fraud == 0 || fraud == records.len() {
+        return Err(ModelError::OneClass {
+            context,
+            count: records.len(),
+            only: if fraud == 0 { "not_fraud" } else { "fraud" },
+        });
+    }
+    Ok(())
+}
+
+fn check_finite(records: &[LabeledRecord]) -> Result<(), ModelError> {
+    for (row, record) in records.iter().enumerate() {
+        if let Some(i) = record.applicant.0.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::NonFinite(format!(
+                "training record {row}, feature {}",
+                crate::schema::FEATURES[i].name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fits encoder and weights on all `records` with one alpha.
+fn fit_one(
+    records: &[LabeledRecord],
+    alpha: f64,
+    config: &TrainConfig,
+) -> Result<Model, ModelError> {
+    let encoder = Encoder::fit(records.iter().map(|r| &r.applicant))?;
+    let x = encoder.encode_records(records.iter());
+    let y: Array1<bool> = records.iter().map(|r| r.is_fraud()).collect();
+    let solution = solve(&x, &y, alpha, config.max_iterations, None)?;
+    let column_means = x
+        .mean_axis(Axis(0))
+        .map(|m| m.to_vec())
+        .ok_or(ModelError::Empty("compute column means of"))?;
+    Model::from_parts(
+        encoder,
+        solution.intercept,
+        solution.weights.to_vec(),
+        column_means,
+        config.threshold,
+    )
+}
+
+/// A solver result oriented on the log-odds of fraud, plus linfa's raw parameter vector
+/// (for warm starts on the same data).
+struct Solution {
+    weights: Array1<f64>,
+    intercept: f64,
+    raw: Array1<f64>,
+}
+
+fn solve(
+    x: &Array2<f64>,
+    is_fraud: &Array1<bool>,
+    alpha: f64,
+    max_iterations: u64,
+    warm: Option<Array1<f64>>,
+) -> Result<Solution, ModelError> {
+    let fit_error = |e: linfa_logistic::error::Error| ModelError::Fit {
+        alpha,
+        message: e.to_string(),
+    };
+    let dataset = DatasetBase::new(x.view(), is_fraud.view());
+    let mut params = LogisticRegression::default()
+        .alpha(alpha)
+        .max_iterations(max_iterations)
+        .gradient_tolerance(GRADIENT_TOLERANCE_PER_ROW * x.nrows() as f64);
+    if let Some(initial) = warm {
+        params = params.initial_params(initial);
+    }
+    let fitted = params.fit(&dataset).map_err(fit_error)?;
+    // linfa models P(its "positive" class), which it picks by class frequency: turn the
+    // parameters around when that class is not fraud.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    let weights = fitted.params() * sign;
+    let intercept = fitted.intercept() * sign;
+    let mut raw = Array1::zeros(weights.len() + 1);
+    raw.slice_mut(ndarray::s![..weights.len()])
+        .assign(fitted.params());
+    raw[weights.len()] = fitted.intercept();
+    if !intercept.is_finite() || weights.iter().any(|w| !w.is_finite()) {
+        return Err(ModelError::Fit {
+            alpha,
+            message: "the solver returned non-finite weights".into(),
+        });
+    }
+    Ok(Solution {
+        weights,
+        intercept,
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testdata;
+    use crate::model::{distinct_row_count, evaluate};
+
+    fn config() -> TrainConfig {
+        TrainConfig {
+            alphas: vec![0.1, 1.0, 10.0, 100.0],
+            ..TrainConfig::default()
+        }
+    }
+
+    #[test]
+    fn default_config_is_valid_and_has_a_grid() {
+        let c = TrainConfig::default();
+        c.validate().unwrap();
+        assert!(c.alphas.len() >= 4);
+        assert_eq!((c.seed, c.folds), (42, 5));
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        for (bad, word) in [
+            (
+                TrainConfig {
+                    alphas: vec![],
+                    ..config()
+                },
+                "alphas",
+            ),
+            (
+                TrainConfig {
+                    alphas: vec![1.0, -1.0],
+                    ..config()
+                },
+                "alpha",
+            ),
+            (
+                TrainConfig {
+                    folds: 1,
+                    ..config()
+                },
+                "folds",
+            ),
+            (
+                TrainConfig {
+                    holdout_fraction: 1.0,
+                    ..config()
+                },
+                "holdout_fraction",
+            ),
+            (
+                TrainConfig {
+                    threshold: 0.0,
+                    ..config()
+                },
+                "threshold",
+            ),
+            (
+                TrainConfig {
+                    max_iterations: 0,
+                    ..config()
+                },
+                "max_iterations",
+            ),
+        ] {
+            let err = bad.validate().unwrap_err().to_string();
+            assert!(err.contains(word), "{err}");
+        }
+    }
+
+    #[test]
+    fn fit_is_deterministic_for_a_seed() {
+        let records = testdata::records(300, 3, 21);
+        let a = fit(&records, &config()).unwrap();
+        let b = fit(&records, &config()).unwrap();
+        assert_eq!(a.model, b.model);
+        assert_eq!(a.cv, b.cv);
+        assert_eq!(a.chosen_alpha, b.chosen_alpha);
+        // Another seed draws other folds, so the CV scores differ.
+        let c = fit(
+            &records,
+            &TrainConfig {
+                seed: 7,
+                ..config()
+            },
+        )
+        .unwrap();
+        assert_ne!(a.cv, c.cv);
+    }
+
+    #[test]
+    fn cv_reports_every_alpha_in_order_and_picks_the_best() {
+        let records = testdata::records(300, 3, 21);
+        let outcome = fit(&records, &config()).unwrap();
+        let alphas: Vec<f64> = outcome.cv.iter().map(|c| c.alpha).collect();
+        assert_eq!(alphas, config().alphas);
+        let best = outcome
+            .cv
+            .iter()
+            .map(|c| c.mean_roc_auc)
+            .fold(0.0, f64::max);
+        let chosen = outcome
+            .cv
+            .iter()
+            .find(|c| c.alpha == outcome.chosen_alpha)
+            .unwrap();
+        assert_eq!(chosen.mean_roc_auc, best);
+        for c in &outcome.cv {
+            assert!(c.mean_roc_auc > 0.5 && c.mean_roc_auc <= 1.0, "{c:?}");
+            assert!(c.std_roc_auc >= 0.0 && c.std_roc_auc < 0.2, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn ties_go_to_the_stronger_penalty() {
+        let cv = [
+            CvResult {
+                alpha: 1.0,
+                mean_roc_auc: 0.8,
+                std_roc_auc: 0.0,
+            },
+            CvResult {
+                alpha: 10.0,
+                mean_roc_auc: 0.8,
+                std_roc_auc: 0.0,
+            },
+            CvResult {
+                alpha: 100.0,
+                mean_roc_auc: 0.7,
+                std_roc_auc: 0.0,
+            },
+        ];
+        assert_eq!(choose_alpha(&cv), 10.0);
+    }
+
+    #[test]
+    fn stronger_penalty_shrinks_the_weights() {
+        let records = testdata::records(300, 3, 21);
+        let norm = |alpha: f64| {
+            let m = fit_one(&records, alpha, &config()).unwrap();
+            m.weights().iter().map(|w| w * w).sum::<f64>()
+        };
+        assert!(norm(1000.0) < norm(1.0));
+    }
+
+    #[test]
+    fn holdout_training_reports_sizes_and_metrics() {
+        let records = testdata::records(400, 3, 8);
+        let outcome = train_with_holdout(&records, &config()).unwrap();
+        assert_eq!(outcome.train_rows + outcome.holdout_rows, records.len());
+        assert_eq!(outcome.metrics.support, outcome.holdout_rows);
+        assert!(
+            (distinct_row_count(&records) as f64 * 0.2 - outcome.holdout_rows as f64 / 3.0).abs()
+                <= 2.0
+        );
+        // The synthetic rule is learnable: clearly better than chance on unseen rows.
+        assert!(outcome.metrics.roc_auc > 0.7, "{:?}", outcome.metrics);
+        let again = evaluate(&outcome.model, &records).unwrap();
+        assert!(again.roc_auc.is_finite());
+    }
+
+    #[test]
+    fn degenerate_inputs_are_errors_not_panics() {
+        assert!(matches!(fit(&[], &config()), Err(ModelError::Empty(_))));
+        let mut one_class = testdata::records(50, 2, 1);
+        for r in &mut one_class {
+            r.creditability = 1;
+        }
+        assert!(matches!(
+            fit(&one_class, &config()),
+            Err(ModelError::OneClass { .. })
+        ));
+        assert!(matches!(
+            train_with_holdout(&one_class, &config()),
+            Err(ModelError::OneClass { .. })
+        ));
+        let few = testdata::records(6, 1, 1);
+        assert!(fit(&few, &config()).is_err());
+        let mut bad = testdata::records(50, 2, 1);
+        bad[3].applicant.0[1] = f64::INFINITY;
+        assert!(matches!(
+            fit(&bad, &config()),
+            Err(ModelError::NonFinite(_))
+        ));
+    }
+}

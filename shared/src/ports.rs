@@ -1,0 +1,284 @@
+//! The ports: what the pipeline needs from the outside world, as traits.
+//!
+//! Each port has a local adapter (SQLite, folders) and a production adapter (PostgreSQL,
+//! S3, MLflow). Pipeline functions ask for the narrowest port they need.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::SourceRow;
+use crate::schema::LabeledRecord;
+
+/// A failure of the records, users or prediction-log store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed an operation.
+    #[error("database error during {operation}: {message}")]
+    Backend {
+        operation: &'static str,
+        message: String,
+    },
+    /// The operation conflicts with what is stored (e.g. the user exists already).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Wraps a backend error with the operation that failed.
+    pub fn backend(operation: &'static str, error: impl std::fmt::Display) -> Self {
+        StoreError::Backend {
+            operation,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Why a labelled row was loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordRole {
+    /// The reference data the initial model trains on.
+    Reference,
+    /// New labelled data, waiting to be drift-tested and absorbed by a retrain.
+    New,
+}
+
+impl RecordRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordRole::Reference => "reference",
+            RecordRole::New => "new",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "reference" => Some(RecordRole::Reference),
+            "new" => Some(RecordRole::New),
+            _ => None,
+        }
+    }
+}
+
+/// What a bulk load did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LoadSummary {
+    /// Rows offered.
+    pub offered: usize,
+    /// Rows inserted now.
+    pub inserted: usize,
+    /// Rows skipped because the same source and key were loaded before.
+    pub already_present: usize,
+}
+
+/// A stored labelled row with its database id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StoredRecord {
+    pub id: i64,
+    pub record: LabeledRecord,
+    /// The model version that absorbed the row, if any.
+    pub absorbed_by: Option<u32>,
+}
+
+/// How many rows are in which state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RecordCounts {
+    pub reference: usize,
+    pub new: usize,
+    /// Rows absorbed by some model version.
+    pub absorbed: usize,
+    /// Rows waiting for a retrain.
+    pub pending: usize,
+}
+
+/// A held training lock. Dropping it without `release` leaves the lock to expire.
+#[async_trait]
+pub trait TrainingLock: Send {
+    /// Gives the lock back.
+    async fn release(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Labelled records: loading, reading by state, absorbing, the training lock.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    /// Applies pending schema migrations; returns the names of those applied now.
+    async fn migrate(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Inserts rows in one transaction. A row whose (source, key) is stored already is skipped,
+    /// so loading the same file twice does not duplicate.
+    async fn load_records(
+        &self,
+        source: &str,
+        role: RecordRole,
+        rows: &[SourceRow],
+    ) -> Result<LoadSummary, StoreError>;
+
+    /// Rows of the given role, absorbed or not.
+    async fn records_by_role(&self, role: RecordRole) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Rows some model version has absorbed.
+    async fn absorbed_records(&self) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Rows no version has absorbed yet.
+    async fn pending_records(&self) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Marks rows as absorbed by a model version (rows already absorbed keep their version).
+    async fn mark_absorbed(&self, ids: &[i64], version: u32) -> Result<(), StoreError>;
+
+    async fn record_counts(&self) -> Result<RecordCounts, StoreError>;
+
+    /// Takes the training lock if nobody holds it; `None` when another training holds it.
+    async fn try_lock_training(
+        &self,
+        holder: &str,
+    ) -> Result<Option<Box<dyn TrainingLock>>, StoreError>;
+}
+
+/// A user as listed (never with the hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserSummary {
+    pub username: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Users who may call the API, with argon2id password hashes.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Adds a user; `StoreError::Conflict` when the name is taken.
+    async fn add_user(&self, username: &str, password_hash: &str) -> Result<(), StoreError>;
+    /// The stored PHC hash string, if the user exists.
+    async fn password_hash(&self, username: &str) -> Result<Option<String>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<UserSummary>, StoreError>;
+    /// Removes a user; false when there was none.
+    async fn remove_user(&self, username: &str) -> Result<bool, StoreError>;
+}
+
+/// One served prediction, as logged. Never used as a training label.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PredictionLogEntry {
+    pub created_at: DateTime<Utc>,
+    pub model_version: u32,
+    pub probability_of_fraud: f64,
+    pub fraud: bool,
+    /// The 20 inputs as a JSON object.
+    pub features: serde_json::Value,
+    pub username: Option<String>,
+}
+
+/// Aggregates of the prediction log, logged by retrain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct PredictionStats {
+    pub count: u64,
+    pub fraud_count: u64,
+    pub mean_probability_of_fraud: f64,
+}
+
+/// The log of served predictions.
+#[async_trait]
+pub trait PredictionLog: Send + Sync {
+    async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError>;
+    /// Aggregates over predictions made at or after `since` (all when `None`).
+    async fn prediction_stats(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<PredictionStats, StoreError>;
+}
+
+/// A failure of the artifact store.
+#[derive(Debug, thiserror::Error)]
+#[error("artifact store error during {operation} of {key}: {message}")]
+pub struct ArtifactError {
+    pub operation: &'static str,
+    pub key: String,
+    pub message: String,
+}
+
+/// Where models and the champion pointer live; serving reads only this.
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str)
+        -> Result<(), ArtifactError>;
+    /// The object, or `None` when there is none.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArtifactError>;
+    /// Where this store writes, for messages (a folder or an `s3://` URI).
+    fn location(&self) -> String;
+}
+
+/// A failure of the tracking server or registry.
+#[derive(Debug, thiserror::Error)]
+#[error("tracking error in {call}: {message}")]
+pub struct TrackerError {
+    /// Which call failed (e.g. `runs/create`).
+    pub call: String,
+    pub message: String,
+}
+
+/// A tracking run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub experiment_id: String,
+    pub artifact_uri: String,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Finished,
+    Failed,
+}
+
+/// What a run logs in one batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunData {
+    pub params: Vec<(String, String)>,
+    pub metrics: Vec<(String, f64)>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A registered model version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelVersionInfo {
+    pub version: u32,
+    pub run_id: String,
+    pub source: String,
+    pub aliases: Vec<String>,
+}
+
+/// Experiment tracking and the model registry (MLflow, or a local folder).
+#[async_trait]
+pub trait Tracker: Send + Sync {
+    /// Creates the experiment if needed and starts a run in it.
+    async fn start_run(&self, experiment: &str, run_name: &str) -> Result<RunInfo, TrackerError>;
+    async fn log_batch(&self, run: &RunInfo, data: &RunData) -> Result<(), TrackerError>;
+    /// Stores a file under the run's artifact root.
+    async fn log_artifact(
+        &self,
+        run: &RunInfo,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), TrackerError>;
+    async fn end_run(&self, run: &RunInfo, status: RunStatus) -> Result<(), TrackerError>;
+    /// Registers the model logged under `artifact_path` of the run as a new version
+    /// (creating the registered model the first time).
+    async fn create_model_version(
+        &self,
+        model_name: &str,
+        run: &RunInfo,
+        artifact_path: &str,
+    ) -> Result<ModelVersionInfo, TrackerError>;
+    async fn set_alias(
+        &self,
+        model_name: &str,
+        alias: &str,
+        version: u32,
+    ) -> Result<(), TrackerError>;
+    async fn alias_version(
+        &self,
+        model_name: &str,
+        alias: &str,
+    ) -> Result<Option<ModelVersionInfo>, TrackerError>;
+    async fn list_versions(&self, model_name: &str)
+        -> Result<Vec<ModelVersionInfo>, TrackerError>;
+}

@@ -1,0 +1,183 @@
+//! Every file in `events/` through its Lambda function's handler, as the runtime would call
+//! it: API Gateway events are decoded by lambda_http and answered by `lambda::api` (hello,
+//! initialtrain, predict) or `lambda::retrain_event` (retrain, which also takes EventBridge
+//! events). Expectations live in `events/manifest.json`; a file missing from it fails.
+
+mod http_common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use fraudrisk::http::{lambda, Endpoint};
+use http_common::*;
+use lambda_http::Body;
+use serde_json::Value;
+
+const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+
+/// True when `expected` is contained in `actual`: objects key by key, arrays of the same
+/// length element by element, `null` for any value that is present.
+fn contains(actual: &Value, expected: &Value) -> bool {
+    match (expected, actual) {
+        (Value::Null, _) => true,
+        (Value::Object(expected), Value::Object(actual)) => expected
+            .iter()
+            .all(|(key, e)| actual.get(key).is_some_and(|a| contains(a, e))),
+        (Value::Array(expected), Value::Array(actual)) => {
+            expected.len() == actual.len()
+                && expected.iter().zip(actual).all(|(e, a)| contains(a, e))
+        }
+        (expected, actual) => expected == actual,
+    }
+}
+
+/// What a function answered: the HTTP status (None for a scheduled run), a header lookup
+/// and the body.
+struct Answer {
+    status: Option<u16>,
+    headers: http::HeaderMap,
+    body: String,
+}
+
+async fn invoke(app: &fraudrisk::http::App, function: &str, text: &str, file: &str) -> Answer {
+    let endpoint = Endpoint::ALL
+        .into_iter()
+        .find(|e| e.name() == function)
+        .unwrap_or_else(|| panic!("{file}: unknown function {function}"));
+    if endpoint == Endpoint::Retrain {
+        let payload: Value = serde_json::from_str(text).unwrap();
+        let output = lambda::retrain_event(app, payload)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: the invocation failed: {e}"));
+        return match output.get("statusCode") {
+            Some(status) => {
+                let mut headers = http::HeaderMap::new();
+                for (name, value) in output["headers"].as_object().unwrap() {
+                    headers.insert(
+                        http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                        value.as_str().unwrap().parse().unwrap(),
+                    );
+                }
+                assert_eq!(output["isBase64Encoded"], false, "{file}");
+                Answer {
+                    status: Some(status.as_u64().unwrap() as u16),
+                    headers,
+                    body: output["body"].as_str().unwrap_or_default().to_string(),
+                }
+            }
+            None => Answer {
+                status: None,
+                headers: http::HeaderMap::new(),
+                body: output.to_string(),
+            },
+        };
+    }
+    let request = lambda_http::request::from_str(text)
+        .unwrap_or_else(|e| panic!("{file}: not an API Gateway HTTP API event: {e}"));
+    let response = match lambda::api(app, endpoint, request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = match response.into_body() {
+        Body::Empty => String::new(),
+        Body::Text(text) => text,
+        other => panic!("{file}: binary body {other:?}"),
+    };
+    Answer {
+        status: Some(status),
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn every_event_file_runs_through_its_function() {
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(EVENTS).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["test_user"]["username"], USER);
+    assert_eq!(manifest["test_user"]["password"], PASSWORD);
+    assert_eq!(manifest["test_user"]["authorization"], AUTHORIZATION);
+
+    let files: BTreeSet<String> = std::fs::read_dir(EVENTS)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json") && name != "manifest.json")
+        .collect();
+    let events = manifest["events"].as_object().unwrap();
+    let listed: BTreeSet<String> = events.keys().cloned().collect();
+    let unlisted: Vec<_> = files.difference(&listed).collect();
+    let missing: Vec<_> = listed.difference(&files).collect();
+    assert!(
+        unlisted.is_empty(),
+        "events/ files missing from events/manifest.json: {unlisted:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "manifest entries without a file: {missing:?}"
+    );
+
+    let state = TestState::new(false, true).await;
+    let app = state.app().await;
+    let mut failures = Vec::new();
+    for (file, expect) in events {
+        let text = std::fs::read_to_string(Path::new(EVENTS).join(file)).unwrap();
+        let function = expect["function"].as_str().unwrap();
+        let logged_before = state.logged().await;
+        let answer = invoke(&app, function, &text, file).await;
+        let logged = state.logged().await - logged_before;
+
+        let mut problems = Vec::new();
+        match (expect.get("status"), answer.status) {
+            (Some(want), Some(got)) if want.as_u64() == Some(u64::from(got)) => {}
+            (None, None) if expect["invocation"] == "ok" => {}
+            (want, got) => problems.push(format!("status {got:?}, expected {want:?}")),
+        }
+        if let Some(wanted) = expect.get("expect_json") {
+            match serde_json::from_str::<Value>(&answer.body) {
+                Ok(body) if contains(&body, wanted) => {}
+                _ => problems.push(format!("body does not contain {wanted}")),
+            }
+        }
+        for wanted in expect["expect_text"].as_array().into_iter().flatten() {
+            if !answer.body.contains(wanted.as_str().unwrap()) {
+                problems.push(format!("body does not contain {wanted}"));
+            }
+        }
+        match answer.status {
+            Some(401) if !answer.headers.contains_key("www-authenticate") => {
+                problems.push("401 without WWW-Authenticate".to_string())
+            }
+            Some(405) if !answer.headers.contains_key("allow") => {
+                problems.push("405 without Allow".to_string())
+            }
+            Some(status) if status >= 400 => {
+                if serde_json::from_str::<Value>(&answer.body)
+                    .ok()
+                    .and_then(|b| b.get("error").cloned())
+                    .is_none()
+                {
+                    problems.push("an error without {\"error\": ...}".to_string());
+                }
+                if logged != 0 {
+                    problems.push(format!("{logged} predictions logged for a refused request"));
+                }
+            }
+            Some(200) if function == "predict" && logged == 0 => {
+                problems.push("a prediction that was not logged".to_string())
+            }
+            _ => {}
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{file}: {} — body: {}",
+                problems.join("; "),
+                answer.body
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

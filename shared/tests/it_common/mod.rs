@@ -1,0 +1,241 @@
+//! Shared helpers of the integration tests against the real services that
+//! `scripts/services.sh` starts (PostgreSQL, moto's S3 and Secrets Manager, mlflow server).
+//!
+//! Every test isolates itself: a fresh randomly named database (dropped afterwards, even when
+//! the test panics), a unique S3 prefix, unique MLflow experiment and model names.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use fraudrisk::adapters::postgres::PostgresSettings;
+use fraudrisk::config::{
+    Config, DatabaseConfig, DatabaseSource, Redacted, S3ArtifactsConfig, Settings,
+};
+use fraudrisk::pipeline::PipelineSettings;
+
+/// Whether the services are up. In CI (`CI=true`) their absence fails the test; elsewhere the
+/// test says why it does nothing and passes.
+pub fn services_available() -> bool {
+    if std::env::var("FRAUDRISK_TEST_SERVICES").is_ok_and(|v| v == "1") {
+        return true;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("integration test")
+        .to_string();
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{test}: FRAUDRISK_TEST_SERVICES is not set, but integration tests never skip in CI: \
+             run them through `bash scripts/test.sh`, which starts the services"
+        );
+    }
+    eprintln!(
+        "{test}: not run: the real services are not up. Run `bash scripts/test.sh`, or \
+         `bash scripts/services.sh start && eval \"$(bash scripts/services.sh env)\"` first."
+    );
+    false
+}
+
+/// Returns early from a test when the services are absent outside CI.
+#[macro_export]
+macro_rules! require_services {
+    () => {
+        if !it_common::services_available() {
+            return;
+        }
+    };
+}
+
+/// A name unique to this test run: `<label>-<12 hex digits>` (lower case, S3- and
+/// MLflow-safe; `_` instead of `-` for database names).
+pub fn unique(label: &str) -> String {
+    format!("{label}-{:012x}", rand::random::<u64>() >> 16)
+}
+
+/// An environment variable the services env file sets.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (source the services env)"))
+}
+
+/// The workspace root (scripts live there).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// `url` with its database name replaced.
+pub fn url_with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let host_part = base.rsplit_once('/').map_or(base, |(h, _)| h);
+    match query {
+        Some(q) => format!("{host_part}/{database}?{q}"),
+        None => format!("{host_part}/{database}"),
+    }
+}
+
+/// An administrative connection to the server of `FRAUDRISK_DATABASE_URL` (its own database).
+pub async fn admin_client() -> tokio_postgres::Client {
+    let (client, connection) =
+        tokio_postgres::connect(&env("FRAUDRISK_DATABASE_URL"), tokio_postgres::NoTls)
+            .await
+            .expect("admin connection to PostgreSQL");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Ends every other session on `database`: what a failover or an idle timeout does.
+pub async fn terminate_connections(database: &str) -> i64 {
+    admin_client()
+        .await
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .await
+        .expect("pg_terminate_backend")
+        .get(0)
+}
+
+/// A fresh database, dropped when this value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates `fraudrisk_it_<label>_<random>`.
+    pub async fn create(label: &str) -> Self {
+        let name = unique(&format!("fraudrisk_it_{label}")).replace('-', "_");
+        admin_client()
+            .await
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("CREATE DATABASE");
+        TestDatabase {
+            url: url_with_database(&env("FRAUDRISK_DATABASE_URL"), &name),
+            name,
+        }
+    }
+
+    /// Connection settings for it.
+    pub fn settings(&self) -> PostgresSettings {
+        PostgresSettings::from_url(&self.url).expect("test database URL")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop may run inside a runtime (or while panicking): use a thread with its own.
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                admin_client()
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// The configuration the services env file gives (all three production adapters).
+pub fn env_config() -> Config {
+    Config::from_settings(&Settings::from_process().expect("settings")).expect("configuration")
+}
+
+/// All production adapters, isolated: this test's database, an S3 prefix of its own.
+pub fn isolated_config(database: &TestDatabase, prefix: &str) -> Config {
+    let mut config = env_config();
+    config.database = Some(DatabaseConfig {
+        source: DatabaseSource::Url(Redacted::new(database.url.clone())),
+        sslmode: None,
+        default_dbname: None,
+        ca_file: None,
+        pool_size: 2,
+        connect_timeout: Duration::from_secs(10),
+    });
+    config.artifacts = Some(S3ArtifactsConfig {
+        bucket: env("FRAUDRISK_BUCKET"),
+        prefix: prefix.to_string(),
+    });
+    config
+}
+
+/// Pipeline settings with this test's experiment and model names; `quick` trains a small
+/// grid (2 strengths x 3 folds) for tests that are about faults, not about the model.
+pub fn pipeline_settings(label: &str, quick: bool) -> PipelineSettings {
+    let name = unique(&format!("it-{label}"));
+    let mut settings = PipelineSettings {
+        experiment: name.clone(),
+        model_name: name,
+        ..PipelineSettings::default()
+    };
+    if quick {
+        settings.training.alphas = vec![1.0, 10.0];
+        settings.training.folds = 3;
+    }
+    settings
+}
+
+/// A port nothing listens on (bound, then released): connecting there is refused.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+/// The project's Python venv interpreter.
+pub fn python() -> PathBuf {
+    let output = Command::new("bash")
+        .arg(workspace_root().join("scripts/python-env.sh"))
+        .output()
+        .expect("scripts/python-env.sh");
+    assert!(output.status.success(), "python-env.sh failed");
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()).join("bin/python")
+}
+
+/// Runs `scripts/mlflow_check.py` (MLflow's own client, boto3) and returns its JSON.
+pub fn mlflow_check(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(python())
+        .arg(workspace_root().join("scripts/mlflow_check.py"))
+        .args(args)
+        .output()
+        .expect("run mlflow_check.py");
+    assert!(
+        output.status.success(),
+        "mlflow_check.py {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("mlflow_check.py prints JSON")
+}
+
+/// The keys `mlflow_check.py s3-list` finds under a prefix.
+pub fn s3_keys(prefix: &str) -> Vec<String> {
+    mlflow_check(&["s3-list", "--prefix", prefix])["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

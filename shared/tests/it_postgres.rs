@@ -1,0 +1,347 @@
+//! The PostgreSQL store against the real server: migrations, COPY loads with the SQLite
+//! store's semantics, users, the prediction log, reconnection, the training lock, TLS.
+
+mod it_common;
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as TimeDelta, Utc};
+use fraudrisk::adapters::postgres::{PostgresSettings, PostgresStore};
+use fraudrisk::adapters::sqlite::SqliteStore;
+use fraudrisk::config::SslMode;
+use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SourceRow};
+use fraudrisk::ports::{
+    PredictionLog, PredictionLogEntry, RecordRole, RecordStore, StoreError, UserStore,
+};
+use it_common::TestDatabase;
+
+async fn migrated_store(database: &TestDatabase) -> PostgresStore {
+    let store = PostgresStore::connect(&database.settings())
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn rows(kind: GeneratedKind, count: usize, seed: u64) -> Vec<SourceRow> {
+    generated_rows(
+        kind,
+        GeneratorConfig {
+            seed,
+            reference_rows: count,
+            shifted_rows: count,
+        },
+    )
+}
+
+#[tokio::test]
+async fn migrations_are_versioned_idempotent_and_safe_to_run_concurrently() {
+    require_services!();
+    let database = TestDatabase::create("migrate").await;
+    let store = PostgresStore::connect(&database.settings()).await.unwrap();
+    let applied = store.migrate().await.unwrap();
+    assert_eq!(
+        applied,
+        ["0001_records", "0002_users", "0003_predictions"],
+        "first run applies everything"
+    );
+    assert!(
+        store.migrate().await.unwrap().is_empty(),
+        "second run applies nothing"
+    );
+
+    // Two cold starts at once on an empty database: each migration is applied exactly once.
+    let other = TestDatabase::create("migrate_race").await;
+    let (a, b) = (
+        PostgresStore::connect(&other.settings()).await.unwrap(),
+        PostgresStore::connect(&other.settings()).await.unwrap(),
+    );
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    let (mut ra, rb) = (ra.unwrap(), rb.unwrap());
+    ra.extend(rb);
+    ra.sort();
+    assert_eq!(ra, ["0001_records", "0002_users", "0003_predictions"]);
+}
+
+#[tokio::test]
+async fn copy_loads_behave_like_the_sqlite_store() {
+    require_services!();
+    let database = TestDatabase::create("load").await;
+    let store = migrated_store(&database).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("parity.sqlite3")).unwrap();
+    sqlite.migrate().await.unwrap();
+
+    let reference = rows(GeneratedKind::Reference, 1500, 7);
+    let shifted = rows(GeneratedKind::Shifted, 400, 7);
+    // A batch that repeats a key inside itself and overlaps the first load.
+    let mut overlapping: Vec<SourceRow> = reference[1000..].to_vec();
+    overlapping.extend(
+        rows(GeneratedKind::Reference, 1600, 7)[1500..]
+            .iter()
+            .cloned(),
+    );
+    overlapping.push(overlapping[0].clone());
+
+    for (source, role, batch) in [
+        ("reference.csv", RecordRole::Reference, &reference),
+        ("reference.csv", RecordRole::Reference, &reference),
+        ("reference.csv", RecordRole::Reference, &overlapping),
+        ("shifted.csv", RecordRole::New, &shifted),
+    ] {
+        let pg = store.load_records(source, role, batch).await.unwrap();
+        let lite = sqlite.load_records(source, role, batch).await.unwrap();
+        assert_eq!(pg, lite, "load summary of {source} ({} rows)", batch.len());
+    }
+    assert_eq!(store.record_counts().await.unwrap().reference, 1600);
+
+    for role in [RecordRole::Reference, RecordRole::New] {
+        let pg = store.records_by_role(role).await.unwrap();
+        let lite = sqlite.records_by_role(role).await.unwrap();
+        assert_eq!(pg.len(), lite.len());
+        let pg_records: Vec<_> = pg.iter().map(|s| s.record).collect();
+        let lite_records: Vec<_> = lite.iter().map(|s| s.record).collect();
+        assert_eq!(
+            pg_records, lite_records,
+            "same rows in the same (file) order"
+        );
+        assert!(pg.windows(2).all(|w| w[0].id < w[1].id));
+    }
+
+    // Absorbing: rows already absorbed keep their version.
+    let reference_ids: Vec<i64> = store
+        .records_by_role(RecordRole::Reference)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    store.mark_absorbed(&reference_ids, 1).await.unwrap();
+    store.mark_absorbed(&reference_ids[..10], 2).await.unwrap();
+    let absorbed = store.absorbed_records().await.unwrap();
+    assert_eq!(absorbed.len(), 1600);
+    assert!(absorbed.iter().all(|s| s.absorbed_by == Some(1)));
+    let pending = store.pending_records().await.unwrap();
+    assert_eq!(pending.len(), 400);
+    let counts = store.record_counts().await.unwrap();
+    assert_eq!(
+        (
+            counts.reference,
+            counts.new,
+            counts.absorbed,
+            counts.pending
+        ),
+        (1600, 400, 1600, 400)
+    );
+    store.mark_absorbed(&[], 3).await.unwrap();
+    assert_eq!(
+        store
+            .load_records("empty", RecordRole::New, &[])
+            .await
+            .unwrap()
+            .offered,
+        0
+    );
+}
+
+#[tokio::test]
+async fn users_and_predictions_take_hostile_input_as_data() {
+    require_services!();
+    let database = TestDatabase::create("users").await;
+    let store = migrated_store(&database).await;
+    let hostile = "o'brien\"; DROP TABLE users; --";
+    store.add_user(hostile, "$argon2id$hash").await.unwrap();
+    store.add_user("merlin", "$argon2id$other").await.unwrap();
+    assert!(matches!(
+        store.add_user(hostile, "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.password_hash(hostile).await.unwrap().as_deref(),
+        Some("$argon2id$hash")
+    );
+    assert_eq!(
+        store.password_hash("nobody' OR '1'='1").await.unwrap(),
+        None
+    );
+    let users: Vec<String> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(users, ["merlin", hostile]);
+    assert!(store.remove_user(hostile).await.unwrap());
+    assert!(!store.remove_user(hostile).await.unwrap());
+
+    let now = Utc::now();
+    let entry = |minutes: i64, probability: f64, username: Option<&str>| PredictionLogEntry {
+        created_at: now - TimeDelta::minutes(minutes),
+        model_version: 3,
+        probability_of_fraud: probability,
+        fraud: probability >= 0.5,
+        features: serde_json::json!({ "note": "'); DELETE FROM predictions; --" }),
+        username: username.map(str::to_string),
+    };
+    store
+        .log_predictions(&[
+            entry(60, 0.9, Some(hostile)),
+            entry(1, 0.2, None),
+            entry(0, 0.7, Some("merlin")),
+        ])
+        .await
+        .unwrap();
+    store.log_predictions(&[]).await.unwrap();
+    let all = store.prediction_stats(None).await.unwrap();
+    assert_eq!((all.count, all.fraud_count), (3, 2));
+    assert!((all.mean_probability_of_fraud - 0.6).abs() < 1e-12);
+    let recent = store
+        .prediction_stats(Some(now - TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    assert_eq!((recent.count, recent.fraud_count), (2, 1));
+    let none = store
+        .prediction_stats(Some(now + TimeDelta::minutes(5)))
+        .await
+        .unwrap();
+    assert_eq!((none.count, none.mean_probability_of_fraud), (0, 0.0));
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_reestablished_on_the_next_call() {
+    require_services!();
+    let database = TestDatabase::create("reconnect").await;
+    let mut settings = database.settings();
+    settings.pool_size = 1;
+    let store = PostgresStore::connect(&settings).await.unwrap();
+    store.migrate().await.unwrap();
+    let batch = rows(GeneratedKind::Reference, 200, 3);
+    store
+        .load_records("a.csv", RecordRole::Reference, &batch)
+        .await
+        .unwrap();
+
+    for round in 0..3 {
+        let killed = it_common::terminate_connections(&database.name).await;
+        assert!(
+            killed >= 1,
+            "round {round}: the pooled connection was terminated"
+        );
+        // Reads, a COPY load and a write, each right after its connection was killed.
+        let counts = store.record_counts().await.unwrap();
+        assert_eq!(counts.reference, 200);
+        it_common::terminate_connections(&database.name).await;
+        let summary = store
+            .load_records("a.csv", RecordRole::Reference, &batch)
+            .await
+            .unwrap();
+        assert_eq!(summary.already_present, 200, "nothing doubled by the retry");
+        it_common::terminate_connections(&database.name).await;
+        store
+            .add_user(&format!("user{round}"), "hash")
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.list_users().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_training_lock_is_exclusive_across_processes_and_dies_with_its_session() {
+    require_services!();
+    let database = TestDatabase::create("lock").await;
+    // Two stores with their own pools: two Lambda containers.
+    let a = migrated_store(&database).await;
+    let b = PostgresStore::connect(&database.settings()).await.unwrap();
+
+    let held = a
+        .try_lock_training("retrain A")
+        .await
+        .unwrap()
+        .expect("free");
+    assert!(b.try_lock_training("retrain B").await.unwrap().is_none());
+    assert!(a.try_lock_training("retrain A2").await.unwrap().is_none());
+    held.release().await.unwrap();
+    let held = b
+        .try_lock_training("retrain B")
+        .await
+        .unwrap()
+        .expect("released");
+
+    // A holder that vanishes without releasing (a crashed Lambda) frees the lock with its session.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let retaken = loop {
+        if let Some(lock) = a.try_lock_training("after crash").await.unwrap() {
+            break lock;
+        }
+        assert!(Instant::now() < deadline, "the lock outlived its session");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // If the lock's session is killed during training, release says so.
+    it_common::terminate_connections(&database.name).await;
+    let error = retaken.release().await.unwrap_err().to_string();
+    assert!(error.contains("release_training_lock"), "{error}");
+    assert!(error.contains("lost"), "{error}");
+    assert!(b.try_lock_training("next").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn tls_follows_sslmode() {
+    require_services!();
+    let database = TestDatabase::create("tls").await;
+    let mut settings = database.settings();
+
+    settings.sslmode = SslMode::Require;
+    let store = PostgresStore::connect(&settings).await.unwrap();
+    assert!(
+        store.connection_uses_tls().await.unwrap(),
+        "require encrypts"
+    );
+
+    settings.sslmode = SslMode::Disable;
+    let store = PostgresStore::connect(&settings).await.unwrap();
+    assert!(!store.connection_uses_tls().await.unwrap());
+
+    // The local server's certificate is self-signed: full verification must refuse it.
+    let url = format!("{}?sslmode=verify-full", database.url);
+    let settings = PostgresSettings::from_url(&url).unwrap();
+    assert_eq!(settings.sslmode, SslMode::VerifyFull);
+    let error = PostgresStore::connect(&settings)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cannot connect"), "{error}");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+}
+
+#[tokio::test]
+async fn connection_failures_are_reported_clearly() {
+    require_services!();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/x",
+        it_common::closed_port()
+    );
+    let mut settings = PostgresSettings::from_url(&url).unwrap();
+    settings.config.connect_timeout(Duration::from_secs(2));
+    let error = PostgresStore::connect(&settings)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("cannot connect to postgres://postgres@127.0.0.1"),
+        "{error}"
+    );
+    assert!(error.to_lowercase().contains("refused"), "{error}");
+
+    let url = it_common::url_with_database(
+        &it_common::env("FRAUDRISK_DATABASE_URL"),
+        "fraudrisk_no_such_database",
+    );
+    let error = PostgresStore::connect(&PostgresSettings::from_url(&url).unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("does not exist"), "{error}");
+}

@@ -1,0 +1,305 @@
+//! The whole life cycle on the embedded defaults (SQLite and folders), through the same
+//! pipeline functions the Lambdas and `fraudctl` call.
+
+use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig};
+use fraudrisk::pipeline::{
+    self, PipelineError, PipelineSettings, RetrainMode, RetrainOutcome, CHAMPION_ALIAS,
+};
+use fraudrisk::ports::RecordRole;
+use fraudrisk::request::{applicants_from_json, seed_example_corrected};
+use fraudrisk::services::Services;
+
+fn config(seed: u64, reference_rows: usize, shifted_rows: usize) -> GeneratorConfig {
+    GeneratorConfig {
+        seed,
+        reference_rows,
+        shifted_rows,
+    }
+}
+
+async fn trained_services(dir: &std::path::Path) -> (Services, PipelineSettings) {
+    let services = Services::local(dir).await.unwrap();
+    let settings = PipelineSettings::default();
+    let reference = generated_rows(GeneratedKind::Reference, config(7, 3000, 0));
+    services
+        .records
+        .load_records("reference", RecordRole::Reference, &reference)
+        .await
+        .unwrap();
+    pipeline::initial_train(
+        services.records.as_ref(),
+        services.artifacts.as_ref(),
+        services.tracker.as_ref(),
+        &settings,
+    )
+    .await
+    .unwrap();
+    (services, settings)
+}
+
+async fn retrain(
+    services: &Services,
+    settings: &PipelineSettings,
+    mode: RetrainMode,
+) -> Result<pipeline::RetrainSummary, PipelineError> {
+    pipeline::retrain(
+        services.records.as_ref(),
+        services.predictions.as_ref(),
+        services.artifacts.as_ref(),
+        services.tracker.as_ref(),
+        settings,
+        mode,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn life_cycle_from_load_to_promotion() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = Services::local(dir.path()).await.unwrap();
+    let settings = PipelineSettings::default();
+
+    // Nothing to train on yet, and no champion to serve.
+    let err = pipeline::initial_train(
+        services.records.as_ref(),
+        services.artifacts.as_ref(),
+        services.tracker.as_ref(),
+        &settings,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, PipelineError::NoReferenceData), "{err}");
+    assert!(pipeline::load_champion(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .is_none());
+
+    // Loading is idempotent.
+    let reference = generated_rows(GeneratedKind::Reference, config(7, 3000, 0));
+    let first = services
+        .records
+        .load_records("reference", RecordRole::Reference, &reference)
+        .await
+        .unwrap();
+    let second = services
+        .records
+        .load_records("reference", RecordRole::Reference, &reference)
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, second.inserted), (3000, 0));
+    assert_eq!(second.already_present, 3000);
+
+    let trained = pipeline::initial_train(
+        services.records.as_ref(),
+        services.artifacts.as_ref(),
+        services.tracker.as_ref(),
+        &settings,
+    )
+    .await
+    .unwrap();
+    assert_eq!(trained.version, 1);
+    assert!(trained.metrics.roc_auc > 0.65, "{}", trained.metrics.roc_auc);
+    let counts = services.records.record_counts().await.unwrap();
+    assert_eq!((counts.absorbed, counts.pending), (3000, 0));
+    let champion = pipeline::load_champion(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(champion.pointer.version, 1);
+    assert_eq!(champion.artifact.provenance.version, Some(1));
+    let alias = services
+        .tracker
+        .alias_version(&settings.model_name, CHAMPION_ALIAS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alias.version, 1);
+
+    // A prediction is served and logged, never as a training row.
+    let (applicants, _) = applicants_from_json(&seed_example_corrected()).unwrap();
+    let served = pipeline::predict_and_log(
+        &champion,
+        &applicants,
+        services.predictions.as_ref(),
+        Some("merlin"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(served[0].model_version, 1);
+    let p = served[0].prediction.probability_of_fraud;
+    assert!((0.0..=1.0).contains(&p));
+    let stats = services.predictions.prediction_stats(None).await.unwrap();
+    assert_eq!(stats.count, 1);
+    assert_eq!(services.records.record_counts().await.unwrap().pending, 0);
+
+    // No new rows: nothing to do.
+    let nothing = retrain(&services, &settings, RetrainMode::Always)
+        .await
+        .unwrap();
+    assert_eq!(nothing.outcome, RetrainOutcome::NoNewRows);
+
+    // if-drift waits for 1,000 rows.
+    let few = generated_rows(GeneratedKind::Shifted, config(7, 0, 500));
+    services
+        .records
+        .load_records("shifted-a", RecordRole::New, &few)
+        .await
+        .unwrap();
+    let waiting = retrain(&services, &settings, RetrainMode::IfDrift)
+        .await
+        .unwrap();
+    assert_eq!(waiting.outcome, RetrainOutcome::WaitingForRows);
+    assert_eq!(waiting.new_rows, 500);
+
+    // With 1,500 shifted rows the drift test fires and a challenger is trained.
+    let more = generated_rows(GeneratedKind::Shifted, config(8, 0, 1000));
+    services
+        .records
+        .load_records("shifted-b", RecordRole::New, &more)
+        .await
+        .unwrap();
+    let retrained = retrain(&services, &settings, RetrainMode::IfDrift)
+        .await
+        .unwrap();
+    let drift = retrained.drift.as_ref().unwrap();
+    assert!(drift.drift, "the shifted rows should drift");
+    assert_eq!(drift.features.len(), 20);
+    assert_eq!(retrained.challenger_version, Some(2));
+    let comparison = retrained.comparison.as_ref().unwrap();
+    let promoted = comparison.challenger.roc_auc
+        >= comparison.champion.roc_auc - settings.promotion_margin;
+    assert_eq!(
+        retrained.outcome,
+        if promoted {
+            RetrainOutcome::Promoted
+        } else {
+            RetrainOutcome::Rejected
+        }
+    );
+    let expected_champion = if promoted { 2 } else { 1 };
+    assert_eq!(retrained.champion_version, expected_champion);
+    let pointer = pipeline::read_champion_pointer(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pointer.version, expected_champion);
+    let versions = services
+        .tracker
+        .list_versions(&settings.model_name)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(services.records.record_counts().await.unwrap().pending, 0);
+}
+
+#[tokio::test]
+async fn if_drift_absorbs_rows_that_did_not_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let (services, settings) = trained_services(dir.path()).await;
+    // Fresh rows from the reference distribution: no drift expected.
+    let same = generated_rows(GeneratedKind::Reference, config(99, 1200, 0));
+    services
+        .records
+        .load_records("more-reference-like", RecordRole::New, &same)
+        .await
+        .unwrap();
+    let summary = retrain(&services, &settings, RetrainMode::IfDrift)
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.outcome,
+        RetrainOutcome::AbsorbedWithoutRetraining,
+        "{}",
+        summary.reason
+    );
+    assert!(!summary.drift.as_ref().unwrap().drift);
+    assert_eq!(summary.champion_version, 1);
+    let counts = services.records.record_counts().await.unwrap();
+    assert_eq!(counts.pending, 0);
+    let versions = services
+        .tracker
+        .list_versions(&settings.model_name)
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1, "no version is registered without training");
+}
+
+#[tokio::test]
+async fn a_second_training_while_one_runs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (services, settings) = trained_services(dir.path()).await;
+    let shifted = generated_rows(GeneratedKind::Shifted, config(7, 0, 1200));
+    services
+        .records
+        .load_records("shifted", RecordRole::New, &shifted)
+        .await
+        .unwrap();
+    let held = services
+        .records
+        .try_lock_training("someone else")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(services
+        .records
+        .try_lock_training("a third")
+        .await
+        .unwrap()
+        .is_none());
+    let err = retrain(&services, &settings, RetrainMode::Always)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PipelineError::Busy), "{err}");
+    held.release().await.unwrap();
+    let summary = retrain(&services, &settings, RetrainMode::Always)
+        .await
+        .unwrap();
+    assert_eq!(summary.challenger_version, Some(2));
+}
+
+#[tokio::test]
+async fn a_failed_pointer_write_leaves_the_champion_and_the_rows_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (services, settings) = trained_services(dir.path()).await;
+    let shifted = generated_rows(GeneratedKind::Shifted, config(7, 0, 1200));
+    services
+        .records
+        .load_records("shifted", RecordRole::New, &shifted)
+        .await
+        .unwrap();
+    // A real filesystem fault: the temporary file of the pointer write cannot be created.
+    std::fs::create_dir_all(dir.path().join("artifacts").join("champion.partial")).unwrap();
+    let settings = PipelineSettings {
+        // Promote whatever the comparison says, so the pointer write is reached.
+        promotion_margin: 1.0,
+        ..settings
+    };
+    let err = retrain(&services, &settings, RetrainMode::Always)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PipelineError::Artifacts(_)), "{err}");
+    let pointer = pipeline::read_champion_pointer(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pointer.version, 1, "the champion stays");
+    let alias = services
+        .tracker
+        .alias_version(&settings.model_name, CHAMPION_ALIAS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(alias.version, 1, "the alias was moved back");
+    assert_eq!(
+        services.records.record_counts().await.unwrap().pending,
+        1200,
+        "the new rows wait for the next retrain"
+    );
+    // The lock was released: the next retrain runs once the fault is gone.
+    std::fs::remove_dir(dir.path().join("artifacts").join("champion.partial")).unwrap();
+    let summary = retrain(&services, &settings, RetrainMode::Always)
+        .await
+        .unwrap();
+    assert_eq!(summary.outcome, RetrainOutcome::Promoted);
+    assert_eq!(summary.champion_version, 3);
+}
