@@ -1,14 +1,53 @@
 #!/usr/bin/env bash
-# The project's test command: starts the real services the integration tests need,
-# runs every test of the workspace, and stops the services again.
+# The project's test command: starts the real services the integration tests need
+# (scripts/services.sh: moto's S3 + Secrets Manager, mlflow server, the machine's PostgreSQL),
+# exports their settings, runs every test of the workspace, and stops the services again on
+# exit, whether the tests passed or not.
+#
+# Settings (environment):
+#   FRAUDRISK_KEEP_SERVICES=1   leave the services running afterwards (faster reruns)
+#   FRAUDRISK_SKIP_SERVICES=1   do not start them: the integration tests then say they did not
+#                               run (and fail in CI, where CI=true: they are never skipped there)
+# Services that were already running before this script started are left running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}/target}"
 
+started_services=0
+stop_services() {
+  local rc=$?
+  if [ "$started_services" = 1 ] && [ "${FRAUDRISK_KEEP_SERVICES:-0}" != 1 ]; then
+    echo "== stopping the services" >&2
+    bash scripts/services.sh stop || echo "test.sh: warning: stopping the services failed" >&2
+  fi
+  exit "$rc"
+}
+
+if [ "${FRAUDRISK_SKIP_SERVICES:-0}" != 1 ]; then
+  if bash scripts/services.sh status >/dev/null 2>&1; then
+    echo "== services already running: using them (and leaving them running)" >&2
+  else
+    started_services=1
+  fi
+  trap stop_services EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  echo "== starting the services (bash scripts/services.sh start)" >&2
+  # `start` prints the env file (export lines) on stdout once everything answers.
+  services_env=$(bash scripts/services.sh start) || {
+    echo "test.sh: error: the services did not start (see the messages above)" >&2
+    exit 1
+  }
+  eval "$services_env"
+  unset services_env
+fi
+
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast || status=$?
 else
-  cargo test --workspace --locked --no-fail-fast --lib --bins --tests
+  cargo test --workspace --locked --no-fail-fast --lib --bins --tests || status=$?
 fi
 # nextest does not run doctests.
-cargo test --workspace --locked --doc
+cargo test --workspace --locked --doc || status=$?
+exit "$status"

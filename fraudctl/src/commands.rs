@@ -129,10 +129,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Drift(args) => {
-            let correction: Correction = args
-                .correction
-                .parse()
-                .map_err(|_| anyhow!("--correction must be bonferroni, holm or benjamini-hochberg (got {:?})", args.correction))?;
+            let correction: Correction = args.correction.parse().map_err(|_| {
+                anyhow!(
+                    "--correction must be bonferroni, holm or benjamini-hochberg (got {:?})",
+                    args.correction
+                )
+            })?;
             if !(args.alpha > 0.0 && args.alpha < 1.0) {
                 bail!("--alpha must be between 0 and 1 (got {})", args.alpha);
             }
@@ -255,7 +257,9 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
 }
 
 /// Reads the applicants a `predict` call names: a JSON body, name=value fields or the seed's example.
-pub fn predict_input(args: &crate::PredictArgs) -> Result<std::result::Result<Vec<Applicant>, RequestError>> {
+pub fn predict_input(
+    args: &crate::PredictArgs,
+) -> Result<std::result::Result<Vec<Applicant>, RequestError>> {
     if args.seed_example {
         let body: serde_json::Value = serde_json::from_str(SEED_EXAMPLE_JSON)?;
         return Ok(applicants_from_json(&body).map(|(a, _)| a));
@@ -282,9 +286,11 @@ pub fn predict_input(args: &crate::PredictArgs) -> Result<std::result::Result<Ve
             .ok_or_else(|| anyhow!("--field takes NAME=VALUE (got {field:?})"))?;
         pairs.push((name, value));
     }
-    Ok(Applicant::from_fields(pairs.iter().map(|(n, v)| (*n, FieldValue::Text(v))))
-        .map(|a| vec![a])
-        .map_err(RequestError::Invalid))
+    Ok(
+        Applicant::from_fields(pairs.iter().map(|(n, v)| (*n, FieldValue::Text(v))))
+            .map(|a| vec![a])
+            .map_err(RequestError::Invalid),
+    )
 }
 
 async fn predict(state: &Path, args: crate::PredictArgs, format: Format) -> Result<ExitCode> {
@@ -296,7 +302,8 @@ async fn predict(state: &Path, args: crate::PredictArgs, format: Format) -> Resu
         }
     };
     let served = if let Some(path) = &args.model {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let artifact = ModelArtifact::from_json_bytes(&bytes)?;
         let model = artifact.model()?;
         let version = artifact.provenance.version.unwrap_or(0);
@@ -312,13 +319,8 @@ async fn predict(state: &Path, args: crate::PredictArgs, format: Format) -> Resu
         let champion = pipeline::load_champion(services.artifacts.as_ref())
             .await?
             .ok_or(pipeline::PipelineError::NoChampion)?;
-        pipeline::predict_and_log(
-            &champion,
-            &applicants,
-            services.predictions.as_ref(),
-            None,
-        )
-        .await?
+        pipeline::predict_and_log(&champion, &applicants, services.predictions.as_ref(), None)
+            .await?
     };
     output::print_predictions(format, &served);
     Ok(ExitCode::SUCCESS)

@@ -6,9 +6,7 @@ use std::time::Duration;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use fraudrisk::drift::DriftReport;
 use fraudrisk::model::{CvResult, Metrics};
-use fraudrisk::pipeline::{
-    ChampionPointer, RetrainSummary, ServedPrediction, TrainingSummary,
-};
+use fraudrisk::pipeline::{ChampionPointer, RetrainSummary, ServedPrediction, TrainingSummary};
 use fraudrisk::ports::{LoadSummary, RecordCounts, RecordRole, UserSummary};
 use fraudrisk::request::RequestError;
 use fraudrisk::services::Services;
@@ -30,7 +28,9 @@ pub fn emit<T: Serialize>(format: Format, value: &T, human: impl FnOnce()) {
 
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
     table
 }
 
@@ -175,7 +175,14 @@ pub fn print_retrain_summary(format: Format, summary: &RetrainSummary) {
 
 fn print_drift_table(report: &DriftReport) {
     let mut t = table(&[
-        "feature", "kind", "test", "statistic", "p", "adjusted p", "PSI", "drift",
+        "feature",
+        "kind",
+        "test",
+        "statistic",
+        "p",
+        "adjusted p",
+        "PSI",
+        "drift",
     ]);
     for f in &report.features {
         t.add_row(vec![
@@ -331,9 +338,15 @@ pub fn print_status(
         for (k, v) in &services.description {
             t.add_row(vec![Cell::new(k), Cell::new(v)]);
         }
-        t.add_row(vec![Cell::new("reference rows"), Cell::new(counts.reference)]);
+        t.add_row(vec![
+            Cell::new("reference rows"),
+            Cell::new(counts.reference),
+        ]);
         t.add_row(vec![Cell::new("new rows"), Cell::new(counts.new)]);
-        t.add_row(vec![Cell::new("waiting for retrain"), Cell::new(counts.pending)]);
+        t.add_row(vec![
+            Cell::new("waiting for retrain"),
+            Cell::new(counts.pending),
+        ]);
         t.add_row(vec![
             Cell::new("champion"),
             Cell::new(

@@ -706,6 +706,25 @@ mod tests {
     }
 
     #[test]
+    fn every_variable_is_documented_in_the_example_file() {
+        let example = include_str!("../../credentials.env.example");
+        for variable in VARIABLES {
+            assert!(
+                example.contains(&format!("# {variable}=")),
+                "{variable} is missing from credentials.env.example"
+            );
+        }
+        // And the example parses as a dotenv file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("example.env");
+        std::fs::write(&path, example).unwrap();
+        assert!(
+            read_dotenv(&path).unwrap().is_empty(),
+            "everything is commented out"
+        );
+    }
+
+    #[test]
     fn path_style_follows_a_custom_endpoint_unless_set() {
         let mut aws = AwsConfig::default();
         assert!(!aws.path_style());

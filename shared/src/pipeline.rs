@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::dataset::fingerprint;
 use crate::drift::{detect_drift, DriftConfig, DriftReport};
 use crate::model::{
-    distinct_row_count, evaluate, fit, stratified_split, train_with_holdout, Metrics, Model, ModelArtifact,
-    ModelError, Prediction, Provenance, TrainConfig,
+    distinct_row_count, evaluate, fit, stratified_split, train_with_holdout, Metrics, Model,
+    ModelArtifact, ModelError, Prediction, Provenance, TrainConfig,
 };
 use crate::ports::{
     ArtifactError, ArtifactStore, PredictionLog, PredictionLogEntry, RecordRole, RecordStore,
@@ -470,7 +470,9 @@ async fn retrain_locked(
             tracker
                 .log_artifact(&run, "drift_report.json", json_bytes(&drift)?)
                 .await?;
-            records.mark_absorbed(&pending_ids, champion_version).await?;
+            records
+                .mark_absorbed(&pending_ids, champion_version)
+                .await?;
             Ok(())
         }
         .await;
@@ -622,11 +624,7 @@ async fn publish_version(
     let run_copy = artifact.to_json_bytes()?;
     let mlmodel = artifact.mlmodel_file(&run.run_id);
     tracker
-        .log_artifact(
-            run,
-            &format!("{MODEL_ARTIFACT_PATH}/model.json"),
-            run_copy,
-        )
+        .log_artifact(run, &format!("{MODEL_ARTIFACT_PATH}/model.json"), run_copy)
         .await?;
     tracker
         .log_artifact(
@@ -705,7 +703,11 @@ async fn promote(
         promoted_at: Utc::now(),
     };
     let written = artifacts
-        .put(CHAMPION_POINTER_KEY, json_bytes(&pointer)?, "application/json")
+        .put(
+            CHAMPION_POINTER_KEY,
+            json_bytes(&pointer)?,
+            "application/json",
+        )
         .await;
     if let Err(error) = written {
         if let Some(previous) = previous {
@@ -768,7 +770,10 @@ fn push_metrics(data: &mut RunData, prefix: &str, metrics: &Metrics) {
 
 fn push_drift_metrics(data: &mut RunData, drift: &DriftReport) {
     let significant = drift.features.iter().filter(|f| f.significant).count();
-    data.metrics.push(("drift_detected".to_string(), f64::from(u8::from(drift.drift))));
+    data.metrics.push((
+        "drift_detected".to_string(),
+        f64::from(u8::from(drift.drift)),
+    ));
     data.metrics
         .push(("drift_features_significant".to_string(), significant as f64));
     for feature in &drift.features {
@@ -785,7 +790,10 @@ fn push_drift_metrics(data: &mut RunData, drift: &DriftReport) {
 
 fn push_prediction_metrics(data: &mut RunData, stats: &crate::ports::PredictionStats) {
     data.metrics.extend([
-        ("predictions_since_promotion".to_string(), stats.count as f64),
+        (
+            "predictions_since_promotion".to_string(),
+            stats.count as f64,
+        ),
         (
             "predictions_fraud_share".to_string(),
             if stats.count == 0 {

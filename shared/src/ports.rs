@@ -279,6 +279,5 @@ pub trait Tracker: Send + Sync {
         model_name: &str,
         alias: &str,
     ) -> Result<Option<ModelVersionInfo>, TrackerError>;
-    async fn list_versions(&self, model_name: &str)
-        -> Result<Vec<ModelVersionInfo>, TrackerError>;
+    async fn list_versions(&self, model_name: &str) -> Result<Vec<ModelVersionInfo>, TrackerError>;
 }

@@ -67,7 +67,10 @@ pub fn applicants_from_json(
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(RequestError::Shape {
             field: "records".to_string(),
-            rule: format!("must hold 1 to {MAX_BATCH} applicants (got {})", items.len()),
+            rule: format!(
+                "must hold 1 to {MAX_BATCH} applicants (got {})",
+                items.len()
+            ),
         });
     }
     if object.len() > 1 {

@@ -77,6 +77,10 @@ async fn runs_with_large_batches_and_s3_artifacts_reach_mlflow() {
     assert_eq!(seen["params"]["p149"], "value 149");
     assert_eq!(seen["metrics"].as_object().unwrap().len(), 1201);
     assert_eq!(seen["metrics"]["m1199"], 1199.0 / 8.0);
+    assert!(
+        seen["metrics"]["not_a_number"].is_null(),
+        "NaN arrives as NaN"
+    );
     assert_eq!(seen["tags"]["t119"], "119");
     assert_eq!(
         strings(&seen["artifacts"]),

@@ -98,7 +98,11 @@ async fn life_cycle_from_load_to_promotion() {
     .await
     .unwrap();
     assert_eq!(trained.version, 1);
-    assert!(trained.metrics.roc_auc > 0.65, "{}", trained.metrics.roc_auc);
+    assert!(
+        trained.metrics.roc_auc > 0.65,
+        "{}",
+        trained.metrics.roc_auc
+    );
     let counts = services.records.record_counts().await.unwrap();
     assert_eq!((counts.absorbed, counts.pending), (3000, 0));
     let champion = pipeline::load_champion(services.artifacts.as_ref())
@@ -166,8 +170,8 @@ async fn life_cycle_from_load_to_promotion() {
     assert_eq!(drift.features.len(), 20);
     assert_eq!(retrained.challenger_version, Some(2));
     let comparison = retrained.comparison.as_ref().unwrap();
-    let promoted = comparison.challenger.roc_auc
-        >= comparison.champion.roc_auc - settings.promotion_margin;
+    let promoted =
+        comparison.challenger.roc_auc >= comparison.champion.roc_auc - settings.promotion_margin;
     assert_eq!(
         retrained.outcome,
         if promoted {
@@ -221,7 +225,11 @@ async fn if_drift_absorbs_rows_that_did_not_drift() {
         .list_versions(&settings.model_name)
         .await
         .unwrap();
-    assert_eq!(versions.len(), 1, "no version is registered without training");
+    assert_eq!(
+        versions.len(),
+        1,
+        "no version is registered without training"
+    );
 }
 
 #[tokio::test]

@@ -193,7 +193,13 @@ impl Tracker for LocalTracker {
         let path = self.registry_file(call, model_name)?;
         let mut registry: StoredRegistry = Self::read_json(call, &path).await?;
         registry.name = model_name.to_string();
-        let version = registry.versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+        let version = registry
+            .versions
+            .iter()
+            .map(|v| v.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
         let info = ModelVersionInfo {
             version,
             run_id: run.run_id.clone(),
@@ -244,10 +250,7 @@ impl Tracker for LocalTracker {
             .find(|v| v.aliases.iter().any(|a| a == alias)))
     }
 
-    async fn list_versions(
-        &self,
-        model_name: &str,
-    ) -> Result<Vec<ModelVersionInfo>, TrackerError> {
+    async fn list_versions(&self, model_name: &str) -> Result<Vec<ModelVersionInfo>, TrackerError> {
         let call = "model-versions/search";
         let path = self.registry_file(call, model_name)?;
         let registry: StoredRegistry = Self::read_json(call, &path).await?;
@@ -263,7 +266,10 @@ mod tests {
     async fn versions_count_up_and_the_alias_moves() {
         let dir = tempfile::tempdir().unwrap();
         let tracker = LocalTracker::new(dir.path());
-        let run = tracker.start_run("fraud-risk", "initialtrain").await.unwrap();
+        let run = tracker
+            .start_run("fraud-risk", "initialtrain")
+            .await
+            .unwrap();
         tracker
             .log_batch(
                 &run,
@@ -287,8 +293,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((v1.version, v2.version), (1, 2));
-        tracker.set_alias("fraud-risk", "champion", 1).await.unwrap();
-        tracker.set_alias("fraud-risk", "champion", 2).await.unwrap();
+        tracker
+            .set_alias("fraud-risk", "champion", 1)
+            .await
+            .unwrap();
+        tracker
+            .set_alias("fraud-risk", "champion", 2)
+            .await
+            .unwrap();
         let champion = tracker
             .alias_version("fraud-risk", "champion")
             .await
@@ -297,7 +309,10 @@ mod tests {
         assert_eq!(champion.version, 2);
         let versions = tracker.list_versions("fraud-risk").await.unwrap();
         assert!(versions[0].aliases.is_empty());
-        assert!(tracker.set_alias("fraud-risk", "champion", 9).await.is_err());
+        assert!(tracker
+            .set_alias("fraud-risk", "champion", 9)
+            .await
+            .is_err());
         tracker.end_run(&run, RunStatus::Finished).await.unwrap();
         let stored: StoredRun = serde_json::from_slice(
             &std::fs::read(dir.path().join("runs").join(&run.run_id).join("run.json")).unwrap(),

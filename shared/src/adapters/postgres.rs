@@ -46,6 +46,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x6672_6175_6472_6b01;
 /// Advisory lock key of the training lock ("fraudrisk" + 2). Advisory locks are per database.
 const TRAINING_LOCK_KEY: i64 = 0x6672_6175_6472_6b02;
 
+/// Pooled connections idle longer than this are replaced instead of reused: a warm Lambda
+/// may have been frozen for minutes, and a connection a NAT or proxy dropped meanwhile would
+/// only show it by hanging.
+const MAX_IDLE: Duration = Duration::from_secs(60);
+
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// How to reach the database.
@@ -519,6 +524,8 @@ impl PostgresStore {
         // Dead peers (a failed-over RDS instance) are noticed instead of hanging forever.
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(60));
+        // Unacknowledged writes to a vanished server fail after this instead of ~15 minutes.
+        config.tcp_user_timeout(Duration::from_secs(30));
         if config.get_application_name().is_none() {
             config.application_name("fraudrisk");
         }
@@ -572,6 +579,8 @@ impl PostgresStore {
         &self,
         operation: &'static str,
     ) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .retain(|_, metrics| metrics.last_used() < MAX_IDLE);
         self.pool.get().await.map_err(|e| {
             let message = match &e {
                 deadpool_postgres::PoolError::Backend(pg) => pg_message(pg),
@@ -1166,7 +1175,7 @@ mod tests {
     #[test]
     fn migrations_have_every_feature_column() {
         let all = migrations();
-        for feature in FEATURES {
+        for feature in FEATURES.iter() {
             assert!(all[0]
                 .1
                 .contains(&format!("{} INTEGER NOT NULL", feature.name)));

@@ -112,17 +112,22 @@ fn to_lambda_response(response: Response<Bytes>) -> Response<Body> {
 /// Why a `retrain` invocation failed (Lambda reports it as a failed invocation).
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
+    /// Neither an API Gateway nor an EventBridge event.
     #[error(
         "unrecognised event: expected an API Gateway HTTP API (payload 2.0) event, an \
          EventBridge Scheduled Event or {{\"mode\": \"always\" | \"if-drift\"}}"
     )]
     Unrecognised,
+    /// Looks like API Gateway but does not decode as payload 2.0.
     #[error("invalid API Gateway event: {0}")]
     BadApiEvent(String),
+    /// A mode other than `always` or `if-drift`.
     #[error("invalid retrain mode {0:?}: use \"always\" or \"if-drift\"")]
     BadMode(String),
+    /// The retrain itself failed.
     #[error("scheduled retrain failed: {0}")]
     Retrain(#[from] PipelineError),
+    /// The answer could not be serialised.
     #[error("cannot encode the answer: {0}")]
     Encode(String),
 }

@@ -58,9 +58,13 @@ pub const ENV_AUTH_CACHE: &str = "FRAUDRISK_AUTH_CACHE_SECS";
 /// The four endpoints of the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
+    /// `GET /hello`.
     Hello,
+    /// `POST /initialtrain`.
     InitialTrain,
+    /// `POST /retrain`.
     Retrain,
+    /// `GET /predict` and `POST /predict`.
     Predict,
 }
 
@@ -110,10 +114,13 @@ impl Endpoint {
 /// Why the app state could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// An environment setting is malformed.
     #[error("invalid setting {name}: {message}")]
     Config { name: &'static str, message: String },
+    /// The store could not be opened or migrated.
     #[error("cannot open the services: {0}")]
     Store(#[from] StoreError),
+    /// The authenticator's dummy hash could not be made.
     #[error("cannot set up authentication: {0}")]
     Auth(#[from] AuthError),
 }
@@ -188,14 +195,9 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the state over the given services. Hashes the authenticator's dummy password
-    /// (tens of milliseconds) off the async threads.
+    /// Builds the state over the given services.
     pub async fn new(services: Services, config: &AppConfig) -> Result<Self, AppError> {
-        let users = services.users.clone();
-        let ttl = config.auth_cache_ttl;
-        let auth = tokio::task::spawn_blocking(move || Authenticator::new(users, ttl))
-            .await
-            .map_err(|e| AuthError::Hashing(e.to_string()))??;
+        let auth = Authenticator::new(services.users.clone(), config.auth_cache_ttl);
         let log = if config.background_log {
             PredictionSink::background(services.predictions.clone())
         } else {

@@ -123,7 +123,8 @@ pub struct TrainingOutcome {
 
 /// Chooses alpha by stratified k-fold ROC AUC over distinct rows (the encoder is refitted on
 /// each fold's training part, so the validation rows never inform the scaling), then refits
-/// on all records. Deterministic for `config.seed`.
+/// on all records. The folds run on up to `available_parallelism()` threads; the result is
+/// deterministic for `config.seed` whatever the thread count.
 pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome, ModelError> {
     config.validate()?;
     check_both_classes(records, "training")?;
@@ -141,34 +142,37 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         .map_or(1, |n| n.get())
         .min(config.folds);
     let next_fold = AtomicUsize::new(0);
-    let mut per_fold: Vec<(usize, Result<Vec<f64>, ModelError>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let fold = next_fold.fetch_add(1, Ordering::Relaxed);
-                        if fold >= config.folds {
-                            return done;
+    let mut per_fold: Vec<(usize, Result<Vec<FoldScore>, ModelError>)> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut done = Vec::new();
+                        loop {
+                            let fold = next_fold.fetch_add(1, Ordering::Relaxed);
+                            if fold >= config.folds {
+                                return done;
+                            }
+                            done.push((
+                                fold,
+                                validate_fold(records, &fold_of_row, fold, &order, config),
+                            ));
                         }
-                        done.push((
-                            fold,
-                            validate_fold(records, &fold_of_row, fold, &order, config),
-                        ));
-                    }
+                    })
                 })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
     per_fold.sort_by_key(|(fold, _)| *fold);
     let mut fold_aucs = vec![Vec::with_capacity(config.folds); config.alphas.len()];
-    for (_, aucs) in per_fold {
-        for (all, auc) in fold_aucs.iter_mut().zip(aucs?) {
-            all.push(auc);
+    let mut fold_params: Vec<Vec<Array1<f64>>> = vec![Vec::new(); config.alphas.len()];
+    for (_, scores) in per_fold {
+        for ((aucs, params), score) in fold_aucs.iter_mut().zip(&mut fold_params).zip(scores?) {
+            aucs.push(score.roc_auc);
+            params.push(score.stacked);
         }
     }
 
@@ -190,7 +194,14 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
     let chosen_alpha = choose_alpha(&cv);
     tracing::debug!(?cv, chosen_alpha, "cross-validation done");
 
-    let model = fit_one(records, chosen_alpha, config)?;
+    // The refit starts from the folds' average solution for the chosen alpha: the folds hold
+    // 1 − 1/k of the same rows, so it is close and the refit needs few iterations.
+    let warm = config
+        .alphas
+        .iter()
+        .position(|a| *a == chosen_alpha)
+        .and_then(|i| mean_vector(&fold_params[i]));
+    let model = fit_one(records, chosen_alpha, config, warm)?;
     Ok(FitOutcome {
         model,
         cv,
@@ -220,6 +231,24 @@ pub fn train_with_holdout(
     })
 }
 
+/// One alpha's result on one validation fold.
+#[derive(Clone)]
+struct FoldScore {
+    roc_auc: f64,
+    /// Weights then intercept, kept to warm-start the refit.
+    stacked: Array1<f64>,
+}
+
+/// The element-wise mean of equally long vectors (None when there are none).
+fn mean_vector(vectors: &[Array1<f64>]) -> Option<Array1<f64>> {
+    let first = vectors.first()?;
+    let mut sum = Array1::zeros(first.len());
+    for v in vectors {
+        sum += v;
+    }
+    Some(sum / vectors.len() as f64)
+}
+
 /// Fits every alpha on the other folds and returns the validation AUCs of `fold`, indexed
 /// like `config.alphas`. The encoder is fitted on the training part only.
 fn validate_fold(
@@ -228,7 +257,7 @@ fn validate_fold(
     fold: usize,
     order: &[usize],
     config: &TrainConfig,
-) -> Result<Vec<f64>, ModelError> {
+) -> Result<Vec<FoldScore>, ModelError> {
     let (train, valid): (Vec<_>, Vec<_>) = records
         .iter()
         .zip(fold_of_row)
@@ -240,18 +269,28 @@ fn validate_fold(
     let y: Array1<bool> = train.iter().map(|r| r.is_fraud()).collect();
     let x_valid = encoder.encode_records(valid.iter().copied());
     let valid_fraud: Vec<bool> = valid.iter().map(|r| r.is_fraud()).collect();
-    let mut aucs = vec![0.0; config.alphas.len()];
+    let mut scores_by_alpha: Vec<Option<FoldScore>> = vec![None; config.alphas.len()];
     let mut warm = None;
     for &a in order {
-        let solution = solve(&x, &y, config.alphas[a], config.max_iterations, warm)?;
+        let solution = solve(
+            &x,
+            &y,
+            config.alphas[a],
+            config.max_iterations,
+            warm.as_ref(),
+        )?;
         let scores: Vec<f64> = (x_valid.dot(&solution.weights) + solution.intercept)
             .iter()
             .map(|z| sigmoid(*z))
             .collect();
-        aucs[a] = roc_auc(&valid_fraud, &scores)?;
-        warm = Some(solution.raw);
+        scores_by_alpha[a] = Some(FoldScore {
+            roc_auc: roc_auc(&valid_fraud, &scores)?,
+            stacked: solution.stacked.clone(),
+        });
+        warm = Some(solution.stacked);
     }
-    Ok(aucs)
+    // `order` is a permutation of the alpha indices, so every slot is filled.
+    Ok(scores_by_alpha.into_iter().flatten().collect())
 }
 
 /// The best mean AUC; among equals (within rounding) the largest alpha, the simpler model.
@@ -298,11 +337,12 @@ fn fit_one(
     records: &[LabeledRecord],
     alpha: f64,
     config: &TrainConfig,
+    warm: Option<Array1<f64>>,
 ) -> Result<Model, ModelError> {
     let encoder = Encoder::fit(records.iter().map(|r| &r.applicant))?;
     let x = encoder.encode_records(records.iter());
     let y: Array1<bool> = records.iter().map(|r| r.is_fraud()).collect();
-    let solution = solve(&x, &y, alpha, config.max_iterations, None)?;
+    let solution = solve(&x, &y, alpha, config.max_iterations, warm.as_ref())?;
     let column_means = x
         .mean_axis(Axis(0))
         .map(|m| m.to_vec())
@@ -316,20 +356,31 @@ fn fit_one(
     )
 }
 
-/// A solver result oriented on the log-odds of fraud, plus linfa's raw parameter vector
-/// (for warm starts on the same data).
+/// A solver result on the log-odds of fraud.
 struct Solution {
     weights: Array1<f64>,
     intercept: f64,
-    raw: Array1<f64>,
+    /// Weights then intercept in one vector: the form a warm start takes.
+    stacked: Array1<f64>,
 }
 
+/// Whether linfa will model P(fraud) rather than P(not fraud) on these targets: it takes the
+/// more frequent class as positive, the first one seen on a tie. Only the warm start relies
+/// on this guess; the fitted model's own labels decide the orientation of the result.
+fn linfa_models_fraud(is_fraud: &Array1<bool>) -> bool {
+    let fraud = is_fraud.iter().filter(|f| **f).count();
+    let not_fraud = is_fraud.len() - fraud;
+    fraud > not_fraud || (fraud == not_fraud && is_fraud.first().copied().unwrap_or(false))
+}
+
+/// Fits one L2-penalised logistic regression. `warm` (weights then intercept, on the log-odds
+/// of fraud) is the starting point when given.
 fn solve(
     x: &Array2<f64>,
     is_fraud: &Array1<bool>,
     alpha: f64,
     max_iterations: u64,
-    warm: Option<Array1<f64>>,
+    warm: Option<&Array1<f64>>,
 ) -> Result<Solution, ModelError> {
     let fit_error = |e: linfa_logistic::error::Error| ModelError::Fit {
         alpha,
@@ -340,29 +391,34 @@ fn solve(
         .alpha(alpha)
         .max_iterations(max_iterations)
         .gradient_tolerance(GRADIENT_TOLERANCE_PER_ROW * x.nrows() as f64);
-    if let Some(initial) = warm {
-        params = params.initial_params(initial);
+    if let Some(initial) = warm.filter(|w| w.len() == x.ncols() + 1) {
+        let sign = if linfa_models_fraud(is_fraud) {
+            1.0
+        } else {
+            -1.0
+        };
+        params = params.initial_params(initial * sign);
     }
     let fitted = params.fit(&dataset).map_err(fit_error)?;
-    // linfa models P(its "positive" class), which it picks by class frequency: turn the
-    // parameters around when that class is not fraud.
+    // linfa models P(its "positive" class): turn the parameters around when that is not fraud.
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
     let weights = fitted.params() * sign;
     let intercept = fitted.intercept() * sign;
-    let mut raw = Array1::zeros(weights.len() + 1);
-    raw.slice_mut(ndarray::s![..weights.len()])
-        .assign(fitted.params());
-    raw[weights.len()] = fitted.intercept();
     if !intercept.is_finite() || weights.iter().any(|w| !w.is_finite()) {
         return Err(ModelError::Fit {
             alpha,
             message: "the solver returned non-finite weights".into(),
         });
     }
+    let mut stacked = Array1::zeros(weights.len() + 1);
+    stacked
+        .slice_mut(ndarray::s![..weights.len()])
+        .assign(&weights);
+    stacked[weights.len()] = intercept;
     Ok(Solution {
         weights,
         intercept,
-        raw,
+        stacked,
     })
 }
 
@@ -507,10 +563,44 @@ mod tests {
     fn stronger_penalty_shrinks_the_weights() {
         let records = testdata::records(300, 3, 21);
         let norm = |alpha: f64| {
-            let m = fit_one(&records, alpha, &config()).unwrap();
+            let m = fit_one(&records, alpha, &config(), None).unwrap();
             m.weights().iter().map(|w| w * w).sum::<f64>()
         };
         assert!(norm(1000.0) < norm(1.0));
+    }
+
+    #[test]
+    fn warm_starts_do_not_move_the_optimum() {
+        let records = testdata::records(300, 3, 21);
+        let cold = fit_one(&records, 10.0, &config(), None).unwrap();
+        let mut stacked: Array1<f64> = cold.weights().iter().copied().collect();
+        stacked = ndarray::concatenate![Axis(0), stacked, Array1::from(vec![cold.intercept()])];
+        // A start on the wrong side of every weight still ends at the same optimum.
+        let far = fit_one(&records, 10.0, &config(), Some(stacked * -3.0)).unwrap();
+        let gap = cold
+            .weights()
+            .iter()
+            .zip(far.weights())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(gap < 0.01, "{gap}");
+    }
+
+    #[test]
+    fn the_orientation_guess_matches_linfa() {
+        for fraud_share in [0.3, 0.7] {
+            let mut records = testdata::records(200, 1, 2);
+            for (i, r) in records.iter_mut().enumerate() {
+                r.creditability = u8::from((i as f64 / 200.0) >= fraud_share);
+            }
+            let encoder = Encoder::fit(records.iter().map(|r| &r.applicant)).unwrap();
+            let x = encoder.encode_records(records.iter());
+            let y: Array1<bool> = records.iter().map(|r| r.is_fraud()).collect();
+            let fitted = LogisticRegression::default()
+                .fit(&DatasetBase::new(x.view(), y.view()))
+                .unwrap();
+            assert_eq!(linfa_models_fraud(&y), fitted.labels().pos.class);
+        }
     }
 
     #[test]

@@ -225,7 +225,12 @@ pub fn mlflow_check(args: &[&str]) -> serde_json::Value {
         "mlflow_check.py {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).expect("mlflow_check.py prints JSON")
+    // Python's json module writes NaN and Infinity bare, which strict JSON does not allow.
+    let text = String::from_utf8_lossy(&output.stdout)
+        .replace(": NaN", ": null")
+        .replace(": -Infinity", ": null")
+        .replace(": Infinity", ": null");
+    serde_json::from_str(&text).expect("mlflow_check.py prints JSON")
 }
 
 /// The keys `mlflow_check.py s3-list` finds under a prefix.

@@ -1,0 +1,297 @@
+//! `fraudctl` end to end: the real binary, a temporary state folder, the seed's files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn fraudctl(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fraudctl"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn fraudctl_with_stdin(state: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fraudctl"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "fraudctl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The seed's data files, beside the checkout; `None` (with a note) on a laptop without them.
+fn seed_file(name: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing in CI",
+        path.display()
+    );
+    eprintln!("skipped: {} is not beside the checkout", path.display());
+    None
+}
+
+#[test]
+fn drift_on_the_seed_files_prints_one_json_object() {
+    let (Some(reference), Some(current)) = (
+        seed_file("german_credit_resampled.csv"),
+        seed_file("shifted_data.csv"),
+    ) else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let report = json(&fraudctl(
+        state.path(),
+        &[
+            "drift",
+            "--reference",
+            reference.to_str().unwrap(),
+            "--current",
+            current.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(report["correction"], "bonferroni");
+    assert_eq!(report["alpha"], 0.05);
+    let features = report["features"].as_array().unwrap();
+    assert_eq!(features.len(), 20);
+    for f in features {
+        for key in [
+            "feature",
+            "kind",
+            "test",
+            "statistic",
+            "p_value",
+            "significant",
+        ] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+        let p = f["p_value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+    }
+    // The seed's shifted file raises the share of telephone owners from 42 % to 60 %.
+    let telephone = features
+        .iter()
+        .find(|f| f["feature"] == "telephone")
+        .unwrap();
+    assert_eq!(telephone["test"], "two_proportion_z");
+    assert_eq!(telephone["significant"], true);
+    assert_eq!(report["drift"], true);
+    // foreign_worker, which the seed's off-by-one never tested, is tested.
+    assert!(features.iter().any(|f| f["feature"] == "foreign_worker"));
+}
+
+#[test]
+fn train_reports_metrics_measured_on_the_eval_file_and_warns_of_shared_rows() {
+    let (Some(reference), Some(current)) = (
+        seed_file("german_credit_resampled.csv"),
+        seed_file("shifted_data.csv"),
+    ) else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let model = state.path().join("model.json");
+    let output = fraudctl(
+        state.path(),
+        &[
+            "train",
+            "--data",
+            reference.to_str().unwrap(),
+            "--eval",
+            current.to_str().unwrap(),
+            "--out",
+            model.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    let result = json(&output);
+    let metrics = &result["metrics"];
+    for key in ["roc_auc", "accuracy", "precision", "recall", "f1", "brier"] {
+        let value = metrics[key].as_f64().unwrap_or_else(|| panic!("{key}"));
+        assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+    }
+    assert_eq!(result["eval_rows"], 1000);
+    // The seed's "new" rows are resampled from the same 1,000 applicants.
+    let shared = result["shared_distinct_rows"].as_u64().unwrap();
+    assert!(shared > 0);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("warning"));
+    // The written model scores the corrected seed example, read from stdin.
+    let body = fraudrisk::request::seed_example_corrected().to_string();
+    let predicted = json(&fraudctl_with_stdin(
+        state.path(),
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            "-",
+            "--format",
+            "json",
+        ],
+        &body,
+    ));
+    let p = predicted["probability_of_fraud"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p));
+    assert_eq!(predicted["contributions"].as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn load_data_is_idempotent_and_a_bad_file_stores_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let args = [
+        "load-data",
+        "--reference-rows",
+        "400",
+        "--shifted-rows",
+        "100",
+        "--format",
+        "json",
+    ];
+    let first = json(&fraudctl(state.path(), &args));
+    let second = json(&fraudctl(state.path(), &args));
+    assert_eq!(first["loaded"][0]["inserted"], 400);
+    assert_eq!(first["loaded"][1]["inserted"], 100);
+    assert_eq!(second["loaded"][0]["inserted"], 0);
+    assert_eq!(second["loaded"][0]["already_present"], 400);
+
+    let bad = state.path().join("bad.csv");
+    let header = "creditability,account_balance,duration_of_credit_month,payment_status_of_previous_credit,purpose,credit_amount,value_savings_stocks,length_of_current_employment,instalment_per_cent,sex_marital_status,guarantors,duration_in_current_address,most_valuable_available_asset,age_years,concurrent_credits,type_of_apartment,no_of_credits_at_this_bank,occupation,no_of_dependents,telephone,foreign_worker";
+    std::fs::write(
+        &bad,
+        format!(
+            "{header}\n1,4,12,4,3,618,1,5,4,3,1,4,2,56,3,2,1,1,1,0,0\n1,4,12,4,3,abc,1,5,4,3,1,4,2,56,3,2,1,1,1,0,0\n"
+        ),
+    )
+    .unwrap();
+    let output = fraudctl(state.path(), &["load-data", "--new", bad.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3"), "{stderr}");
+    assert!(stderr.contains("credit_amount"), "{stderr}");
+    let status = json(&fraudctl(state.path(), &["status", "--format", "json"]));
+    assert_eq!(status["records"]["new"], 100, "the bad file added no row");
+}
+
+#[test]
+fn the_seed_example_is_refused_naming_the_field_and_the_rule() {
+    let state = tempfile::tempdir().unwrap();
+    let output = fraudctl(
+        state.path(),
+        &["predict", "--seed-example", "--format", "json"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let body: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(body["fields"][0]["field"], "no_of_dependents");
+    assert!(body["fields"][0]["rule"]
+        .as_str()
+        .unwrap()
+        .contains("one of the codes 0, 1"));
+}
+
+#[test]
+fn users_are_added_from_stdin_listed_and_removed() {
+    let state = tempfile::tempdir().unwrap();
+    let added = fraudctl_with_stdin(
+        state.path(),
+        &["user", "add", "merlin", "--password-stdin"],
+        "wizard-of-the-west\n",
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let again = fraudctl_with_stdin(
+        state.path(),
+        &["user", "add", "merlin", "--password-stdin"],
+        "another-long-one\n",
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    let weak = fraudctl_with_stdin(
+        state.path(),
+        &["user", "add", "arthur", "--password-stdin"],
+        "short\n",
+    );
+    assert!(!weak.status.success());
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 8"));
+    let listed = json(&fraudctl(
+        state.path(),
+        &["user", "list", "--format", "json"],
+    ));
+    let names: Vec<&str> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["merlin"]);
+    assert!(
+        !listed.to_string().contains("argon2"),
+        "hashes are never listed"
+    );
+    assert!(fraudctl(state.path(), &["user", "remove", "merlin"])
+        .status
+        .success());
+    assert!(!fraudctl(state.path(), &["user", "remove", "merlin"])
+        .status
+        .success());
+}
+
+#[test]
+fn the_demo_runs_the_whole_life_cycle() {
+    let state = tempfile::tempdir().unwrap();
+    let report = json(&fraudctl(state.path(), &["demo", "--format", "json"]));
+    assert_eq!(report["initialtrain"]["version"], 1);
+    assert!(report["seed_example_error"]
+        .as_str()
+        .unwrap()
+        .contains("no_of_dependents"));
+    let prediction = &report["prediction"][0];
+    assert!(prediction["message"]
+        .as_str()
+        .unwrap()
+        .contains("commit fraud"));
+    let retrain = &report["retrain"];
+    assert_eq!(retrain["drift"]["drift"], true);
+    assert_eq!(retrain["challenger_version"], 2);
+    let outcome = retrain["outcome"].as_str().unwrap();
+    assert!(outcome == "promoted" || outcome == "rejected", "{outcome}");
+    // A second demo in the same folder starts afresh.
+    let again = json(&fraudctl(state.path(), &["demo", "--format", "json"]));
+    assert_eq!(again["initialtrain"]["version"], 1);
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The HTML page of GET /predict in headless Chromium (Debian's package) against `fraudctl serve`:
+# a fresh state (generated data, initial training, a user), the server on a free loopback
+# port, then tests/browser/predict.test.cjs (node's test runner + playwright-core) fills the
+# form's 20 fields, submits and checks the decision and its explanation. Exits non-zero on
+# any failure. Installs what it needs (chromium, the npm packages) when missing.
+#
+# Environment:
+#   FRAUDCTL=path        use this fraudctl binary instead of building one (cargo build, dev profile)
+#   SCREENSHOT_DIR=dir   where the result page's screenshot goes (default: $TMPDIR or /tmp)
+#   KEEP_STATE=1         keep the temporary state folder (printed) for a look afterwards
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}
+# shellcheck source=scripts/local-server.sh
+source "$root/scripts/local-server.sh"
+
+# --- the browser ------------------------------------------------------------------------------
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "browser-test: installing Debian's chromium" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium >/dev/null 2>&1 || {
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  }
+fi
+CHROMIUM=$(command -v chromium)
+export CHROMIUM
+
+# --- node and the driver (installed outside the work tree, keyed by the lock file) -------------
+command -v node >/dev/null 2>&1 || { echo "browser-test: node (>= 20) and npm are needed" >&2; exit 1; }
+node_dir=$cache/browser-node
+want=$(cat "$root/tests/browser/package.json" "$root/tests/browser/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$node_dir/.stamp" 2>/dev/null)" != "$want" ] || [ ! -d "$node_dir/node_modules/playwright-core" ]; then
+  echo "browser-test: npm ci in $node_dir" >&2
+  rm -rf "$node_dir"
+  mkdir -p "$node_dir"
+  cp "$root/tests/browser/package.json" "$root/tests/browser/package-lock.json" "$node_dir/"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  echo "$want" >"$node_dir/.stamp"
+fi
+
+# --- fraudctl -----------------------------------------------------------------------------------
+if [ -z "${FRAUDCTL:-}" ]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
+  echo "browser-test: cargo build -p fraudctl (target dir $CARGO_TARGET_DIR)" >&2
+  (cd "$root" && cargo build --quiet -p fraudctl)
+  FRAUDCTL=$CARGO_TARGET_DIR/debug/fraudctl
+fi
+export FRAUDCTL
+
+# --- a fresh state and the server -----------------------------------------------------------------
+state=$(mktemp -d "${TMPDIR:-/tmp}/fraudrisk-browser.XXXXXX")
+cleanup() {
+  stop_server
+  if [ "${KEEP_STATE:-0}" = 1 ]; then
+    echo "browser-test: state kept in $state" >&2
+  else
+    rm -rf "$state"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+user=tester
+password="browser-$RANDOM-$RANDOM-pass"
+echo "browser-test: preparing the state in $state (load-data, initialtrain, user $user)" >&2
+prepare_state "$state/data" "$user" "$password"
+start_server "$state/data"
+echo "browser-test: fraudctl serve on $SERVER_URL (pid $SERVER_PID)" >&2
+
+# --- the test -----------------------------------------------------------------------------------
+status=0
+FRAUDRISK_URL=$SERVER_URL FRAUDRISK_USER=$user FRAUDRISK_PASSWORD=$password \
+  SCREENSHOT_DIR=${SCREENSHOT_DIR:-${TMPDIR:-/tmp}} NODE_PATH=$node_dir/node_modules \
+  node --test --test-reporter=spec "$root/tests/browser/predict.test.cjs" || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "browser-test: FAILED; the server's log:" >&2
+  tail -n 50 "$SERVER_LOG" >&2 || true
+fi
+exit "$status"
