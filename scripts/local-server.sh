@@ -22,12 +22,18 @@ _FRAUDRISK_SETTINGS=(
   FRAUDRISK_STATE_DIR FRAUDRISK_ADDR FRAUDRISK_CREDENTIALS_FILE
 )
 
+# `env` with every such setting removed and an empty credentials file (so ./credentials.env,
+# wherever the caller stands, is not read either).
+_local_env() {
+  local name
+  LOCAL_ENV=(env)
+  for name in "${_FRAUDRISK_SETTINGS[@]}"; do LOCAL_ENV+=(-u "$name"); done
+  LOCAL_ENV+=(FRAUDRISK_CREDENTIALS_FILE=/dev/null "RUST_LOG=${RUST_LOG:-warn}")
+}
+
 fraudctl_local() {
-  local unset_args=() name
-  for name in "${_FRAUDRISK_SETTINGS[@]}"; do unset_args+=(-u "$name"); done
-  # An empty credentials file: ./credentials.env (wherever the caller stands) is not read.
-  env "${unset_args[@]}" FRAUDRISK_CREDENTIALS_FILE=/dev/null RUST_LOG="${RUST_LOG:-warn}" \
-    "$FRAUDCTL" "$@"
+  _local_env
+  "${LOCAL_ENV[@]}" "$FRAUDCTL" "$@"
 }
 
 prepare_state() {
@@ -42,7 +48,9 @@ start_server() {
   local dir=$1 waited=0
   SERVER_LOG=$dir/serve.log
   SERVER_OUT=$dir/serve.out
-  fraudctl_local --state "$dir" serve --addr 127.0.0.1:0 >"$SERVER_OUT" 2>"$SERVER_LOG" &
+  _local_env
+  # A simple command, so $! is the server itself (env execs it), not a subshell around it.
+  "${LOCAL_ENV[@]}" "$FRAUDCTL" --state "$dir" serve --addr 127.0.0.1:0 >"$SERVER_OUT" 2>"$SERVER_LOG" &
   SERVER_PID=$!
   # `fraudctl serve` prints exactly one line on standard output: "listening on http://ADDR".
   until grep -q '^listening on http://' "$SERVER_OUT" 2>/dev/null; do

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: starts the real services the integration tests need
 # (scripts/services.sh: moto's S3 + Secrets Manager, mlflow server, the machine's PostgreSQL),
-# exports their settings, runs every test of the workspace, and stops the services again on
-# exit, whether the tests passed or not.
+# tells the integration tests where their settings are, runs every test of the workspace, and
+# stops the services again on exit, whether the tests passed or not.
 #
 # Settings (environment):
 #   FRAUDRISK_KEEP_SERVICES=1   leave the services running afterwards (faster reruns)
@@ -38,7 +38,11 @@ if [ "${FRAUDRISK_SKIP_SERVICES:-0}" != 1 ]; then
     echo "test.sh: error: the services did not start (see the messages above)" >&2
     exit 1
   }
-  eval "$services_env"
+  # Only these two reach the tests: the integration tests read the services' settings from the
+  # env file in FRAUDRISK_SERVICES_DIR. Exporting FRAUDRISK_DATABASE_URL, MLFLOW_TRACKING_URI,
+  # ... here would switch every other test (fraudctl, the HTTP layer) to the shared services.
+  FRAUDRISK_SERVICES_DIR=$(eval "$services_env" && printf '%s' "$FRAUDRISK_SERVICES_DIR")
+  export FRAUDRISK_SERVICES_DIR FRAUDRISK_TEST_SERVICES=1
   unset services_env
 fi
 

@@ -229,15 +229,12 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
              training file; the metrics overstate how well the model generalises"
         );
     }
-    let provenance = Provenance {
-        trained_at: chrono::Utc::now(),
+    let provenance = Provenance::now(
         training_rows,
-        distinct_rows: fraudrisk::model::distinct_row_count(&data),
-        data_fingerprint: fraudrisk::dataset::fingerprint(&data),
-        seed: args.seed,
-        code_version: env!("CARGO_PKG_VERSION").to_string(),
-        version: None,
-    };
+        fraudrisk::model::distinct_row_count(&data),
+        fraudrisk::dataset::fingerprint(&data),
+        args.seed,
+    );
     let artifact = ModelArtifact::new(&model, alpha, cv.clone(), Some(metrics.clone()), provenance);
     if let Some(out) = &args.out {
         std::fs::write(out, artifact.to_json_bytes()?)

@@ -196,7 +196,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
                 state.display()
             );
             println!(
-                "Next: fraudctl --state {} status | predict --seed-example | serve",
+                "Next: fraudctl --state {0} status, or serve the API: fraudctl --state {0} serve",
                 state.display()
             );
         }

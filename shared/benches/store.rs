@@ -8,11 +8,12 @@
 //! warms the next one's tables. Run:
 //!
 //! ```text
-//! bash scripts/services.sh start && eval "$(bash scripts/services.sh env)"
+//! bash scripts/services.sh start
 //! cargo bench -p fraudrisk --bench store
 //! ```
 //!
-//! Without the services (FRAUDRISK_TEST_SERVICES unset) it says so and does nothing.
+//! The services' settings come from their env file (`scripts/services.sh start` writes it);
+//! without it the bench says so and does nothing.
 
 #[path = "../tests/it_common/mod.rs"]
 mod it_common;
@@ -146,10 +147,10 @@ async fn retrain_12k() -> (Duration, Duration) {
 }
 
 fn main() {
-    if std::env::var("FRAUDRISK_TEST_SERVICES").as_deref() != Ok("1") {
+    if !it_common::services_env_file().is_file() {
         println!(
-            "store bench: skipped: the services are not up (bash scripts/services.sh start, \
-             then eval \"$(bash scripts/services.sh env)\")"
+            "store bench: skipped: the services are not up (no {}; run bash scripts/services.sh start)",
+            it_common::services_env_file().display()
         );
         return;
     }

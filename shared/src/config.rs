@@ -127,6 +127,16 @@ impl Settings {
         })
     }
 
+    /// Settings from one dotenv file alone, without the process environment (`export`
+    /// prefixes are accepted, so the env file of `scripts/services.sh` reads too).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Ok(Settings {
+            env: HashMap::new(),
+            file: read_dotenv(path)?,
+            file_path: Some(path.to_path_buf()),
+        })
+    }
+
     /// Settings from explicit pairs only (no environment, no file): for tests and tools.
     pub fn from_pairs<K: Into<String>, V: Into<String>>(
         pairs: impl IntoIterator<Item = (K, V)>,

@@ -328,15 +328,12 @@ async fn initial_train_locked(
         push_common_tags(&mut data, &data_fingerprint, "promoted");
         tracker.log_batch(&run, &data).await?;
 
-        let provenance = Provenance {
-            trained_at: Utc::now(),
-            training_rows: outcome.train_rows,
+        let provenance = Provenance::now(
+            outcome.train_rows,
             distinct_rows,
-            data_fingerprint: data_fingerprint.clone(),
-            seed: settings.training.seed,
-            code_version: env!("CARGO_PKG_VERSION").to_string(),
-            version: None,
-        };
+            data_fingerprint.clone(),
+            settings.training.seed,
+        );
         let artifact = ModelArtifact::new(
             &outcome.model,
             outcome.chosen_alpha,
@@ -551,15 +548,12 @@ async fn retrain_locked(
         push_common_tags(&mut data, &data_fingerprint, decision);
         tracker.log_batch(&run, &data).await?;
 
-        let provenance = Provenance {
-            trained_at: Utc::now(),
+        let provenance = Provenance::now(
             training_rows,
             distinct_rows,
-            data_fingerprint: data_fingerprint.clone(),
-            seed: settings.training.seed,
-            code_version: env!("CARGO_PKG_VERSION").to_string(),
-            version: None,
-        };
+            data_fingerprint.clone(),
+            settings.training.seed,
+        );
         let artifact = ModelArtifact::new(
             &fitted.model,
             fitted.chosen_alpha,
@@ -814,7 +808,7 @@ fn push_common_tags(data: &mut RunData, data_fingerprint: &str, decision: &str) 
         ("data_fingerprint".to_string(), data_fingerprint.to_string()),
         (
             "code_version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
+            Provenance::CODE_VERSION.to_string(),
         ),
         ("decision".to_string(), decision.to_string()),
     ]);

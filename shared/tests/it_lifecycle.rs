@@ -461,10 +461,14 @@ async fn two_retrains_at_once_promote_at_most_once() {
 }
 
 #[tokio::test]
-async fn from_env_picks_the_production_adapters_the_environment_configures() {
+async fn the_configuration_picks_each_ports_adapter() {
     require_services!();
+    // The services' settings as `Services::from_env` would read them from the environment or
+    // credentials.env (here from the services env file, so other tests stay local).
     let state = tempfile::tempdir().unwrap();
-    let services = Services::from_env(state.path()).await.unwrap();
+    let services = Services::production(&it_common::env_config(), state.path())
+        .await
+        .unwrap();
     let described = format!("{:?}", services.description);
     assert!(described.contains("PostgreSQL"), "{described}");
     assert!(described.contains("S3 s3://"), "{described}");
@@ -474,9 +478,25 @@ async fn from_env_picks_the_production_adapters_the_environment_configures() {
         "{described}"
     );
 
+    // One port at a time: only the bucket configured, the rest local.
+    let mut only_s3 = Config {
+        aws: it_common::env_config().aws,
+        ..Config::default()
+    };
+    only_s3.artifacts = it_common::env_config().artifacts;
+    let services = Services::production(&only_s3, state.path()).await.unwrap();
+    let described = format!("{:?}", services.description);
+    assert!(described.contains("SQLite"), "{described}");
+    assert!(described.contains("S3 s3://"), "{described}");
+    assert!(
+        described.contains("tracking and registry\", \"folder"),
+        "{described}"
+    );
+
     let local = Services::production(&Config::default(), state.path())
         .await
         .unwrap();
     let described = format!("{:?}", local.description);
     assert!(described.contains("SQLite"), "{described}");
+    assert!(!described.contains("S3"), "{described}");
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use fraudrisk::adapters::postgres::{PostgresSettings, PostgresStore};
 use fraudrisk::adapters::s3::{s3_client, S3ArtifactStore};
 use fraudrisk::adapters::secrets::SecretsClient;
-use fraudrisk::config::{DatabaseConfig, DatabaseSource, MlflowCredentials, Settings};
+use fraudrisk::config::{DatabaseConfig, DatabaseSource, MlflowCredentials};
 use fraudrisk::ports::{ArtifactStore, RunStatus};
 use fraudrisk::services::Services;
 
@@ -148,7 +148,7 @@ async fn secrets_give_the_database_and_mlflow_credentials() {
 #[tokio::test]
 async fn services_can_be_configured_by_secret_ids_alone() {
     require_services!();
-    let mut settings = Settings::from_process().unwrap();
+    let mut settings = it_common::settings().clone();
     for key in [
         "FRAUDRISK_DATABASE_URL",
         "MLFLOW_TRACKING_USERNAME",

@@ -59,6 +59,24 @@ pub struct Provenance {
 impl Provenance {
     /// The crate version to record as `code_version`.
     pub const CODE_VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    /// Provenance of a model trained now by this code, not yet registered.
+    pub fn now(
+        training_rows: usize,
+        distinct_rows: usize,
+        data_fingerprint: String,
+        seed: u64,
+    ) -> Self {
+        Provenance {
+            trained_at: Utc::now(),
+            training_rows,
+            distinct_rows,
+            data_fingerprint,
+            seed,
+            code_version: Self::CODE_VERSION.to_string(),
+            version: None,
+        }
+    }
 }
 
 /// The complete, self-describing model file.

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use fraudrisk::adapters::postgres::PostgresSettings;
@@ -15,6 +16,34 @@ use fraudrisk::config::{
     Config, DatabaseConfig, DatabaseSource, Redacted, S3ArtifactsConfig, Settings,
 };
 use fraudrisk::pipeline::PipelineSettings;
+
+/// The env file `scripts/services.sh start` writes (and `stop` removes).
+pub fn services_env_file() -> PathBuf {
+    let dir = std::env::var("FRAUDRISK_SERVICES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::var("FRAUDRISK_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| {
+                    PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                        .join(".cache/fraudrisk")
+                })
+                .join("services")
+        });
+    dir.join("services.env")
+}
+
+/// The services' settings, read from their env file, not from the process environment:
+/// `scripts/test.sh` exports only `FRAUDRISK_TEST_SERVICES` and `FRAUDRISK_SERVICES_DIR`, so
+/// the other tests of the workspace keep their local adapters.
+pub fn settings() -> &'static Settings {
+    static SETTINGS: OnceLock<Settings> = OnceLock::new();
+    SETTINGS.get_or_init(|| {
+        let path = services_env_file();
+        Settings::from_file(&path)
+            .unwrap_or_else(|e| panic!("{e} (start the services: bash scripts/services.sh start)"))
+    })
+}
 
 /// Whether the services are up. In CI (`CI=true`) their absence fails the test; elsewhere the
 /// test says why it does nothing and passes.
@@ -34,7 +63,7 @@ pub fn services_available() -> bool {
     }
     eprintln!(
         "{test}: not run: the real services are not up. Run `bash scripts/test.sh`, or \
-         `bash scripts/services.sh start && eval \"$(bash scripts/services.sh env)\"` first."
+         `bash scripts/services.sh start` and set FRAUDRISK_TEST_SERVICES=1."
     );
     false
 }
@@ -55,9 +84,14 @@ pub fn unique(label: &str) -> String {
     format!("{label}-{:012x}", rand::random::<u64>() >> 16)
 }
 
-/// An environment variable the services env file sets.
+/// A setting of the services env file.
 pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (source the services env)"))
+    settings().get(name).unwrap_or_else(|| {
+        panic!(
+            "{name} is not in {} (restart the services)",
+            services_env_file().display()
+        )
+    })
 }
 
 /// The workspace root (scripts live there).
@@ -160,7 +194,7 @@ impl Drop for TestDatabase {
 
 /// The configuration the services env file gives (all three production adapters).
 pub fn env_config() -> Config {
-    Config::from_settings(&Settings::from_process().expect("settings")).expect("configuration")
+    Config::from_settings(settings()).expect("configuration")
 }
 
 /// All production adapters, isolated: this test's database, an S3 prefix of its own.
@@ -215,8 +249,11 @@ pub fn python() -> PathBuf {
 
 /// Runs `scripts/mlflow_check.py` (MLflow's own client, boto3) and returns its JSON.
 pub fn mlflow_check(args: &[&str]) -> serde_json::Value {
+    let env_file = services_env_file();
     let output = Command::new(python())
         .arg(workspace_root().join("scripts/mlflow_check.py"))
+        .arg("--env-file")
+        .arg(&env_file)
         .args(args)
         .output()
         .expect("run mlflow_check.py");
