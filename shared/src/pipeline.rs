@@ -21,7 +21,7 @@ use crate::model::{
 };
 use crate::ports::{
     ArtifactError, ArtifactStore, PredictionLog, PredictionLogEntry, RecordRole, RecordStore,
-    RunData, RunInfo, RunStatus, StoreError, Tracker, TrackerError,
+    RunData, RunInfo, RunStatus, StoreError, Tracker, TrackerError, TrainingLock,
 };
 use crate::schema::{Applicant, LabeledRecord};
 
@@ -285,7 +285,7 @@ pub async fn initial_train(
         .try_lock_training("initialtrain")
         .await?
         .ok_or(PipelineError::Busy)?;
-    let result = initial_train_locked(records, artifacts, tracker, settings).await;
+    let result = initial_train_locked(records, artifacts, tracker, settings, lock.as_ref()).await;
     let released = lock.release().await;
     let summary = result?;
     released?;
@@ -297,6 +297,7 @@ async fn initial_train_locked(
     artifacts: &dyn ArtifactStore,
     tracker: &dyn Tracker,
     settings: &PipelineSettings,
+    lock: &dyn TrainingLock,
 ) -> Result<TrainingSummary, PipelineError> {
     let stored = records.records_by_role(RecordRole::Reference).await?;
     if stored.is_empty() {
@@ -351,7 +352,15 @@ async fn initial_train_locked(
             &outcome.metrics.classification_report(),
         )
         .await?;
-        promote(artifacts, tracker, settings, &published, previous.as_ref()).await?;
+        promote(
+            artifacts,
+            tracker,
+            settings,
+            lock,
+            &published,
+            previous.as_ref(),
+        )
+        .await?;
         let ids: Vec<i64> = stored
             .iter()
             .filter(|s| s.absorbed_by.is_none())
@@ -387,7 +396,16 @@ pub async fn retrain(
         .try_lock_training(&format!("retrain ({})", mode.as_str()))
         .await?
         .ok_or(PipelineError::Busy)?;
-    let result = retrain_locked(records, predictions, artifacts, tracker, settings, mode).await;
+    let result = retrain_locked(
+        records,
+        predictions,
+        artifacts,
+        tracker,
+        settings,
+        mode,
+        lock.as_ref(),
+    )
+    .await;
     let released = lock.release().await;
     let summary = result?;
     released?;
@@ -401,6 +419,7 @@ async fn retrain_locked(
     tracker: &dyn Tracker,
     settings: &PipelineSettings,
     mode: RetrainMode,
+    lock: &dyn TrainingLock,
 ) -> Result<RetrainSummary, PipelineError> {
     let champion = load_champion(artifacts)
         .await?
@@ -569,7 +588,15 @@ async fn retrain_locked(
             publish_version(artifacts, tracker, settings, &run, artifact, Some(&drift), &report)
                 .await?;
         if promote_it {
-            promote(artifacts, tracker, settings, &published, Some(&champion.pointer)).await?;
+            promote(
+                artifacts,
+                tracker,
+                settings,
+                lock,
+                &published,
+                Some(&champion.pointer),
+            )
+            .await?;
         }
         records.mark_absorbed(&pending_ids, published.version).await?;
         Ok(RetrainSummary {
@@ -679,13 +706,17 @@ async fn publish_version(
 }
 
 /// Moves the registry alias, then writes the pointer: the pointer is the commit point.
+/// Checks first that the training lock is still ours, so a training whose lock was lost
+/// meanwhile (while another one may have started) cannot promote.
 async fn promote(
     artifacts: &dyn ArtifactStore,
     tracker: &dyn Tracker,
     settings: &PipelineSettings,
+    lock: &dyn TrainingLock,
     published: &PublishedVersion,
     previous: Option<&ChampionPointer>,
 ) -> Result<(), PipelineError> {
+    lock.confirm_held().await?;
     tracker
         .set_alias(&settings.model_name, CHAMPION_ALIAS, published.version)
         .await?;

@@ -94,7 +94,10 @@ pub struct RecordCounts {
 
 /// A held training lock. Dropping it without `release` leaves the lock to expire.
 #[async_trait]
-pub trait TrainingLock: Send {
+pub trait TrainingLock: Send + Sync {
+    /// Fails unless the lock is still ours (a fencing check right before promotion: a lock
+    /// lost mid-training, e.g. with its database session, must not lead to a promotion).
+    async fn confirm_held(&self) -> Result<(), StoreError>;
     /// Gives the lock back.
     async fn release(self: Box<Self>) -> Result<(), StoreError>;
 }

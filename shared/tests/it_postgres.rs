@@ -279,8 +279,12 @@ async fn the_training_lock_is_exclusive_across_processes_and_dies_with_its_sessi
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
 
-    // If the lock's session is killed during training, release says so.
+    // If the lock's session is killed during training, the fencing check before promotion
+    // fails, and release says so.
+    retaken.confirm_held().await.unwrap();
     it_common::terminate_connections(&database.name).await;
+    let fenced = retaken.confirm_held().await.unwrap_err().to_string();
+    assert!(fenced.contains("not promoting"), "{fenced}");
     let error = retaken.release().await.unwrap_err().to_string();
     assert!(error.contains("release_training_lock"), "{error}");
     assert!(error.contains("lost"), "{error}");

@@ -311,3 +311,34 @@ async fn a_failed_pointer_write_leaves_the_champion_and_the_rows_alone() {
     assert_eq!(summary.outcome, RetrainOutcome::Promoted);
     assert_eq!(summary.champion_version, 3);
 }
+
+#[tokio::test]
+async fn a_training_lock_taken_over_fails_the_fencing_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = Services::local(dir.path()).await.unwrap();
+    let lock = services
+        .records
+        .try_lock_training("slow training")
+        .await
+        .unwrap()
+        .unwrap();
+    lock.confirm_held().await.unwrap();
+    // Another process takes the lock over as stale (as it does after two hours).
+    let other = rusqlite::Connection::open(dir.path().join("fraudrisk.sqlite3")).unwrap();
+    other
+        .execute(
+            "UPDATE training_lock SET holder = 'newcomer', acquired_at = '2999-01-01T00:00:00+00:00'",
+            [],
+        )
+        .unwrap();
+    let err = lock.confirm_held().await.unwrap_err();
+    assert!(err.to_string().contains("not promoting"), "{err}");
+    // Releasing our stale handle leaves the newcomer's lock alone.
+    lock.release().await.unwrap();
+    assert!(services
+        .records
+        .try_lock_training("third")
+        .await
+        .unwrap()
+        .is_none());
+}

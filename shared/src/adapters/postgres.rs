@@ -948,6 +948,23 @@ struct PostgresTrainingLock {
 
 #[async_trait]
 impl TrainingLock for PostgresTrainingLock {
+    async fn confirm_held(&self) -> Result<(), StoreError> {
+        // A session-level advisory lock lasts as long as its session: a live session holds it.
+        self.client
+            .simple_query("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                StoreError::backend(
+                    "confirm_training_lock",
+                    format!(
+                        "the training lock's session was lost ({}); not promoting",
+                        pg_message(&e)
+                    ),
+                )
+            })
+    }
+
     async fn release(self: Box<Self>) -> Result<(), StoreError> {
         let operation = "release_training_lock";
         let result = self

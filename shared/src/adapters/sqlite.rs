@@ -311,6 +311,8 @@ impl RecordStore for SqliteStore {
         let holder = holder.to_string();
         let now = Utc::now();
         let stale = (now - Duration::hours(STALE_LOCK_AFTER_HOURS)).to_rfc3339();
+        let acquired_at = now.to_rfc3339();
+        let stamp = acquired_at.clone();
         let taken = self
             .with_connection("try_lock_training", move |connection| {
                 let transaction =
@@ -321,7 +323,7 @@ impl RecordStore for SqliteStore {
                 )?;
                 let inserted = transaction.execute(
                     "INSERT OR IGNORE INTO training_lock (id, holder, acquired_at) VALUES (1, ?1, ?2)",
-                    params![holder, now.to_rfc3339()],
+                    params![holder, stamp],
                 )?;
                 transaction.commit()?;
                 Ok(inserted == 1)
@@ -330,6 +332,7 @@ impl RecordStore for SqliteStore {
         Ok(taken.then(|| {
             Box::new(SqliteTrainingLock {
                 store: self.clone(),
+                acquired_at,
             }) as Box<dyn TrainingLock>
         }))
     }
@@ -337,15 +340,44 @@ impl RecordStore for SqliteStore {
 
 struct SqliteTrainingLock {
     store: SqliteStore,
+    /// Identifies our row: a stale-lock takeover writes a new time.
+    acquired_at: String,
 }
 
 #[async_trait]
 impl TrainingLock for SqliteTrainingLock {
-    async fn release(self: Box<Self>) -> Result<(), StoreError> {
-        self.store
-            .with_connection("release_training_lock", |connection| {
+    async fn confirm_held(&self) -> Result<(), StoreError> {
+        let acquired_at = self.acquired_at.clone();
+        let held = self
+            .store
+            .with_connection("confirm_training_lock", move |connection| {
                 connection
-                    .execute("DELETE FROM training_lock WHERE id = 1", [])
+                    .query_row(
+                        "SELECT COUNT(*) FROM training_lock WHERE id = 1 AND acquired_at = ?1",
+                        [acquired_at],
+                        |row| row.get::<_, i64>(0),
+                    )
+                    .map(|n| n == 1)
+            })
+            .await?;
+        if held {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict(
+                "the training lock was lost (taken over as stale); not promoting".to_string(),
+            ))
+        }
+    }
+
+    async fn release(self: Box<Self>) -> Result<(), StoreError> {
+        let acquired_at = self.acquired_at.clone();
+        self.store
+            .with_connection("release_training_lock", move |connection| {
+                connection
+                    .execute(
+                        "DELETE FROM training_lock WHERE id = 1 AND acquired_at = ?1",
+                        [acquired_at],
+                    )
                     .map(|_| ())
             })
             .await
