@@ -28,6 +28,8 @@ connections=${BENCH_CONNECTIONS:-$((2 * cores))}
 threads=$(( cores < connections ? cores : connections ))
 runs=${BENCH_RUNS:-5}
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # --- tools ----------------------------------------------------------------------------------------
 need_apt=()
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
@@ -145,9 +147,9 @@ cold() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.1
 
 # --- the table -------------------------------------------------------------------------------------------
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
-load=$(cut -d' ' -f1-3 /proc/loadavg)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
-echo "Machine: $cores cores ($cpu), load average before the table: $load"
+echo "Machine: $cores cores ($cpu); load average (1, 5, 15 min) at start: $load_start, at end: $load_end"
 echo "wrk: $threads threads, $connections keep-alive connections, ${seconds} s per run, loopback"
 echo
 printf '| %-64s | %-28s |\n' "measure" "value"

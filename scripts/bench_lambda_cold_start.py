@@ -99,6 +99,15 @@ def make_handler(runtime):
     return Handler
 
 
+class QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A stopped function process drops its connections: expected, not worth a traceback.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 def memory_kib(pid):
     values = {}
     with open(f"/proc/{pid}/status") as status:
@@ -199,8 +208,7 @@ def main():
         # A fresh runtime endpoint per process: a poll left parked by the stopped process
         # cannot take the next process's event.
         runtime = Runtime()
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(runtime))
-        server.daemon_threads = True
+        server = QuietServer(("127.0.0.1", 0), make_handler(runtime))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             runs.append(one_run(runtime, f"127.0.0.1:{server.server_address[1]}", args, event))

@@ -30,21 +30,17 @@ import json
 import os
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy
 import scipy.stats as st
-import sklearn
-import statsmodels
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
+
+# scikit-learn is imported where the model is built, so that a drift-only process (drift-1m,
+# whose peak memory is reported) does not carry it.
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "shared" / "tests" / "fixtures" / "model" / "schema.json"
@@ -153,6 +149,11 @@ def train_path(args):
 
 
 def pipeline(schema, c=1.0):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     scaled = [f["name"] for f in schema if f["kind"] in ("numeric", "ordinal")]
     nominal = [f for f in schema if f["kind"] == "nominal"]
     binary = [f["name"] for f in schema if f["kind"] == "binary"]
@@ -183,6 +184,8 @@ def pipeline(schema, c=1.0):
 
 
 def grid_search(x, fraud, schema, n_jobs):
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
+
     names = [f["name"] for f in schema]
     # Groups of identical rows (values and label), as the Rust folds use.
     groups = x.assign(_label=fraud).groupby(names + ["_label"], sort=False).ngroup().to_numpy()
@@ -431,11 +434,8 @@ def main():
                 "side": "python",
                 "python": sys.version.split()[0],
                 "versions": {
-                    "numpy": np.__version__,
-                    "pandas": pd.__version__,
-                    "scikit-learn": sklearn.__version__,
-                    "scipy": scipy.__version__,
-                    "statsmodels": statsmodels.__version__,
+                    name: version(name)
+                    for name in ("numpy", "pandas", "scikit-learn", "scipy", "statsmodels")
                 },
                 "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
                 "tasks": results,

@@ -50,6 +50,7 @@ export FRAUDCTL
 
 # --- a fresh state and the server -----------------------------------------------------------------
 state=$(mktemp -d "${TMPDIR:-/tmp}/fraudrisk-browser.XXXXXX")
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
   stop_server
   if [ "${KEEP_STATE:-0}" = 1 ]; then

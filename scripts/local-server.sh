@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for scripts that run `fraudctl serve` on loopback over a fresh local state
 # (scripts/browser-test.sh, scripts/bench-http.sh). Source it; it defines functions only.
 #
@@ -10,6 +11,7 @@
 #   stop_server                   SIGTERM, wait for the graceful stop (kill after 15 s)
 #
 # The caller sets FRAUDCTL (the binary) and traps stop_server.
+# shellcheck disable=SC2034 # SERVER_URL, SERVER_LOG and LOCAL_ENV are for the caller
 
 # Every setting of credentials.env.example that selects or configures a production adapter.
 _FRAUDRISK_SETTINGS=(

@@ -240,7 +240,16 @@ fn applicants(args: &Args, index: usize) -> Result<(Vec<Applicant>, String)> {
     let (name, kind, rows) = SETS[index];
     if let Some(path) = args.data_dir.as_ref().map(|d| d.join(name)) {
         if path.exists() {
-            return Ok((read_applicants_csv(&path)?, path.display().to_string()));
+            // Loading must not count as drift memory, so two things the reader leaves resident
+            // are given back (about 75 MiB for the 1M/200k files): its small allocations (a key
+            // string per row, to catch duplicate keys) go to the glibc arena of a thread of
+            // their own, released once they are freed; and the returned Vec, which keeps the
+            // capacity of the reader's larger parse rows (in-place collect), is shrunk.
+            let mut rows =
+                std::thread::scope(|scope| scope.spawn(|| read_applicants_csv(&path)).join())
+                    .map_err(|_| format!("{}: the reader thread panicked", path.display()))??;
+            rows.shrink_to_fit();
+            return Ok((rows, path.display().to_string()));
         }
     }
     let records = match kind {
@@ -627,7 +636,12 @@ fn render_table(results: &[Value]) -> String {
         }
         if let Some(peak) = r["memory"]["peak_rss_bytes_during_drift"].as_u64() {
             let mib = peak as f64 / (1 << 20) as f64;
-            let verdict = if mib < 300.0 { "met" } else { "MISSED" };
+            // The aim (300 MB) is set for the 1M/200k drift only.
+            let verdict = match (task, peak < 300_000_000) {
+                ("drift_1m", true) => "< 300 MB met",
+                ("drift_1m", false) => "< 300 MB MISSED",
+                _ => "",
+            };
             let before = r["memory"]["rss_bytes_before_drift"]
                 .as_u64()
                 .map_or(String::new(), |b| {
@@ -638,7 +652,7 @@ fn render_table(results: &[Value]) -> String {
                 format!("{mib:.0} MiB"),
                 String::new(),
                 String::new(),
-                format!("< 300 MB {verdict}"),
+                verdict.to_string(),
                 format!("process peak during the drift computation{before}"),
             ]);
         }
