@@ -257,7 +257,9 @@ fn applicants(args: &Args, index: usize) -> Result<(Vec<Applicant>, String)> {
         GeneratedKind::Shifted => generate_shifted(rows, SEED),
     };
     let origin = format!("generated {} ({rows} rows, seed {SEED})", kind.as_str());
-    Ok((records.into_iter().map(|r| r.applicant).collect(), origin))
+    let mut applicants: Vec<Applicant> = records.into_iter().map(|r| r.applicant).collect();
+    applicants.shrink_to_fit(); // collected in place from the larger records
+    Ok((applicants, origin))
 }
 
 /// The training records: `--train-data`, else the seed's reference file, else the generated
