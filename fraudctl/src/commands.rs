@@ -97,13 +97,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Initialtrain => {
             let services = open(&cli.state).await?;
             let spinner = Spinner::start(format, "Training on the reference rows (grid × 5 folds)");
-            let summary = pipeline::initial_train(
-                services.records.as_ref(),
-                services.artifacts.as_ref(),
-                services.tracker.as_ref(),
-                &PipelineSettings::default(),
-            )
-            .await;
+            let summary = services.initial_train(&PipelineSettings::default()).await;
             spinner.finish();
             output::print_training_summary(format, &summary?);
             Ok(ExitCode::SUCCESS)
@@ -115,15 +109,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Mode::IfDrift => RetrainMode::IfDrift,
             };
             let spinner = Spinner::start(format, "Drift tests and retraining");
-            let summary = pipeline::retrain(
-                services.records.as_ref(),
-                services.predictions.as_ref(),
-                services.artifacts.as_ref(),
-                services.tracker.as_ref(),
-                &PipelineSettings::default(),
-                mode,
-            )
-            .await;
+            let summary = services.retrain(&PipelineSettings::default(), mode).await;
             spinner.finish();
             output::print_retrain_summary(format, &summary?);
             Ok(ExitCode::SUCCESS)

@@ -91,13 +91,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
 
     step(format, "2. Initial training: version 1 becomes champion");
     let spinner = Spinner::start(format, "Training: alpha grid × 5 folds");
-    let trained = pipeline::initial_train(
-        services.records.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-    )
-    .await;
+    let trained = services.initial_train(&settings).await;
     spinner.finish();
     let trained = trained?;
     if format == Format::Table {
@@ -164,15 +158,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
         "5. Retrain: drift tests, challenger, promotion decision",
     );
     let spinner = Spinner::start(format, "Drift tests and training the challenger");
-    let retrained = pipeline::retrain(
-        services.records.as_ref(),
-        services.predictions.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-        RetrainMode::Always,
-    )
-    .await;
+    let retrained = services.retrain(&settings, RetrainMode::Always).await;
     spinner.finish();
     let retrained = retrained?;
     if format == Format::Table {

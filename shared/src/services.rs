@@ -16,6 +16,9 @@ use crate::adapters::s3::{s3_client, S3ArtifactStore};
 use crate::adapters::secrets::{SecretError, SecretsClient};
 use crate::adapters::sqlite::SqliteStore;
 use crate::config::{Config, ConfigError, DatabaseConfig, DatabaseSource, MlflowCredentials};
+use crate::pipeline::{
+    self, PipelineError, PipelineSettings, RetrainMode, RetrainSummary, TrainingSummary,
+};
 use crate::ports::{
     ArtifactStore, PredictionLog, RecordStore, StoreError, Tracker, TrackerError, UserStore,
 };
@@ -58,6 +61,37 @@ pub struct Services {
 }
 
 impl Services {
+    /// [`pipeline::initial_train`] over these services.
+    pub async fn initial_train(
+        &self,
+        settings: &PipelineSettings,
+    ) -> Result<TrainingSummary, PipelineError> {
+        pipeline::initial_train(
+            self.records.as_ref(),
+            self.artifacts.as_ref(),
+            self.tracker.as_ref(),
+            settings,
+        )
+        .await
+    }
+
+    /// [`pipeline::retrain`] over these services.
+    pub async fn retrain(
+        &self,
+        settings: &PipelineSettings,
+        mode: RetrainMode,
+    ) -> Result<RetrainSummary, PipelineError> {
+        pipeline::retrain(
+            self.records.as_ref(),
+            self.predictions.as_ref(),
+            self.artifacts.as_ref(),
+            self.tracker.as_ref(),
+            settings,
+            mode,
+        )
+        .await
+    }
+
     /// The services the environment and `credentials.env` configure: production adapters
     /// for the ports that are configured, the embedded defaults below `state_dir` for the
     /// rest; the database is migrated.

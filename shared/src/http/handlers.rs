@@ -60,14 +60,7 @@ pub(super) async fn initial_train(
             )]));
         }
     }
-    let services = &app.services;
-    let result = pipeline::initial_train(
-        services.records.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &app.settings,
-    )
-    .await;
+    let result = app.services.initial_train(&app.settings).await;
     // A failed training may still have moved the pointer; read it again either way.
     app.champion.invalidate();
     Ok(json_response(StatusCode::OK, &result?))
@@ -136,16 +129,7 @@ pub(super) async fn retrain(
         Some(mode) if errors.is_empty() => mode,
         _ => return Err(ApiError::invalid(errors)),
     };
-    let services = &app.services;
-    let result = pipeline::retrain(
-        services.records.as_ref(),
-        services.predictions.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &app.settings,
-        mode,
-    )
-    .await;
+    let result = app.services.retrain(&app.settings, mode).await;
     app.champion.invalidate();
     Ok(json_response(StatusCode::OK, &result?))
 }

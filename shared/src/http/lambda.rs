@@ -23,7 +23,7 @@ use lambda_http::Body;
 use serde_json::Value;
 
 use super::{App, AppConfig, AppError, Endpoint, ENV_STATE_DIR};
-use crate::pipeline::{self, PipelineError, RetrainMode};
+use crate::pipeline::{PipelineError, RetrainMode};
 
 /// Where the embedded adapters keep their state inside Lambda (the only writable folder).
 pub const DEFAULT_LAMBDA_STATE_DIR: &str = "/tmp/fraudrisk";
@@ -206,16 +206,7 @@ pub async fn retrain_event(app: &App, payload: Value) -> Result<Value, EventErro
         RetrainEvent::Scheduled { mode } => {
             let mode = scheduled_mode(mode.as_deref())?;
             tracing::info!(mode = mode.as_str(), "scheduled retrain");
-            let services = app.services();
-            let summary = pipeline::retrain(
-                services.records.as_ref(),
-                services.predictions.as_ref(),
-                services.artifacts.as_ref(),
-                services.tracker.as_ref(),
-                &app.settings,
-                mode,
-            )
-            .await;
+            let summary = app.services().retrain(&app.settings, mode).await;
             app.champion().invalidate();
             let summary = summary.inspect_err(
                 |error| tracing::error!(%error, mode = mode.as_str(), "scheduled retrain failed"),
