@@ -72,7 +72,27 @@ for f in "${functions[@]}"; do
     continue
   fi
   bytes=$(stat -c %s "$zip")
-  unpacked=$(python3 -c 'import sys, zipfile; print(sum(i.file_size for i in zipfile.ZipFile(sys.argv[1]).infolist()))' "$zip")
+  # The zip must hold exactly an executable `bootstrap` built for Lambda's arm64 (ELF
+  # machine 183, AArch64); prints its unpacked size.
+  if ! unpacked=$(python3 - "$zip" <<'PY'
+import struct, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as archive:
+    names = archive.namelist()
+    if names != ["bootstrap"]:
+        sys.exit(f"expected only bootstrap in the zip, found {names}")
+    info = archive.getinfo("bootstrap")
+    head = archive.open(info).read(20)
+    if head[:4] != b"\x7fELF" or struct.unpack("<H", head[18:20])[0] != 183:
+        sys.exit("bootstrap is not an AArch64 ELF executable")
+    if not (info.external_attr >> 16) & 0o111:
+        sys.exit("bootstrap is not marked executable")
+    print(info.file_size)
+PY
+  ); then
+    echo "package: $zip is not a Lambda arm64 package (see above)" >&2
+    status=1
+    continue
+  fi
   awk -v f="$f" -v z="$bytes" -v u="$unpacked" -v p="$zip" \
     'BEGIN { printf "%-13s %6.2f MiB %8.2f MiB  %s\n", f, z / 1048576, u / 1048576, p }'
 done
