@@ -21,7 +21,7 @@ mod it_common;
 use std::time::{Duration, Instant};
 
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SourceRow};
-use fraudrisk::pipeline::{initial_train, retrain, PipelineSettings, RetrainMode};
+use fraudrisk::pipeline::{PipelineSettings, RetrainMode};
 use fraudrisk::ports::RecordRole;
 use fraudrisk::services::Services;
 use it_common::TestDatabase;
@@ -114,14 +114,10 @@ async fn retrain_12k() -> (Duration, Duration) {
         .await
         .expect("load reference");
     let started = Instant::now();
-    initial_train(
-        services.records.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-    )
-    .await
-    .expect("initialtrain");
+    services
+        .initial_train(&settings)
+        .await
+        .expect("initialtrain");
     let initial = started.elapsed();
     services
         .records
@@ -133,16 +129,10 @@ async fn retrain_12k() -> (Duration, Duration) {
         .await
         .expect("load shifted");
     let started = Instant::now();
-    retrain(
-        services.records.as_ref(),
-        services.predictions.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-        RetrainMode::Always,
-    )
-    .await
-    .expect("retrain");
+    services
+        .retrain(&settings, RetrainMode::Always)
+        .await
+        .expect("retrain");
     (initial, started.elapsed())
 }
 

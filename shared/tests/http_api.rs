@@ -8,7 +8,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use fraudrisk::http::{App, Endpoint, MAX_BODY_BYTES, NO_MODEL_HINT};
 use fraudrisk::model::{FRAUD_MESSAGE, NOT_FRAUD_MESSAGE};
-use fraudrisk::pipeline::initial_train;
 use fraudrisk::request::{seed_example_corrected, MAX_BATCH, SEED_EXAMPLE_JSON};
 use http::{Method, Request, StatusCode};
 use http_common::*;
@@ -458,14 +457,11 @@ async fn the_champion_cache_follows_the_pointer() {
     let app = state.app().await;
     assert_eq!(hello_version(&app).await, 1);
     // Another container promotes version 2.
-    initial_train(
-        state.services.records.as_ref(),
-        state.services.artifacts.as_ref(),
-        state.services.tracker.as_ref(),
-        &state.config.pipeline,
-    )
-    .await
-    .unwrap();
+    state
+        .services
+        .initial_train(&state.config.pipeline)
+        .await
+        .unwrap();
     // Within the re-check interval this container still serves version 1 ...
     assert_eq!(hello_version(&app).await, 1);
     // ... and picks version 2 up on the next check.

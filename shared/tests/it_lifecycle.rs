@@ -14,7 +14,7 @@ use fraudrisk::adapters::s3::s3_client;
 use fraudrisk::config::{Config, MlflowCredentials};
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SourceRow};
 use fraudrisk::pipeline::{
-    initial_train, load_champion, predict_and_log, read_champion_pointer, retrain, PipelineError,
+    load_champion, predict_and_log, read_champion_pointer, retrain, PipelineError,
     PipelineSettings, RetrainMode, RetrainOutcome, CHAMPION_ALIAS, CHAMPION_POINTER_KEY,
 };
 use fraudrisk::ports::{RecordRole, Tracker};
@@ -70,14 +70,7 @@ async fn trained(
         )
         .await
         .unwrap();
-    initial_train(
-        services.records.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        settings,
-    )
-    .await
-    .unwrap()
+    services.initial_train(settings).await.unwrap()
 }
 
 async fn load_shifted(services: &Services, count: usize) {
@@ -156,16 +149,10 @@ async fn the_life_cycle_on_the_real_services() {
 
     // New labelled rows, then retrain.
     load_shifted(&services, 2_000).await;
-    let summary = retrain(
-        services.records.as_ref(),
-        services.predictions.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-        RetrainMode::Always,
-    )
-    .await
-    .unwrap();
+    let summary = services
+        .retrain(&settings, RetrainMode::Always)
+        .await
+        .unwrap();
     assert_eq!(summary.new_rows, 2_000);
     assert_eq!(summary.challenger_version, Some(2));
     assert!(
@@ -274,16 +261,10 @@ async fn predictions_go_on_while_mlflow_is_down_and_retrain_fails_without_harm()
         .unwrap();
     assert_eq!(served.len(), 10, "serving never touches MLflow");
 
-    let error = retrain(
-        down.records.as_ref(),
-        down.predictions.as_ref(),
-        down.artifacts.as_ref(),
-        down.tracker.as_ref(),
-        &settings,
-        RetrainMode::Always,
-    )
-    .await
-    .unwrap_err();
+    let error = down
+        .retrain(&settings, RetrainMode::Always)
+        .await
+        .unwrap_err();
     let PipelineError::Tracker(tracker_error) = &error else {
         panic!("expected a tracking error, got {error}");
     };
@@ -306,16 +287,10 @@ async fn predictions_go_on_while_mlflow_is_down_and_retrain_fails_without_harm()
     assert_eq!(healthy.records.record_counts().await.unwrap().pending, 600);
 
     // MLflow back: the same retrain goes through.
-    let summary = retrain(
-        healthy.records.as_ref(),
-        healthy.predictions.as_ref(),
-        healthy.artifacts.as_ref(),
-        healthy.tracker.as_ref(),
-        &settings,
-        RetrainMode::Always,
-    )
-    .await
-    .unwrap();
+    let summary = healthy
+        .retrain(&settings, RetrainMode::Always)
+        .await
+        .unwrap();
     assert_eq!(summary.new_rows, 600);
 }
 
@@ -392,14 +367,7 @@ async fn a_failing_s3_write_leaves_no_half_promotion() {
     broken.artifacts.as_mut().unwrap().bucket = missing_bucket.clone();
     let broken = Services::production(&broken, state.path()).await.unwrap();
     let fresh = it_common::pipeline_settings("s3-fault-fresh", true);
-    let error = initial_train(
-        broken.records.as_ref(),
-        broken.artifacts.as_ref(),
-        broken.tracker.as_ref(),
-        &fresh,
-    )
-    .await
-    .unwrap_err();
+    let error = broken.initial_train(&fresh).await.unwrap_err();
     let PipelineError::Artifacts(artifact_error) = &error else {
         panic!("expected an artifact store error, got {error}");
     };
@@ -427,15 +395,7 @@ async fn two_retrains_at_once_promote_at_most_once() {
     load_shifted(&a, 600).await;
 
     let run = |s: Services, settings: PipelineSettings| async move {
-        retrain(
-            s.records.as_ref(),
-            s.predictions.as_ref(),
-            s.artifacts.as_ref(),
-            s.tracker.as_ref(),
-            &settings,
-            RetrainMode::Always,
-        )
-        .await
+        s.retrain(&settings, RetrainMode::Always).await
     };
     let (ra, rb) = tokio::join!(run(a.clone(), settings.clone()), run(b, settings.clone()));
     let (done, busy): (Vec<_>, Vec<_>) = [ra, rb].into_iter().partition(Result::is_ok);

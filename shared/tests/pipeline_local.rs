@@ -26,31 +26,8 @@ async fn trained_services(dir: &std::path::Path) -> (Services, PipelineSettings)
         .load_records("reference", RecordRole::Reference, &reference)
         .await
         .unwrap();
-    pipeline::initial_train(
-        services.records.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-    )
-    .await
-    .unwrap();
+    services.initial_train(&settings).await.unwrap();
     (services, settings)
-}
-
-async fn retrain(
-    services: &Services,
-    settings: &PipelineSettings,
-    mode: RetrainMode,
-) -> Result<pipeline::RetrainSummary, PipelineError> {
-    pipeline::retrain(
-        services.records.as_ref(),
-        services.predictions.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        settings,
-        mode,
-    )
-    .await
 }
 
 #[tokio::test]
@@ -60,14 +37,7 @@ async fn life_cycle_from_load_to_promotion() {
     let settings = PipelineSettings::default();
 
     // Nothing to train on yet, and no champion to serve.
-    let err = pipeline::initial_train(
-        services.records.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-    )
-    .await
-    .unwrap_err();
+    let err = services.initial_train(&settings).await.unwrap_err();
     assert!(matches!(err, PipelineError::NoReferenceData), "{err}");
     assert!(pipeline::load_champion(services.artifacts.as_ref())
         .await
@@ -89,14 +59,7 @@ async fn life_cycle_from_load_to_promotion() {
     assert_eq!((first.inserted, second.inserted), (3000, 0));
     assert_eq!(second.already_present, 3000);
 
-    let trained = pipeline::initial_train(
-        services.records.as_ref(),
-        services.artifacts.as_ref(),
-        services.tracker.as_ref(),
-        &settings,
-    )
-    .await
-    .unwrap();
+    let trained = services.initial_train(&settings).await.unwrap();
     assert_eq!(trained.version, 1);
     assert!(
         trained.metrics.roc_auc > 0.65,
@@ -137,7 +100,8 @@ async fn life_cycle_from_load_to_promotion() {
     assert_eq!(services.records.record_counts().await.unwrap().pending, 0);
 
     // No new rows: nothing to do.
-    let nothing = retrain(&services, &settings, RetrainMode::Always)
+    let nothing = services
+        .retrain(&settings, RetrainMode::Always)
         .await
         .unwrap();
     assert_eq!(nothing.outcome, RetrainOutcome::NoNewRows);
@@ -149,7 +113,8 @@ async fn life_cycle_from_load_to_promotion() {
         .load_records("shifted-a", RecordRole::New, &few)
         .await
         .unwrap();
-    let waiting = retrain(&services, &settings, RetrainMode::IfDrift)
+    let waiting = services
+        .retrain(&settings, RetrainMode::IfDrift)
         .await
         .unwrap();
     assert_eq!(waiting.outcome, RetrainOutcome::WaitingForRows);
@@ -162,7 +127,8 @@ async fn life_cycle_from_load_to_promotion() {
         .load_records("shifted-b", RecordRole::New, &more)
         .await
         .unwrap();
-    let retrained = retrain(&services, &settings, RetrainMode::IfDrift)
+    let retrained = services
+        .retrain(&settings, RetrainMode::IfDrift)
         .await
         .unwrap();
     let drift = retrained.drift.as_ref().unwrap();
@@ -207,7 +173,8 @@ async fn if_drift_absorbs_rows_that_did_not_drift() {
         .load_records("more-reference-like", RecordRole::New, &same)
         .await
         .unwrap();
-    let summary = retrain(&services, &settings, RetrainMode::IfDrift)
+    let summary = services
+        .retrain(&settings, RetrainMode::IfDrift)
         .await
         .unwrap();
     assert_eq!(
@@ -254,12 +221,14 @@ async fn a_second_training_while_one_runs_is_refused() {
         .await
         .unwrap()
         .is_none());
-    let err = retrain(&services, &settings, RetrainMode::Always)
+    let err = services
+        .retrain(&settings, RetrainMode::Always)
         .await
         .unwrap_err();
     assert!(matches!(err, PipelineError::Busy), "{err}");
     held.release().await.unwrap();
-    let summary = retrain(&services, &settings, RetrainMode::Always)
+    let summary = services
+        .retrain(&settings, RetrainMode::Always)
         .await
         .unwrap();
     assert_eq!(summary.challenger_version, Some(2));
@@ -282,7 +251,8 @@ async fn a_failed_pointer_write_leaves_the_champion_and_the_rows_alone() {
         promotion_margin: 1.0,
         ..settings
     };
-    let err = retrain(&services, &settings, RetrainMode::Always)
+    let err = services
+        .retrain(&settings, RetrainMode::Always)
         .await
         .unwrap_err();
     assert!(matches!(err, PipelineError::Artifacts(_)), "{err}");
@@ -305,7 +275,8 @@ async fn a_failed_pointer_write_leaves_the_champion_and_the_rows_alone() {
     );
     // The lock was released: the next retrain runs once the fault is gone.
     std::fs::remove_dir(dir.path().join("artifacts").join("champion.partial")).unwrap();
-    let summary = retrain(&services, &settings, RetrainMode::Always)
+    let summary = services
+        .retrain(&settings, RetrainMode::Always)
         .await
         .unwrap();
     assert_eq!(summary.outcome, RetrainOutcome::Promoted);

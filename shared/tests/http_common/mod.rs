@@ -10,7 +10,7 @@ use fraudrisk::auth::add_user;
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig};
 use fraudrisk::http::{App, AppConfig};
 use fraudrisk::model::TrainConfig;
-use fraudrisk::pipeline::{initial_train, PipelineSettings};
+use fraudrisk::pipeline::PipelineSettings;
 use fraudrisk::ports::RecordRole;
 use fraudrisk::services::Services;
 use http::{Method, Request, Response};
@@ -79,14 +79,10 @@ impl TestState {
                 .expect("shifted rows");
         }
         if train {
-            initial_train(
-                services.records.as_ref(),
-                services.artifacts.as_ref(),
-                services.tracker.as_ref(),
-                &config.pipeline,
-            )
-            .await
-            .expect("initial training");
+            services
+                .initial_train(&config.pipeline)
+                .await
+                .expect("initial training");
         }
         TestState {
             dir,
