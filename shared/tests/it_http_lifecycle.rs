@@ -369,18 +369,8 @@ async fn with_mlflow_down_predict_answers_and_retrain_fails_cleanly() {
     assert!(error.contains("experiments/get-by-name"), "{error}");
 
     // Nothing changed: same pointer bytes, same alias, the rows still waiting.
-    assert_eq!(
-        healthy.artifacts.get(CHAMPION_POINTER_KEY).await.unwrap(),
-        pointer_before
-    );
-    let alias = healthy
-        .tracker
-        .alias_version(&settings.model_name, CHAMPION_ALIAS)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(alias.version, 1);
-    assert_eq!(healthy.records.record_counts().await.unwrap().pending, 600);
+    it_common::assert_champion_unchanged(&healthy, &settings.model_name, &pointer_before, 1, 600)
+        .await;
     let predicted = invoke(
         &down_app,
         Endpoint::Predict,

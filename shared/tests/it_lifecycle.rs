@@ -273,18 +273,8 @@ async fn predictions_go_on_while_mlflow_is_down_and_retrain_fails_without_harm()
     assert!(text.contains("cannot reach the MLflow server"), "{text}");
 
     // Nothing changed: same pointer bytes, same alias, rows still waiting, lock free.
-    assert_eq!(
-        healthy.artifacts.get(CHAMPION_POINTER_KEY).await.unwrap(),
-        pointer_before
-    );
-    let alias = healthy
-        .tracker
-        .alias_version(&settings.model_name, CHAMPION_ALIAS)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(alias.version, 1);
-    assert_eq!(healthy.records.record_counts().await.unwrap().pending, 600);
+    it_common::assert_champion_unchanged(&healthy, &settings.model_name, &pointer_before, 1, 600)
+        .await;
 
     // MLflow back: the same retrain goes through.
     let summary = healthy

@@ -281,3 +281,33 @@ pub fn s3_keys(prefix: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The "no half promotion" check after a failed training: the champion pointer still holds
+/// the same bytes, the registry's `champion` alias still names `champion_version`, and
+/// `pending` new rows are still waiting for the next retrain.
+pub async fn assert_champion_unchanged(
+    services: &fraudrisk::services::Services,
+    model_name: &str,
+    pointer_before: &Option<Vec<u8>>,
+    champion_version: u32,
+    pending: usize,
+) {
+    use fraudrisk::pipeline::{CHAMPION_ALIAS, CHAMPION_POINTER_KEY};
+    assert_eq!(
+        &services.artifacts.get(CHAMPION_POINTER_KEY).await.unwrap(),
+        pointer_before,
+        "the champion pointer changed"
+    );
+    let alias = services
+        .tracker
+        .alias_version(model_name, CHAMPION_ALIAS)
+        .await
+        .unwrap()
+        .expect("the champion alias is still set");
+    assert_eq!(alias.version, champion_version, "the champion alias moved");
+    assert_eq!(
+        services.records.record_counts().await.unwrap().pending,
+        pending,
+        "waiting rows were lost or absorbed"
+    );
+}
