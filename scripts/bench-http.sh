@@ -4,7 +4,7 @@
 #      `fraudctl serve` under wrk (keep-alive, 2 connections per core, BENCH_SECONDS long);
 #   2. the same for GET /predict?<20 fields> (JSON answer);
 #   3. resident memory of the serving process after the load;
-#   4. cold start of the predict Lambda binary (host build of functions/predict, release
+#   4. cold start of the predict Lambda binary (host build of functions/predict, `lambda`
 #      profile) under a local Lambda Runtime API (scripts/bench_lambda_cold_start.py): process
 #      start -> runtime ready with the champion loaded, and -> first answered invocation;
 #      warm invocation latency through the runtime API; its resident memory.
@@ -14,7 +14,7 @@
 #   BENCH_SECONDS=10     wrk duration per run
 #   BENCH_CONNECTIONS    wrk connections (default 2 per core)
 #   BENCH_RUNS=5         cold starts measured
-#   BENCH_SKIP_BUILD=1   use the binaries already in $CARGO_TARGET_DIR/release
+#   BENCH_SKIP_BUILD=1   use the binaries already in $CARGO_TARGET_DIR/{release,lambda}
 #   FRAUDCTL, PREDICT_BIN  use these binaries (skips their build)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,17 +42,21 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   }
 fi
 
-# --- binaries (release profile: what ships) --------------------------------------------------------
+# --- binaries: fraudctl in release (what `cargo install` gives), predict in the `lambda` profile
+# (what ships: fat LTO, one codegen unit) --------------------------------------------------------
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
-build=()
-[ -n "${FRAUDCTL:-}" ] || build+=(-p fraudctl)
-[ -n "${PREDICT_BIN:-}" ] || build+=(-p predict)
-if [ "${#build[@]}" -gt 0 ] && [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  echo "bench-http: cargo build --release ${build[*]} (target dir $CARGO_TARGET_DIR)" >&2
-  (cd "$root" && cargo build --release --quiet "${build[@]}")
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  if [ -z "${FRAUDCTL:-}" ]; then
+    echo "bench-http: cargo build --release -p fraudctl (target dir $CARGO_TARGET_DIR)" >&2
+    (cd "$root" && cargo build --release --quiet -p fraudctl)
+  fi
+  if [ -z "${PREDICT_BIN:-}" ]; then
+    echo "bench-http: cargo build --profile lambda -p predict (target dir $CARGO_TARGET_DIR)" >&2
+    (cd "$root" && cargo build --profile lambda --quiet -p predict)
+  fi
 fi
 FRAUDCTL=${FRAUDCTL:-$CARGO_TARGET_DIR/release/fraudctl}
-PREDICT_BIN=${PREDICT_BIN:-$CARGO_TARGET_DIR/release/predict}
+PREDICT_BIN=${PREDICT_BIN:-$CARGO_TARGET_DIR/lambda/predict}
 export FRAUDCTL
 
 # --- state and server -----------------------------------------------------------------------------

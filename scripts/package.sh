@@ -10,8 +10,8 @@
 #   LAMBDA_TARGET_DIR   cargo target dir of the arm64 builds (default ~/.cache/fraudrisk/target-lambda,
 #                       apart from the host builds' CARGO_TARGET_DIR so neither evicts the other)
 #   LAMBDA_DIR          where the zips go (default $LAMBDA_TARGET_DIR/lambda/<function>/bootstrap.zip)
-#   PACKAGE_PROFILE     release (default): the workspace's release profile, what ships (fat LTO,
-#                       codegen-units = 1: slow to build on 2 cores);
+#   PACKAGE_PROFILE     lambda (default): the workspace's `lambda` profile, what ships (fat LTO,
+#                       codegen-units = 1, panic = abort: slow to build on 2 cores);
 #                       fast: the same profile with thin LTO and 16 codegen units, for a quick
 #                       local check (bigger, slightly slower binaries; never for deployment)
 #   PACKAGE_SKIP_LINT=1 skip the template lint that runs first
@@ -44,20 +44,20 @@ fi
 
 export CARGO_TARGET_DIR=${LAMBDA_TARGET_DIR:-$cache/target-lambda}
 lambda_dir=${LAMBDA_DIR:-$CARGO_TARGET_DIR/lambda}
-case "${PACKAGE_PROFILE:-release}" in
-  release) ;;
+case "${PACKAGE_PROFILE:-lambda}" in
+  lambda) ;;
   fast)
     echo "package: PACKAGE_PROFILE=fast: thin LTO, 16 codegen units (not for deployment)" >&2
-    export CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+    export CARGO_PROFILE_LAMBDA_LTO=thin CARGO_PROFILE_LAMBDA_CODEGEN_UNITS=16
     ;;
-  *) echo "package: PACKAGE_PROFILE must be release or fast" >&2; exit 2 ;;
+  *) echo "package: PACKAGE_PROFILE must be lambda or fast" >&2; exit 2 ;;
 esac
 
 packages=()
 for f in "${functions[@]}"; do packages+=(--package "$f"); done
-echo "package: cargo lambda build --release --arm64 --output-format zip ${packages[*]} (target dir $CARGO_TARGET_DIR)" >&2
+echo "package: cargo lambda build --profile lambda --arm64 --output-format zip ${packages[*]} (target dir $CARGO_TARGET_DIR)" >&2
 start=$(date +%s)
-(cd "$root" && "${cargo_lambda[@]}" build --release --arm64 --output-format zip \
+(cd "$root" && "${cargo_lambda[@]}" build --profile lambda --arm64 --output-format zip \
   --lambda-dir "$lambda_dir" "${packages[@]}" >&2)
 elapsed=$(( $(date +%s) - start ))
 
@@ -96,5 +96,5 @@ PY
   awk -v f="$f" -v z="$bytes" -v u="$unpacked" -v p="$zip" \
     'BEGIN { printf "%-13s %6.2f MiB %8.2f MiB  %s\n", f, z / 1048576, u / 1048576, p }'
 done
-echo "(built in ${elapsed} s, profile ${PACKAGE_PROFILE:-release})"
+echo "(built in ${elapsed} s, profile ${PACKAGE_PROFILE:-lambda})"
 exit "$status"

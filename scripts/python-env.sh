@@ -6,14 +6,16 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}
 venv=${FRAUDRISK_VENV:-$cache/venv}
+# Another requirements file (scripts/sam-build.sh: the SAM CLI, kept apart from mlflow's pins).
+requirements=${FRAUDRISK_REQUIREMENTS:-$here/requirements.txt}
 stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)
+want=$(sha256sum "$requirements" | cut -d' ' -f1)
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "python-env: installing $here/requirements.txt into $venv" >&2
+  echo "python-env: installing $requirements into $venv" >&2
   mkdir -p "$cache"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --upgrade pip >&2
-  "$venv/bin/pip" install --quiet -r "$here/requirements.txt" >&2
+  "$venv/bin/pip" install --quiet -r "$requirements" >&2
   echo "$want" > "$stamp"
 fi
 echo "$venv"

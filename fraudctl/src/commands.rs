@@ -34,7 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 format,
                 &serde_json::json!({"applied": applied, "state": cli.state}),
                 || {
-                    println!(
+                    outln!(
                         "Database at {} is up to date ({} migrations applied by this process).",
                         cli.state.display(),
                         applied.len()
@@ -330,7 +330,7 @@ async fn user(state: &Path, command: UserCommand, format: Format) -> Result<Exit
             };
             fraudrisk::auth::add_user(services.users.as_ref(), &username, &password).await?;
             output::emit(format, &serde_json::json!({"added": username}), || {
-                println!("Added user {username}.")
+                outln!("Added user {username}.")
             });
         }
         UserCommand::List => {
@@ -342,7 +342,7 @@ async fn user(state: &Path, command: UserCommand, format: Format) -> Result<Exit
                 bail!("there is no user {username:?}");
             }
             output::emit(format, &serde_json::json!({"removed": username}), || {
-                println!("Removed user {username}.")
+                outln!("Removed user {username}.")
             });
         }
     }

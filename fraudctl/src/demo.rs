@@ -52,7 +52,7 @@ fn reset_state(state: &Path) -> Result<()> {
 
 fn step(format: Format, text: &str) {
     if format == Format::Table {
-        println!("\n== {text}");
+        outln!("\n== {text}");
     }
 }
 
@@ -86,7 +86,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
         )
         .await?;
     if format == Format::Table {
-        println!("Loaded {} reference rows.", loaded.inserted);
+        outln!("Loaded {} reference rows.", loaded.inserted);
     }
 
     step(format, "2. Initial training: version 1 becomes champion");
@@ -108,9 +108,9 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
         Ok(_) => bail!("the seed's example was expected to fail validation"),
         Err(error) => {
             if format == Format::Table {
-                println!("As documented, the seed's example is refused: {error}");
-                println!("(no_of_dependents is a 0/1 code in the seed's data; see the README.)");
-                println!("With no_of_dependents = 1:");
+                outln!("As documented, the seed's example is refused: {error}");
+                outln!("(no_of_dependents is a 0/1 code in the seed's data; see the README.)");
+                outln!("With no_of_dependents = 1:");
             }
             report.insert("seed_example_error".into(), error.to_string().into());
         }
@@ -140,7 +140,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
     );
     if format == Format::Table {
         for shift in SHIFTS {
-            println!("  - {}: {}", shift.feature, shift.description);
+            outln!("  - {}: {}", shift.feature, shift.description);
         }
     }
     let shifted = generated_rows(GeneratedKind::Shifted, config);
@@ -168,9 +168,9 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
     let elapsed = started.elapsed();
     report.insert("seconds".into(), elapsed.as_secs_f64().into());
     match format {
-        Format::Json => println!("{}", serde_json::Value::Object(report)),
+        Format::Json => outln!("{}", serde_json::Value::Object(report)),
         Format::Table => {
-            println!(
+            outln!(
                 "\nDone in {:.1} s. Champion: version {}{}. State: {}",
                 elapsed.as_secs_f64(),
                 retrained.champion_version,
@@ -181,7 +181,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
                 },
                 state.display()
             );
-            println!(
+            outln!(
                 "Next: fraudctl --state {0} status, or serve the API: fraudctl --state {0} serve",
                 state.display()
             );

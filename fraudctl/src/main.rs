@@ -3,9 +3,25 @@
 //! Every command runs the same library code as the Lambda functions, over the embedded
 //! defaults (SQLite and folders below `--state`).
 
+// Output goes through `outln!`, which ends the process quietly when standard output is a closed
+// pipe (`fraudctl ... | head -1`); `println!` would panic there.
+#![deny(clippy::print_stdout)]
+
+/// `println!` for command output: a closed standard output (a pipe whose reader is gone) ends
+/// the process with exit code 0, as `head` expects; any other write error exits with 1.
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout_line(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 mod demo;
 mod output;
+mod progress;
 mod serve;
 
 use std::path::PathBuf;
@@ -196,15 +212,10 @@ enum UserCommand {
     Remove { username: String },
 }
 
+/// Exit codes: 0 success, 1 failure, 2 usage or refused input (clap's own errors are 2 too).
 fn main() -> ExitCode {
     let invocation = Invocation::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(invocation.format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -228,11 +239,49 @@ fn main() -> ExitCode {
             }
         }
     };
-    match runtime.block_on(work) {
+    let outcome = runtime.block_on(work);
+    // Flush what the command printed; a reader that went away is not an error.
+    output::flush_stdout();
+    match outcome {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            exit_code_of(&error)
         }
     }
+}
+
+/// 2 when the input was refused (a bad file, invalid fields), 1 for every other failure.
+fn exit_code_of(error: &anyhow::Error) -> ExitCode {
+    let refused_input = error.chain().any(|cause| {
+        cause.is::<fraudrisk::dataset::CsvError>() || cause.is::<fraudrisk::request::RequestError>()
+    });
+    if refused_input {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Log lines (level from `RUST_LOG`, default `warn`) on standard error, and the library's
+/// progress events as bars or lines, except in JSON mode where standard error stays quiet.
+fn init_logging(format: Format) {
+    use tracing_subscriber::filter::{filter_fn, EnvFilter};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let progress = (format == Format::Table).then(|| {
+        progress::ProgressLayer::new().with_filter(filter_fn(|meta| {
+            meta.target() == fraudrisk::progress::TARGET
+        }))
+    });
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(progress)
+        .init();
 }

@@ -1,5 +1,6 @@
 //! Terminal output: tables for people, one JSON object for programs.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,11 +16,35 @@ use serde::Serialize;
 
 use crate::Format;
 
+/// Writes one line to standard output (see `outln!`).
+pub fn write_stdout_line(line: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = writeln!(out, "{line}") {
+        exit_on_write_error(&error);
+    }
+}
+
+/// Flushes standard output at the end of a command.
+pub fn flush_stdout() {
+    if let Err(error) = std::io::stdout().lock().flush() {
+        exit_on_write_error(&error);
+    }
+}
+
+fn exit_on_write_error(error: &std::io::Error) -> ! {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        // The reader has all it wanted (`| head`): stop quietly.
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to standard output: {error}");
+    std::process::exit(1);
+}
+
 /// Prints `value` as JSON, or runs `human` for the table format.
 pub fn emit<T: Serialize>(format: Format, value: &T, human: impl FnOnce()) {
     match format {
         Format::Json => match serde_json::to_string_pretty(value) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(error) => eprintln!("error: cannot encode the result as JSON: {error}"),
         },
         Format::Table => human(),
@@ -55,7 +80,7 @@ impl Spinner {
         if format == Format::Json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return Spinner(None);
         }
-        let bar = ProgressBar::new_spinner();
+        let bar = crate::progress::bars().add(ProgressBar::new_spinner());
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
             bar.set_style(style);
         }
@@ -67,6 +92,7 @@ impl Spinner {
     pub fn finish(self) {
         if let Some(bar) = self.0 {
             bar.finish_and_clear();
+            crate::progress::bars().remove(&bar);
         }
     }
 }
@@ -99,7 +125,7 @@ pub fn print_load_summaries(format: Format, results: &[(String, RecordRole, Load
                 Cell::new(row.summary.already_present),
             ]);
         }
-        println!("{t}");
+        outln!("{t}");
     });
 }
 
@@ -128,12 +154,12 @@ pub fn metrics_table(columns: &[(&str, &Metrics)]) -> Table {
 
 pub fn print_training_summary(format: Format, summary: &TrainingSummary) {
     emit(format, summary, || {
-        println!(
+        outln!(
             "Trained version {} (alpha {}) on {} rows, evaluated on {} held-out rows; champion now.",
             summary.version, summary.alpha, summary.training_rows, summary.holdout_rows
         );
-        println!("{}", metrics_table(&[("holdout", &summary.metrics)]));
-        println!("{}", summary.metrics.classification_report());
+        outln!("{}", metrics_table(&[("holdout", &summary.metrics)]));
+        outln!("{}", summary.metrics.classification_report());
     });
 }
 
@@ -148,11 +174,11 @@ pub fn print_retrain_summary(format: Format, summary: &RetrainSummary) {
                 "challenger v{}",
                 summary.challenger_version.unwrap_or_default()
             );
-            println!(
+            outln!(
                 "Challenger against champion on {} held-out new rows:",
                 comparison.holdout_rows
             );
-            println!(
+            outln!(
                 "{}",
                 metrics_table(&[
                     (&champion_name, &comparison.champion),
@@ -160,7 +186,7 @@ pub fn print_retrain_summary(format: Format, summary: &RetrainSummary) {
                 ])
             );
         }
-        println!(
+        outln!(
             "Decision: {} ({}). Champion: version {}.",
             serde_json::to_value(summary.outcome)
                 .ok()
@@ -196,7 +222,7 @@ fn print_drift_table(report: &DriftReport) {
             Cell::new(if f.significant { "DRIFT" } else { "" }),
         ]);
     }
-    println!(
+    outln!(
         "Drift: {} reference rows against {} current rows, {} correction at alpha {}{}",
         report.reference_rows,
         report.current_rows,
@@ -207,9 +233,9 @@ fn print_drift_table(report: &DriftReport) {
             .map(|m| format!(", minimum PSI {m}"))
             .unwrap_or_default()
     );
-    println!("{t}");
+    outln!("{t}");
     let drifted = report.features.iter().filter(|f| f.significant).count();
-    println!(
+    outln!(
         "Verdict: {}",
         if report.drift {
             format!("drift in {drifted} of {} features", report.features.len())
@@ -252,13 +278,13 @@ pub fn print_train(
                 number(c.std_roc_auc),
             ]);
         }
-        println!("Cross-validation (5 folds over distinct rows), chosen alpha {alpha}:");
-        println!("{t}");
-        println!("Trained on {training_rows} rows, evaluated on {eval_rows} rows:");
-        println!("{}", metrics_table(&[("evaluation", metrics)]));
-        println!("{}", metrics.classification_report());
+        outln!("Cross-validation (5 folds over distinct rows), chosen alpha {alpha}:");
+        outln!("{t}");
+        outln!("Trained on {training_rows} rows, evaluated on {eval_rows} rows:");
+        outln!("{}", metrics_table(&[("evaluation", metrics)]));
+        outln!("{}", metrics.classification_report());
         if let Some(out) = out {
-            println!("Model written to {}", out.display());
+            outln!("Model written to {}", out.display());
         }
     });
 }
@@ -273,7 +299,7 @@ pub fn print_request_error(format: Format, error: &RequestError) {
         }
     };
     match format {
-        Format::Json => println!("{value}"),
+        Format::Json => outln!("{value}"),
         Format::Table => {
             eprintln!("The request was refused:");
             match error {
@@ -305,9 +331,11 @@ pub fn print_predictions(format: Format, served: &[ServedPrediction]) {
 }
 
 pub fn print_one_prediction(s: &ServedPrediction) {
-    println!(
+    outln!(
         "{}  (probability of fraud {:.3}, model version {})",
-        s.prediction.message, s.prediction.probability_of_fraud, s.model_version
+        s.prediction.message,
+        s.prediction.probability_of_fraud,
+        s.model_version
     );
     let mut t = table(&["feature", "value", "contribution to log-odds of fraud"]);
     for c in s.prediction.contributions.iter().take(5) {
@@ -317,7 +345,7 @@ pub fn print_one_prediction(s: &ServedPrediction) {
             number(c.contribution),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
 }
 
 pub fn print_status(
@@ -356,7 +384,7 @@ pub fn print_status(
             ),
         ]);
         t.add_row(vec![Cell::new("users"), Cell::new(users)]);
-        println!("{t}");
+        outln!("{t}");
     });
 }
 
@@ -366,6 +394,6 @@ pub fn print_users(format: Format, users: &[UserSummary]) {
         for u in users {
             t.add_row(vec![Cell::new(&u.username), Cell::new(u.created_at)]);
         }
-        println!("{t}");
+        outln!("{t}");
     });
 }

@@ -56,7 +56,7 @@ pub async fn run(state: &Path, args: ServeArgs) -> Result<ExitCode> {
         eprintln!("{port}: {location}");
     }
     // Standard output carries only this line, so scripts can read the address from it.
-    println!("listening on http://{local}");
+    outln!("listening on http://{local}");
     serve(listener, app.clone(), stop_signal()).await;
     app.shutdown().await;
     eprintln!("stopped");

@@ -13,6 +13,7 @@ pub mod http;
 pub mod model;
 pub mod pipeline;
 pub mod ports;
+pub mod progress;
 pub mod request;
 pub mod schema;
 pub mod services;

@@ -6,6 +6,7 @@
 //! UTF-8 BOM and CRLF line endings are accepted. Every value is checked before anything is
 //! returned, so a caller gets the whole file or one error naming file, line, column and rule.
 
+use crate::progress::{Step, Unit};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
@@ -116,12 +117,21 @@ pub fn read_labeled_csv(path: &Path) -> Result<LabeledCsv, CsvError> {
         origin: origin.clone(),
         source,
     })?;
-    read_labeled_csv_from(file, &origin)
+    // The bar counts bytes: the row count is unknown until the end.
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let step = Step::start(format!("parse {origin}"), Unit::Bytes, size);
+    labeled_from_parsed(
+        parse(file, &origin, LabelRule::Required, Some(&step))?,
+        &origin,
+    )
 }
 
 /// Reads labelled CSV from any reader; `origin` names it in errors.
 pub fn read_labeled_csv_from<R: io::Read>(reader: R, origin: &str) -> Result<LabeledCsv, CsvError> {
-    let parsed = parse(reader, origin, LabelRule::Required)?;
+    labeled_from_parsed(parse(reader, origin, LabelRule::Required, None)?, origin)
+}
+
+fn labeled_from_parsed(parsed: Parsed, origin: &str) -> Result<LabeledCsv, CsvError> {
     let mut rows = Vec::with_capacity(parsed.rows.len());
     for row in parsed.rows {
         // The layout check already required the label column, so this never fires.
@@ -161,7 +171,7 @@ pub fn read_applicants_csv_from<R: io::Read>(
     reader: R,
     origin: &str,
 ) -> Result<Vec<Applicant>, CsvError> {
-    let parsed = parse(reader, origin, LabelRule::Optional)?;
+    let parsed = parse(reader, origin, LabelRule::Optional, None)?;
     // Collecting in place would keep the larger parse rows' capacity; give it back.
     let mut applicants: Vec<Applicant> = parsed.rows.into_iter().map(|row| row.applicant).collect();
     applicants.shrink_to_fit();
@@ -358,7 +368,12 @@ fn layout(
     })
 }
 
-fn parse<R: io::Read>(reader: R, origin: &str, label_rule: LabelRule) -> Result<Parsed, CsvError> {
+fn parse<R: io::Read>(
+    reader: R,
+    origin: &str,
+    label_rule: LabelRule,
+    progress: Option<&Step>,
+) -> Result<Parsed, CsvError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         // Field counts are checked here, so the message can name the line and both counts.
@@ -387,6 +402,9 @@ fn parse<R: io::Read>(reader: R, origin: &str, label_rule: LabelRule) -> Result<
     for (index, record) in records.enumerate() {
         let record = record.map_err(|e| read_error(origin, e))?;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if let (Some(step), Some(position)) = (progress, record.position()) {
+            step.set_done(position.byte());
+        }
         if record.len() != layout.names.len() {
             return Err(malformed(
                 origin,

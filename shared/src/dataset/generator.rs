@@ -7,6 +7,7 @@
 //! embedded as generator_tables.json. Shifted rows are drawn the same way from another random
 //! stream and then altered as [`SHIFTS`] declares.
 
+use crate::progress::{Step, Unit};
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
@@ -159,7 +160,13 @@ const SHIFTED_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
 pub fn generate_reference(rows: usize, seed: u64) -> Vec<LabeledRecord> {
     let tables = tables();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..rows).map(|_| tables.draw(&mut rng)).collect()
+    let step = Step::start("generate reference rows", Unit::Rows, rows as u64);
+    (0..rows)
+        .map(|_| {
+            step.advance(1);
+            tables.draw(&mut rng)
+        })
+        .collect()
 }
 
 /// `rows` shifted rows from `seed`: drawn as reference rows, from another stream, then
@@ -170,8 +177,10 @@ pub fn generate_reference(rows: usize, seed: u64) -> Vec<LabeledRecord> {
 pub fn generate_shifted(rows: usize, seed: u64) -> Vec<LabeledRecord> {
     let tables = tables();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ SHIFTED_STREAM);
+    let step = Step::start("generate shifted rows", Unit::Rows, rows as u64);
     (0..rows)
         .map(|_| {
+            step.advance(1);
             let mut record = tables.draw(&mut rng);
             for shift in &tables.shifts {
                 shift.apply(&mut record.applicant, &mut rng);

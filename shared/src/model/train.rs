@@ -7,6 +7,7 @@
 //! scikit-learn's C ∈ {10, 1, 0.1, 0.01, 0.001}. As in scikit-learn, the penalty does not
 //! scale with the number of rows.
 
+use crate::progress::{Step, Unit};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use linfa::prelude::*;
@@ -142,6 +143,16 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         .map_or(1, |n| n.get())
         .min(config.folds);
     let next_fold = AtomicUsize::new(0);
+    let progress = Step::start(
+        format!(
+            "cross-validation on {} rows: {} folds x {} strengths",
+            records.len(),
+            config.folds,
+            config.alphas.len()
+        ),
+        Unit::Fits,
+        (config.folds * config.alphas.len()) as u64,
+    );
     let mut per_fold: Vec<(usize, Result<Vec<FoldScore>, ModelError>)> =
         std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
@@ -155,7 +166,14 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
                             }
                             done.push((
                                 fold,
-                                validate_fold(records, &fold_of_row, fold, &order, config),
+                                validate_fold(
+                                    records,
+                                    &fold_of_row,
+                                    fold,
+                                    &order,
+                                    config,
+                                    &progress,
+                                ),
                             ));
                         }
                     })
@@ -166,6 +184,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
                 .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         });
+    progress.finish();
     per_fold.sort_by_key(|(fold, _)| *fold);
     let mut fold_aucs = vec![Vec::with_capacity(config.folds); config.alphas.len()];
     let mut fold_params: Vec<Vec<Array1<f64>>> = vec![Vec::new(); config.alphas.len()];
@@ -201,7 +220,10 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         .iter()
         .position(|a| *a == chosen_alpha)
         .and_then(|i| mean_vector(&fold_params[i]));
+    let refit = Step::start(format!("refit on {} rows", records.len()), Unit::Fits, 1);
     let model = fit_one(records, chosen_alpha, config, warm)?;
+    refit.advance(1);
+    refit.finish();
     Ok(FitOutcome {
         model,
         cv,
@@ -220,7 +242,14 @@ pub fn train_with_holdout(
     let (train, holdout) = stratified_split(records, config.holdout_fraction, config.seed);
     check_both_classes(&holdout, "the holdout")?;
     let outcome = fit(&train, config)?;
+    let evaluation = Step::start(
+        format!("evaluate on {} holdout rows", holdout.len()),
+        Unit::Rows,
+        holdout.len() as u64,
+    );
     let metrics = evaluate(&outcome.model, &holdout)?;
+    evaluation.advance(holdout.len() as u64);
+    evaluation.finish();
     Ok(TrainingOutcome {
         model: outcome.model,
         cv: outcome.cv,
@@ -257,6 +286,7 @@ fn validate_fold(
     fold: usize,
     order: &[usize],
     config: &TrainConfig,
+    progress: &Step,
 ) -> Result<Vec<FoldScore>, ModelError> {
     let (train, valid): (Vec<_>, Vec<_>) = records
         .iter()
@@ -288,6 +318,7 @@ fn validate_fold(
             stacked: solution.stacked.clone(),
         });
         warm = Some(solution.stacked);
+        progress.advance(1);
     }
     // `order` is a permutation of the alpha indices, so every slot is filled.
     Ok(scores_by_alpha.into_iter().flatten().collect())
