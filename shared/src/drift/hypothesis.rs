@@ -4,7 +4,7 @@
 //! Where scipy would return NaN or raise, these functions return a defined outcome (statistic 0,
 //! p = 1 unless said otherwise) and say why in `note`; no outcome ever holds NaN or an infinity.
 
-use super::special::{gamma_q, normal_two_sided, student_t_two_sided};
+use super::special::{chi_square_sf, normal_two_sided, student_t_two_sided};
 use super::TestOutcome;
 
 impl TestOutcome {
@@ -279,7 +279,7 @@ pub fn chi_square_test(table: &[[u64; 2]]) -> TestOutcome {
     let statistic = compensated_sum(terms.into_iter());
     TestOutcome {
         statistic,
-        p_value: gamma_q(0.5 * dof, 0.5 * statistic),
+        p_value: chi_square_sf(dof, statistic),
         dof: Some(dof),
         note: None,
     }

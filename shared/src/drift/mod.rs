@@ -26,6 +26,8 @@ mod detect;
 mod hypothesis;
 mod psi;
 mod special;
+#[cfg(test)]
+mod statrs_accuracy;
 
 pub use correction::{adjust_p_values, Correction, UnknownCorrection};
 pub use detect::{detect_drift, DriftReport, FeatureDrift};
