@@ -9,6 +9,12 @@ Run with the project's venv against the services of scripts/services.sh:
   "$venv/bin/python" scripts/mlflow_check.py run --run-id ID
       -> {"run_id", "experiment_id", "run_name", "status", "artifact_uri", "params", "metrics",
           "tags", "artifacts"}   (artifacts: every file path under the run's root, recursively, sorted)
+  "$venv/bin/python" scripts/mlflow_check.py experiment --name NAME
+      -> {"experiment_id", "name", "tags", "runs"}   (runs: {"run_id", "run_name", "status",
+          "metrics", "tags"} each, oldest first)
+  "$venv/bin/python" scripts/mlflow_check.py logged-models --experiment NAME
+      -> {"models"}   (search_logged_models: {"model_id", "name", "status", "source_run_id",
+          "model_type", "artifact_location", "params", "tags", "metrics", "artifacts"} each, oldest first)
   "$venv/bin/python" scripts/mlflow_check.py s3-list [--prefix P] [--bucket B]
       -> {"bucket", "prefix", "keys"}   (keys sorted)
 
@@ -121,6 +127,65 @@ def cmd_run(args):
     }
 
 
+def experiment_by_name(client, name):
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        raise CheckError(f"no experiment named {name!r}")
+    return experiment
+
+
+def cmd_experiment(args):
+    client = mlflow_client()
+    experiment = experiment_by_name(client, args.name)
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return {
+        "experiment_id": experiment.experiment_id,
+        "name": experiment.name,
+        "tags": dict(experiment.tags or {}),
+        "runs": [
+            {
+                "run_id": run.info.run_id,
+                "run_name": run.info.run_name,
+                "status": run.info.status,
+                "metrics": dict(run.data.metrics),
+                "tags": dict(run.data.tags),
+            }
+            for run in runs
+        ],
+    }
+
+
+def cmd_logged_models(args):
+    client = mlflow_client()
+    experiment = experiment_by_name(client, args.experiment)
+    models = []
+    token = None
+    while True:
+        page = client.search_logged_models([experiment.experiment_id], page_token=token)
+        models.extend(page)
+        token = page.token
+        if not token:
+            break
+    models.sort(key=lambda m: m.creation_timestamp)
+    return {
+        "models": [
+            {
+                "model_id": m.model_id,
+                "name": m.name,
+                "status": str(m.status),
+                "source_run_id": m.source_run_id,
+                "model_type": m.model_type,
+                "artifact_location": m.artifact_location,
+                "params": dict(m.params or {}),
+                "tags": dict(m.tags or {}),
+                "metrics": {metric.key: metric.value for metric in (m.metrics or [])},
+                "artifacts": sorted(f.path for f in client.list_logged_model_artifacts(m.model_id)),
+            }
+            for m in models
+        ]
+    }
+
+
 def s3_endpoint():
     for var in ("AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"):
         if os.environ.get(var):
@@ -163,6 +228,14 @@ def parse_args(argv):
     r = sub.add_parser("run", help="a run's status, params, metrics, tags and artifact paths")
     r.add_argument("--run-id", required=True)
     r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("experiment", help="an experiment's tags and its runs' metrics and tags")
+    e.add_argument("--name", required=True)
+    e.set_defaults(func=cmd_experiment)
+
+    m = sub.add_parser("logged-models", help="the experiment's MLflow 3 logged models")
+    m.add_argument("--experiment", required=True, help="experiment name")
+    m.set_defaults(func=cmd_logged_models)
 
     s = sub.add_parser("s3-list", help="object keys in the bucket under a prefix")
     s.add_argument("--prefix", default="", help="key prefix (default: all keys)")

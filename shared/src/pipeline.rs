@@ -25,12 +25,17 @@ use crate::ports::{
 };
 use crate::schema::{Applicant, LabeledRecord};
 
+mod tracking;
+use tracking::{
+    describe, push_common_tags, push_drift_metrics, push_metrics, push_prediction_metrics,
+    push_training_params, ModelRecord,
+};
+pub use tracking::{DRIFT_TABLE_PATH, NOTE_TAG, NO_PREDICTIONS_TAG};
+
 /// The key of the champion pointer in the artifact store.
 pub const CHAMPION_POINTER_KEY: &str = "champion.json";
 /// The registry alias of the served model.
 pub const CHAMPION_ALIAS: &str = "champion";
-/// Where a run keeps its model files (MLflow's `artifact_path`).
-pub const MODEL_ARTIFACT_PATH: &str = "model";
 
 /// What can stop a pipeline step.
 #[derive(Debug, thiserror::Error)]
@@ -321,11 +326,6 @@ async fn initial_train_locked(
             ("training_rows".to_string(), outcome.train_rows.to_string()),
             ("holdout_rows".to_string(), outcome.holdout_rows.to_string()),
         ]);
-        push_metrics(&mut data, "", &outcome.metrics);
-        for cv in &outcome.cv {
-            data.metrics
-                .push((format!("cv_roc_auc_alpha_{}", cv.alpha), cv.mean_roc_auc));
-        }
         push_common_tags(&mut data, &data_fingerprint, "promoted");
         tracker.log_batch(&run, &data).await?;
 
@@ -350,6 +350,20 @@ async fn initial_train_locked(
             artifact,
             None,
             &outcome.metrics.classification_report(),
+        )
+        .await?;
+        describe(
+            tracker,
+            &run,
+            format!(
+                "Trained a logistic regression (alpha {}) on {} reference rows: ROC AUC {:.4} \
+                 on {} held-out rows; registered as version {} and made champion.",
+                outcome.chosen_alpha,
+                outcome.train_rows,
+                outcome.metrics.roc_auc,
+                outcome.holdout_rows,
+                published.version
+            ),
         )
         .await?;
         promote(
@@ -486,6 +500,20 @@ async fn retrain_locked(
             tracker
                 .log_artifact(&run, "drift_report.json", json_bytes(&drift)?)
                 .await?;
+            tracker
+                .log_artifact(&run, DRIFT_TABLE_PATH, tracking::drift_table(&drift)?)
+                .await?;
+            describe(
+                tracker,
+                &run,
+                format!(
+                    "Drift-tested {} new rows: no feature drifted, so they joined the \
+                     reference data without retraining; version {} stays champion.",
+                    pending.len(),
+                    champion_version
+                ),
+            )
+            .await?;
             records
                 .mark_absorbed(&pending_ids, champion_version)
                 .await?;
@@ -558,9 +586,9 @@ async fn retrain_locked(
             ("previous_champion_version".to_string(), champion_version.to_string()),
             ("promotion_margin".to_string(), settings.promotion_margin.to_string()),
         ]);
+        // The challenger's holdout figures go with its logged model (publish_version).
         if let Some(c) = &comparison {
-            push_metrics(&mut data, "challenger_", &c.challenger);
-            push_metrics(&mut data, "champion_", &c.champion);
+            push_metrics(&mut data, "champion_holdout_", &c.champion);
         }
         push_drift_metrics(&mut data, &drift);
         push_prediction_metrics(&mut data, &stats);
@@ -587,6 +615,19 @@ async fn retrain_locked(
         let published =
             publish_version(artifacts, tracker, settings, &run, artifact, Some(&drift), &report)
                 .await?;
+        let significant = drift.features.iter().filter(|f| f.significant).count();
+        describe(
+            tracker,
+            &run,
+            format!(
+                "Retrained on {training_rows} rows ({} new; {significant} of {} features \
+                 drifted) and registered version {}: {reason}.",
+                pending.len(),
+                drift.features.len(),
+                published.version
+            ),
+        )
+        .await?;
         if promote_it {
             promote(
                 artifacts,
@@ -632,7 +673,7 @@ struct PublishedVersion {
     run_id: String,
 }
 
-/// Logs the model files to the run, registers a version, and writes the serving copy.
+/// Logs the model to the tracker, registers a version, and writes the serving copy.
 async fn publish_version(
     artifacts: &dyn ArtifactStore,
     tracker: &dyn Tracker,
@@ -642,18 +683,22 @@ async fn publish_version(
     drift: Option<&DriftReport>,
     classification_report: &str,
 ) -> Result<PublishedVersion, PipelineError> {
-    let run_copy = artifact.to_json_bytes()?;
     let mlmodel = artifact.mlmodel_file(&run.run_id);
-    tracker
-        .log_artifact(run, &format!("{MODEL_ARTIFACT_PATH}/model.json"), run_copy)
-        .await?;
-    tracker
-        .log_artifact(
-            run,
-            &format!("{MODEL_ARTIFACT_PATH}/MLmodel"),
-            mlmodel.clone().into_bytes(),
-        )
-        .await?;
+    let registered = tracking::log_and_register_model(
+        tracker,
+        settings,
+        run,
+        ModelRecord {
+            config: &settings.training,
+            chosen_alpha: artifact.alpha,
+            cv: &artifact.cv,
+            holdout: artifact.metrics.as_ref(),
+            data_fingerprint: &artifact.provenance.data_fingerprint,
+            model_json: artifact.to_json_bytes()?,
+            mlmodel: mlmodel.clone(),
+        },
+    )
+    .await?;
     if !classification_report.is_empty() {
         tracker
             .log_artifact(
@@ -664,14 +709,14 @@ async fn publish_version(
             .await?;
     }
     let drift_bytes = drift.map(json_bytes).transpose()?;
-    if let Some(bytes) = &drift_bytes {
+    if let (Some(bytes), Some(drift)) = (&drift_bytes, drift) {
         tracker
             .log_artifact(run, "drift_report.json", bytes.clone())
             .await?;
+        tracker
+            .log_artifact(run, DRIFT_TABLE_PATH, tracking::drift_table(drift)?)
+            .await?;
     }
-    let registered = tracker
-        .create_model_version(&settings.model_name, run, MODEL_ARTIFACT_PATH)
-        .await?;
     let version = registered.version;
 
     artifact.provenance.version = Some(version);
@@ -761,88 +806,16 @@ async fn finish_run<T>(
             Ok(value)
         }
         Err(error) => {
+            let note = describe(tracker, run, format!("Failed: {error}.")).await;
+            if let Err(note_error) = note {
+                tracing::warn!(%note_error, "could not describe the failed run");
+            }
             if let Err(end_error) = tracker.end_run(run, RunStatus::Failed).await {
                 tracing::warn!(%end_error, "could not mark the run as failed");
             }
             Err(error)
         }
     }
-}
-
-fn push_training_params(data: &mut RunData, config: &TrainConfig, chosen_alpha: f64) {
-    let grid: Vec<String> = config.alphas.iter().map(|a| a.to_string()).collect();
-    data.params.extend([
-        ("model".to_string(), "logistic_regression".to_string()),
-        ("alpha".to_string(), chosen_alpha.to_string()),
-        ("alpha_grid".to_string(), grid.join(",")),
-        ("cv_folds".to_string(), config.folds.to_string()),
-        ("seed".to_string(), config.seed.to_string()),
-        ("threshold".to_string(), config.threshold.to_string()),
-    ]);
-}
-
-fn push_metrics(data: &mut RunData, prefix: &str, metrics: &Metrics) {
-    data.metrics.extend([
-        (format!("{prefix}roc_auc"), metrics.roc_auc),
-        (format!("{prefix}accuracy"), metrics.accuracy),
-        (format!("{prefix}precision"), metrics.precision),
-        (format!("{prefix}recall"), metrics.recall),
-        (format!("{prefix}f1"), metrics.f1),
-        (format!("{prefix}brier"), metrics.brier),
-        (format!("{prefix}log_loss"), metrics.log_loss),
-    ]);
-}
-
-fn push_drift_metrics(data: &mut RunData, drift: &DriftReport) {
-    let significant = drift.features.iter().filter(|f| f.significant).count();
-    data.metrics.push((
-        "drift_detected".to_string(),
-        f64::from(u8::from(drift.drift)),
-    ));
-    data.metrics
-        .push(("drift_features_significant".to_string(), significant as f64));
-    for feature in &drift.features {
-        data.metrics
-            .push((format!("drift_p_{}", feature.feature), feature.p_value));
-        data.metrics
-            .push((format!("drift_psi_{}", feature.feature), feature.psi));
-    }
-    data.params
-        .push(("drift_correction".to_string(), drift.correction.to_string()));
-    data.params
-        .push(("drift_alpha".to_string(), drift.alpha.to_string()));
-}
-
-fn push_prediction_metrics(data: &mut RunData, stats: &crate::ports::PredictionStats) {
-    data.metrics.extend([
-        (
-            "predictions_since_promotion".to_string(),
-            stats.count as f64,
-        ),
-        (
-            "predictions_fraud_share".to_string(),
-            if stats.count == 0 {
-                0.0
-            } else {
-                stats.fraud_count as f64 / stats.count as f64
-            },
-        ),
-        (
-            "predictions_mean_probability_of_fraud".to_string(),
-            stats.mean_probability_of_fraud,
-        ),
-    ]);
-}
-
-fn push_common_tags(data: &mut RunData, data_fingerprint: &str, decision: &str) {
-    data.tags.extend([
-        ("data_fingerprint".to_string(), data_fingerprint.to_string()),
-        (
-            "code_version".to_string(),
-            Provenance::CODE_VERSION.to_string(),
-        ),
-        ("decision".to_string(), decision.to_string()),
-    ]);
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, PipelineError> {

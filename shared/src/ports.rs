@@ -240,6 +240,28 @@ pub struct RunData {
     pub tags: Vec<(String, String)>,
 }
 
+/// What a logged model is made of, apart from its files and metrics.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelSpec {
+    /// The model's name in the tracker (the registered model's name).
+    pub name: String,
+    /// A short kind of model, e.g. `logistic_regression`.
+    pub model_type: String,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A model a run is logging: its files, metrics and registry versions hang off it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedModel {
+    /// The MLflow 3 logged model's id (`m-...`); `None` when the tracker has no logged
+    /// models (an MLflow 2 server): the model is then only files under the run.
+    pub model_id: Option<String>,
+    /// Where the model's files go: the logged model's own location, or the run's
+    /// `<artifact_uri>/model` without logged models.
+    pub artifact_uri: String,
+}
+
 /// A registered model version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelVersionInfo {
@@ -263,13 +285,41 @@ pub trait Tracker: Send + Sync {
         bytes: Vec<u8>,
     ) -> Result<(), TrackerError>;
     async fn end_run(&self, run: &RunInfo, status: RunStatus) -> Result<(), TrackerError>;
-    /// Registers the model logged under `artifact_path` of the run as a new version
-    /// (creating the registered model the first time).
+    /// Starts logging a model produced by the run (MLflow 3: a PENDING logged model with
+    /// these params and tags; older servers: files under the run's `model/` folder).
+    async fn create_logged_model(
+        &self,
+        run: &RunInfo,
+        spec: &ModelSpec,
+    ) -> Result<LoggedModel, TrackerError>;
+    /// Logs metrics to the run, linked to the model where the tracker can link them.
+    async fn log_model_metrics(
+        &self,
+        run: &RunInfo,
+        model: &LoggedModel,
+        metrics: &[(String, f64)],
+    ) -> Result<(), TrackerError>;
+    /// Stores one of the model's files under its artifact location.
+    async fn log_model_artifact(
+        &self,
+        run: &RunInfo,
+        model: &LoggedModel,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), TrackerError>;
+    /// Marks the logged model READY (its files are complete) or FAILED.
+    async fn finalize_logged_model(
+        &self,
+        model: &LoggedModel,
+        ready: bool,
+    ) -> Result<(), TrackerError>;
+    /// Registers the logged model as a new version (creating the registered model the first
+    /// time).
     async fn create_model_version(
         &self,
         model_name: &str,
         run: &RunInfo,
-        artifact_path: &str,
+        model: &LoggedModel,
     ) -> Result<ModelVersionInfo, TrackerError>;
     async fn set_alias(
         &self,

@@ -293,9 +293,9 @@ async fn the_life_cycle_through_the_lambda_handlers() {
     let run = it_common::mlflow_check(&["run", "--run-id", &retrain_run]);
     assert_eq!(run["status"], "FINISHED");
     let metrics = &run["metrics"];
-    let challenger_auc = metrics["challenger_roc_auc"]
+    let challenger_auc = metrics["holdout_roc_auc"]
         .as_f64()
-        .unwrap_or_else(|| panic!("challenger_roc_auc in {metrics}"));
+        .unwrap_or_else(|| panic!("holdout_roc_auc in {metrics}"));
     assert!((0.0..=1.0).contains(&challenger_auc), "{challenger_auc}");
     assert_eq!(
         challenger_auc,

@@ -16,6 +16,7 @@ use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SourceR
 use fraudrisk::pipeline::{
     load_champion, predict_and_log, read_champion_pointer, retrain, PipelineError,
     PipelineSettings, RetrainMode, RetrainOutcome, CHAMPION_ALIAS, CHAMPION_POINTER_KEY,
+    DRIFT_TABLE_PATH, NOTE_TAG, NO_PREDICTIONS_TAG,
 };
 use fraudrisk::ports::{RecordRole, Tracker};
 use fraudrisk::schema::Applicant;
@@ -71,6 +72,17 @@ async fn trained(
         .await
         .unwrap();
     services.initial_train(settings).await.unwrap()
+}
+
+fn strings(value: &serde_json::Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 async fn load_shifted(services: &Services, count: usize) {
@@ -183,28 +195,64 @@ async fn the_life_cycle_on_the_real_services() {
     let first = it_common::mlflow_check(&["run", "--run-id", &initial.run_id]);
     assert_eq!(first["status"], "FINISHED");
     assert_eq!(first["params"]["mode"], "initialtrain");
-    assert!(first["metrics"]["roc_auc"].as_f64().unwrap() > 0.6);
+    assert!(first["metrics"]["holdout_roc_auc"].as_f64().unwrap() > 0.6);
+    assert!(first["tags"][NOTE_TAG]
+        .as_str()
+        .is_some_and(|note| note.starts_with("Trained a logistic regression")));
     assert_eq!(
         first["tags"]["data_fingerprint"],
         initial.data_fingerprint.as_str()
     );
     assert!(first["tags"]["code_version"].is_string());
     let artifacts = first["artifacts"].to_string();
-    for file in [
-        "model/model.json",
-        "model/MLmodel",
-        "classification_report.txt",
-    ] {
-        assert!(artifacts.contains(file), "{file} in {artifacts}");
-    }
+    assert!(
+        artifacts.contains("classification_report.txt"),
+        "{artifacts}"
+    );
     let run_id = summary.run_id.clone().unwrap();
     let second = it_common::mlflow_check(&["run", "--run-id", &run_id]);
     assert_eq!(second["status"], "FINISHED");
     assert!(second["metrics"]["drift_detected"].as_f64() == Some(1.0));
     assert!(second["metrics"]["predictions_since_promotion"].as_f64() == Some(25.0));
-    assert!(second["artifacts"]
-        .to_string()
-        .contains("drift_report.json"));
+    assert!(second["tags"][NO_PREDICTIONS_TAG].is_null());
+    assert!(second["metrics"]["champion_holdout_roc_auc"].is_number());
+    for file in ["drift_report.json", DRIFT_TABLE_PATH] {
+        assert!(second["artifacts"].to_string().contains(file), "{file}");
+    }
+
+    // MLflow 3's view: a model-training experiment, one READY logged model per version,
+    // registered from it, and holdout_roc_auc in every training run (one chart).
+    let experiment = it_common::mlflow_check(&["experiment", "--name", &settings.experiment]);
+    assert_eq!(
+        experiment["tags"]["mlflow.experimentKind"],
+        "custom_model_development"
+    );
+    for run in experiment["runs"].as_array().unwrap() {
+        assert!(run["metrics"]["holdout_roc_auc"].is_number(), "{run}");
+        assert!(run["tags"][NOTE_TAG].is_string(), "{run}");
+    }
+    let models = it_common::mlflow_check(&["logged-models", "--experiment", &settings.experiment]);
+    let models = models["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{models:?}");
+    for (model, run) in models.iter().zip([&initial.run_id, &run_id]) {
+        assert_eq!(model["status"], "READY");
+        assert_eq!(model["source_run_id"], run.as_str());
+        assert!(model["metrics"]["holdout_roc_auc"].is_number(), "{model}");
+        assert_eq!(
+            strings(&model["artifacts"]),
+            ["MLmodel", "model.json"],
+            "{model}"
+        );
+    }
+    assert_eq!(
+        alias["source"],
+        format!(
+            "models:/{}",
+            models[pointer.version as usize - 1]["model_id"]
+                .as_str()
+                .unwrap()
+        )
+    );
     let bucket = it_common::env("FRAUDRISK_BUCKET");
     let run_prefix = second["artifact_uri"]
         .as_str()
@@ -214,7 +262,17 @@ async fn the_life_cycle_on_the_real_services() {
         .to_string();
     assert!(it_common::s3_keys(&run_prefix)
         .iter()
-        .any(|k| k.ends_with("model/model.json")));
+        .any(|k| k.ends_with("drift_report.json")));
+    // The model's files are in its logged model's own location.
+    let model_prefix = models[1]["artifact_location"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&format!("s3://{bucket}/"))
+        .unwrap()
+        .to_string();
+    assert!(it_common::s3_keys(&model_prefix)
+        .iter()
+        .any(|k| k.ends_with("/model.json")));
 
     // The serving copies and the pointer, listed with boto3.
     let keys = it_common::s3_keys(&format!("{prefix}/"));

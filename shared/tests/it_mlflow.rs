@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fraudrisk::adapters::mlflow::{MlflowAuth, MlflowTracker};
 use fraudrisk::adapters::s3::s3_client;
 use fraudrisk::config::{MlflowConfig, MlflowCredentials, Redacted};
-use fraudrisk::ports::{RunData, RunStatus, Tracker};
+use fraudrisk::ports::{ModelSpec, RunData, RunStatus, Tracker};
 
 async fn new_tracker() -> MlflowTracker {
     let config = it_common::env_config();
@@ -160,23 +160,31 @@ async fn registry_versions_and_the_champion_alias() {
     assert!(tracker.list_versions(&name).await.unwrap().is_empty());
 
     let run = tracker.start_run(&name, "train").await.unwrap();
+    let spec = ModelSpec {
+        name: name.clone(),
+        model_type: "logistic_regression".into(),
+        ..ModelSpec::default()
+    };
+    let model = tracker.create_logged_model(&run, &spec).await.unwrap();
+    let model_id = model.model_id.clone().expect("MLflow 3 has logged models");
     tracker
-        .log_artifact(&run, "model/model.json", b"{}".to_vec())
+        .log_model_artifact(&run, &model, "model.json", b"{}".to_vec())
         .await
         .unwrap();
+    tracker.finalize_logged_model(&model, true).await.unwrap();
     let v1 = tracker
-        .create_model_version(&name, &run, "model")
+        .create_model_version(&name, &run, &model)
         .await
         .unwrap();
     // A second client (another container) registers the next version: the registered model
     // exists already, which is fine.
     let v2 = new_tracker()
         .await
-        .create_model_version(&name, &run, "model")
+        .create_model_version(&name, &run, &model)
         .await
         .unwrap();
     assert_eq!((v1.version, v2.version), (1, 2));
-    assert_eq!(v1.source, format!("{}/model", run.artifact_uri));
+    assert_eq!(v1.source, format!("models:/{model_id}"));
     assert_eq!(v1.run_id, run.run_id);
 
     assert_eq!(
@@ -248,4 +256,85 @@ async fn wrong_credentials_and_a_dead_server_give_clear_errors() {
     );
     assert!(error.message.contains("after 3 tries"), "{error}");
     assert!(error.message.to_lowercase().contains("refused"), "{error}");
+}
+
+#[tokio::test]
+async fn experiments_are_model_training_and_models_are_mlflow_3_logged_models() {
+    require_services!();
+    let tracker = new_tracker().await;
+    let config = it_common::env_config();
+    let mlflow = config.mlflow.clone().expect("MLFLOW_TRACKING_URI");
+
+    // An experiment made before this code (no kind tag) gets the tag on first use.
+    let old = it_common::unique("it-kind-old");
+    let created = reqwest::Client::new()
+        .post(format!(
+            "{}/api/2.0/mlflow/experiments/create",
+            mlflow.tracking_uri.trim_end_matches('/')
+        ))
+        .basic_auth(
+            it_common::env("MLFLOW_TRACKING_USERNAME"),
+            Some(it_common::env("MLFLOW_TRACKING_PASSWORD")),
+        )
+        .json(&serde_json::json!({ "name": old }))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{created:?}");
+    let seen = it_common::mlflow_check(&["experiment", "--name", &old]);
+    assert!(seen["tags"]["mlflow.experimentKind"].is_null(), "{seen}");
+    let run = tracker.start_run(&old, "uses-it").await.unwrap();
+    tracker.end_run(&run, RunStatus::Finished).await.unwrap();
+    let seen = it_common::mlflow_check(&["experiment", "--name", &old]);
+    assert_eq!(
+        seen["tags"]["mlflow.experimentKind"],
+        "custom_model_development"
+    );
+
+    // A new experiment is created with it; its models are logged models with linked metrics,
+    // params past one request's 100, files in their own location, READY or FAILED.
+    let experiment = it_common::unique("it-logged-models");
+    let run = tracker.start_run(&experiment, "train").await.unwrap();
+    let seen = it_common::mlflow_check(&["experiment", "--name", &experiment]);
+    assert_eq!(
+        seen["tags"]["mlflow.experimentKind"],
+        "custom_model_development"
+    );
+    let spec = ModelSpec {
+        name: "fraud-risk".into(),
+        model_type: "logistic_regression".into(),
+        params: (0..130)
+            .map(|i| (format!("p{i:03}"), i.to_string()))
+            .collect(),
+        tags: vec![("data_fingerprint".into(), "abc".into())],
+    };
+    let good = tracker.create_logged_model(&run, &spec).await.unwrap();
+    tracker
+        .log_model_metrics(&run, &good, &[("holdout_roc_auc".into(), 0.91)])
+        .await
+        .unwrap();
+    tracker
+        .log_model_artifact(&run, &good, "model.json", b"{}".to_vec())
+        .await
+        .unwrap();
+    tracker.finalize_logged_model(&good, true).await.unwrap();
+    let bad = tracker.create_logged_model(&run, &spec).await.unwrap();
+    tracker.finalize_logged_model(&bad, false).await.unwrap();
+    tracker.end_run(&run, RunStatus::Finished).await.unwrap();
+
+    let models = it_common::mlflow_check(&["logged-models", "--experiment", &experiment]);
+    let models = models["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2, "{models:?}");
+    let (first, second) = (&models[0], &models[1]);
+    assert_eq!(first["model_id"], good.model_id.clone().unwrap().as_str());
+    assert_eq!(first["status"], "READY");
+    assert_eq!(first["source_run_id"], run.run_id.as_str());
+    assert_eq!(first["params"].as_object().unwrap().len(), 130);
+    assert_eq!(first["tags"]["data_fingerprint"], "abc");
+    assert_eq!(first["metrics"]["holdout_roc_auc"], 0.91);
+    assert_eq!(strings(&first["artifacts"]), ["model.json"]);
+    assert_eq!(second["status"], "FAILED");
+    // The linked metric is also the run's.
+    let seen = it_common::mlflow_check(&["run", "--run-id", &run.run_id]);
+    assert_eq!(seen["metrics"]["holdout_roc_auc"], 0.91);
 }

@@ -3,9 +3,12 @@
 //!
 //! ```text
 //! <root>/runs/<run_id>/run.json          status, experiment, params, metrics, tags
-//! <root>/runs/<run_id>/artifacts/...     logged files
+//! <root>/runs/<run_id>/artifacts/...     logged files (the model's under `model/`)
+//! <root>/models/<model_id>.json          a logged model: status, source run, params, metrics
 //! <root>/registry/<model>.json           versions and aliases
 //! ```
+//!
+//! Metric, param and tag names are the pipeline's, the same as on MLflow.
 
 use std::path::PathBuf;
 
@@ -15,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::local_artifacts::safe_join;
-use crate::ports::{ModelVersionInfo, RunData, RunInfo, RunStatus, Tracker, TrackerError};
+use crate::ports::{
+    LoggedModel, ModelSpec, ModelVersionInfo, RunData, RunInfo, RunStatus, Tracker, TrackerError,
+};
 
 /// Runs and registered models as JSON files below a root folder.
 #[derive(Debug)]
@@ -36,6 +41,21 @@ struct StoredRun {
     params: Vec<(String, String)>,
     metrics: Vec<(String, f64)>,
     tags: Vec<(String, String)>,
+}
+
+/// A logged model, as MLflow 3 keeps one.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoredModel {
+    model_id: String,
+    name: String,
+    model_type: String,
+    source_run_id: String,
+    /// PENDING, READY or FAILED.
+    status: String,
+    artifact_uri: String,
+    params: Vec<(String, String)>,
+    tags: Vec<(String, String)>,
+    metrics: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -61,6 +81,34 @@ impl LocalTracker {
 
     fn run_dir(&self, run_id: &str) -> PathBuf {
         self.root.join("runs").join(run_id)
+    }
+
+    fn model_file(&self, call: &str, model: &LoggedModel) -> Result<PathBuf, TrackerError> {
+        let id = model
+            .model_id
+            .as_deref()
+            .ok_or_else(|| failure(call, "the model has no id"))?;
+        safe_join(&self.root.join("models"), &format!("{id}.json"))
+            .ok_or_else(|| failure(call, format!("invalid model id {id:?}")))
+    }
+
+    async fn update_model(
+        &self,
+        call: &str,
+        model: &LoggedModel,
+        change: impl FnOnce(&mut StoredModel),
+    ) -> Result<(), TrackerError> {
+        let _guard = self.write_lock.lock().await;
+        let path = self.model_file(call, model)?;
+        let mut stored: StoredModel = Self::read_json(call, &path).await?;
+        if Some(stored.model_id.as_str()) != model.model_id.as_deref() {
+            return Err(failure(
+                call,
+                format!("no logged model {:?}", model.model_id),
+            ));
+        }
+        change(&mut stored);
+        Self::write_json(call, &path, &stored).await
     }
 
     fn registry_file(&self, call: &str, model: &str) -> Result<PathBuf, TrackerError> {
@@ -182,11 +230,80 @@ impl Tracker for LocalTracker {
         .await
     }
 
+    async fn create_logged_model(
+        &self,
+        run: &RunInfo,
+        spec: &ModelSpec,
+    ) -> Result<LoggedModel, TrackerError> {
+        let model = LoggedModel {
+            model_id: Some(format!("m-{:032x}", rand::random::<u128>())),
+            artifact_uri: self
+                .run_dir(&run.run_id)
+                .join("artifacts")
+                .join("model")
+                .display()
+                .to_string(),
+        };
+        let stored = StoredModel {
+            model_id: model.model_id.clone().unwrap_or_default(),
+            name: spec.name.clone(),
+            model_type: spec.model_type.clone(),
+            source_run_id: run.run_id.clone(),
+            status: "PENDING".to_string(),
+            artifact_uri: model.artifact_uri.clone(),
+            params: spec.params.clone(),
+            tags: spec.tags.clone(),
+            metrics: Vec::new(),
+        };
+        let call = "logged-models";
+        let _guard = self.write_lock.lock().await;
+        Self::write_json(call, &self.model_file(call, &model)?, &stored).await?;
+        Ok(model)
+    }
+
+    async fn log_model_metrics(
+        &self,
+        run: &RunInfo,
+        model: &LoggedModel,
+        metrics: &[(String, f64)],
+    ) -> Result<(), TrackerError> {
+        self.update_run("runs/log-batch", run, |stored| {
+            stored.metrics.extend(metrics.iter().cloned());
+        })
+        .await?;
+        self.update_model("runs/log-batch", model, |stored| {
+            stored.metrics.extend(metrics.iter().cloned());
+        })
+        .await
+    }
+
+    async fn log_model_artifact(
+        &self,
+        run: &RunInfo,
+        _model: &LoggedModel,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), TrackerError> {
+        self.log_artifact(run, &format!("model/{path}"), bytes)
+            .await
+    }
+
+    async fn finalize_logged_model(
+        &self,
+        model: &LoggedModel,
+        ready: bool,
+    ) -> Result<(), TrackerError> {
+        self.update_model("logged-models/finalize", model, |stored| {
+            stored.status = if ready { "READY" } else { "FAILED" }.to_string();
+        })
+        .await
+    }
+
     async fn create_model_version(
         &self,
         model_name: &str,
         run: &RunInfo,
-        artifact_path: &str,
+        model: &LoggedModel,
     ) -> Result<ModelVersionInfo, TrackerError> {
         let call = "model-versions/create";
         let _guard = self.write_lock.lock().await;
@@ -203,7 +320,7 @@ impl Tracker for LocalTracker {
         let info = ModelVersionInfo {
             version,
             run_id: run.run_id.clone(),
-            source: format!("{}/{}", run.artifact_uri, artifact_path),
+            source: model.artifact_uri.clone(),
             aliases: Vec::new(),
         };
         registry.versions.push(info.clone());
@@ -280,18 +397,41 @@ mod tests {
             )
             .await
             .unwrap();
+        let spec = ModelSpec {
+            name: "fraud-risk".into(),
+            model_type: "logistic_regression".into(),
+            params: vec![("alpha".into(), "1".into())],
+            tags: Vec::new(),
+        };
+        let model = tracker.create_logged_model(&run, &spec).await.unwrap();
         tracker
-            .log_artifact(&run, "model/model.json", b"{}".to_vec())
+            .log_model_artifact(&run, &model, "model.json", b"{}".to_vec())
             .await
             .unwrap();
+        tracker
+            .log_model_metrics(&run, &model, &[("holdout_roc_auc".into(), 0.9)])
+            .await
+            .unwrap();
+        tracker.finalize_logged_model(&model, true).await.unwrap();
+        let stored_model: StoredModel = serde_json::from_slice(
+            &std::fs::read(tracker.model_file("test", &model).unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(stored_model.status, "READY");
+        assert_eq!(stored_model.source_run_id, run.run_id);
+        assert_eq!(stored_model.metrics, [("holdout_roc_auc".to_string(), 0.9)]);
+        assert!(std::path::Path::new(&model.artifact_uri)
+            .join("model.json")
+            .is_file());
         let v1 = tracker
-            .create_model_version("fraud-risk", &run, "model")
+            .create_model_version("fraud-risk", &run, &model)
             .await
             .unwrap();
         let v2 = tracker
-            .create_model_version("fraud-risk", &run, "model")
+            .create_model_version("fraud-risk", &run, &model)
             .await
             .unwrap();
+        assert_eq!(v1.source, model.artifact_uri);
         assert_eq!((v1.version, v2.version), (1, 2));
         tracker
             .set_alias("fraud-risk", "champion", 1)
@@ -319,6 +459,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(stored.status, "FINISHED");
-        assert_eq!(stored.metrics, vec![("roc_auc".to_string(), 0.8)]);
+        assert_eq!(
+            stored.metrics,
+            [
+                ("roc_auc".to_string(), 0.8),
+                ("holdout_roc_auc".to_string(), 0.9)
+            ]
+        );
     }
 }

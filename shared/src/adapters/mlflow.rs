@@ -7,8 +7,12 @@
 //! - Artifacts go straight to S3 when the run's artifact URI is `s3://...` (the server never
 //!   sees the bytes), through the server's `mlflow-artifacts` proxy when it is
 //!   `mlflow-artifacts:/...`.
+//! - Experiments carry `mlflow.experimentKind = custom_model_development`, so the MLflow 3 UI
+//!   opens them on the runs table; models are MLflow 3 logged models when the server has the
+//!   `logged-models` API, and files under the run otherwise (see [`logged_models`]).
 //! - Registry: the registered model is created once (an existing one is fine), versions are
-//!   created from `<artifact_uri>/<artifact_path>`, the `champion` alias is set and read.
+//!   created from the logged model (`models:/<model_id>`) or from `<artifact_uri>/model`,
+//!   the `champion` alias is set and read.
 //! - HTTP Basic auth (`mlflow server --app-name basic-auth`), a timeout per request, and
 //!   bounded retries with exponential backoff on connection errors and 5xx/429 answers.
 //!   Errors name the call and carry MLflow's status, `error_code` and message.
@@ -24,7 +28,11 @@ use tokio::sync::Mutex;
 use super::s3::{parse_s3_uri, put_object, valid_relative_key};
 use super::secrets::SecretsClient;
 use crate::config::{MlflowConfig, Redacted};
-use crate::ports::{ModelVersionInfo, RunData, RunInfo, RunStatus, Tracker, TrackerError};
+use crate::ports::{
+    LoggedModel, ModelSpec, ModelVersionInfo, RunData, RunInfo, RunStatus, Tracker, TrackerError,
+};
+
+mod logged_models;
 
 /// MLflow's per-request limits for `runs/log-batch`.
 const MAX_METRICS_PER_BATCH: usize = 1000;
@@ -144,6 +152,8 @@ pub struct MlflowTracker {
     s3: Option<aws_sdk_s3::Client>,
     experiments: Mutex<HashMap<String, String>>,
     registered: Mutex<HashSet<String>>,
+    /// Whether the server has MLflow 3's logged-models API, once a call has shown it.
+    logged_models: tokio::sync::OnceCell<bool>,
 }
 
 impl std::fmt::Debug for MlflowTracker {
@@ -186,6 +196,7 @@ impl MlflowTracker {
             s3,
             experiments: Mutex::new(HashMap::new()),
             registered: Mutex::new(HashSet::new()),
+            logged_models: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -334,9 +345,15 @@ impl MlflowTracker {
             return Ok(id.clone());
         }
         let id = match self.experiment_by_name(name).await? {
-            Some(id) => id,
+            Some((id, tagged)) => {
+                if !tagged {
+                    self.tag_experiment_kind(&id).await?;
+                }
+                id
+            }
             None => {
-                let mut body = json!({ "name": name });
+                let mut body =
+                    json!({ "name": name, "tags": [logged_models::experiment_kind_tag()] });
                 if let Some(location) = artifact_location {
                     body["artifact_location"] = json!(location);
                 }
@@ -354,12 +371,17 @@ impl MlflowTracker {
                         .map_err(|m| tracker_error("experiments/create", m))?,
                     // Another container created it in between.
                     Err(e) if e.code() == Some("RESOURCE_ALREADY_EXISTS") => {
-                        self.experiment_by_name(name).await?.ok_or_else(|| {
-                            tracker_error(
-                                "experiments/get-by-name",
-                                format!("experiment {name:?} exists but cannot be found"),
-                            )
-                        })?
+                        let (id, tagged) =
+                            self.experiment_by_name(name).await?.ok_or_else(|| {
+                                tracker_error(
+                                    "experiments/get-by-name",
+                                    format!("experiment {name:?} exists but cannot be found"),
+                                )
+                            })?;
+                        if !tagged {
+                            self.tag_experiment_kind(&id).await?;
+                        }
+                        id
                     }
                     Err(e) => return Err(e.into_tracker_error("experiments/create")),
                 }
@@ -372,7 +394,8 @@ impl MlflowTracker {
         Ok(id)
     }
 
-    async fn experiment_by_name(&self, name: &str) -> Result<Option<String>, TrackerError> {
+    /// The experiment's id and whether it carries an experiment kind tag already.
+    async fn experiment_by_name(&self, name: &str) -> Result<Option<(String, bool)>, TrackerError> {
         let call = "experiments/get-by-name";
         match self
             .api(
@@ -394,9 +417,9 @@ impl MlflowTracker {
                         ),
                     ));
                 }
-                string_field(experiment, "experiment_id")
-                    .map(Some)
-                    .map_err(|m| tracker_error(call, m))
+                let id = string_field(experiment, "experiment_id")
+                    .map_err(|m| tracker_error(call, m))?;
+                Ok(Some((id, logged_models::has_experiment_kind(experiment))))
             }
             Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => Ok(None),
             Err(e) => Err(e.into_tracker_error(call)),
@@ -453,6 +476,53 @@ impl MlflowTracker {
             }
         }
         Ok(map)
+    }
+
+    /// Stores a file below an artifact URI: straight to S3 for `s3://...`, through the
+    /// server's proxy for `mlflow-artifacts:/...`.
+    async fn put_artifact(
+        &self,
+        artifact_uri: &str,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), TrackerError> {
+        if !valid_relative_key(path) {
+            return Err(tracker_error(
+                "log-artifact",
+                format!("invalid artifact path {path:?}"),
+            ));
+        }
+        let uri = artifact_uri.trim_end_matches('/');
+        if let Some((bucket, prefix)) = parse_s3_uri(uri) {
+            let call = "log-artifact (S3 put)";
+            let client = self.s3.as_ref().ok_or_else(|| {
+                tracker_error(
+                    call,
+                    format!(
+                        "the artifact URI is {uri} but no S3 client is configured \
+                         (set FRAUDRISK_BUCKET / the AWS settings)"
+                    ),
+                )
+            })?;
+            let key = if prefix.is_empty() {
+                path.to_string()
+            } else {
+                format!("{prefix}/{path}")
+            };
+            put_object(client, &bucket, &key, bytes, content_type_of(path))
+                .await
+                .map_err(|m| tracker_error(call, format!("s3://{bucket}/{key}: {m}")))
+        } else if uri.starts_with("mlflow-artifacts:") {
+            self.put_artifact_via_proxy(uri, path, bytes).await
+        } else {
+            Err(tracker_error(
+                "log-artifact",
+                format!(
+                    "the artifact URI {uri} is neither s3:// nor mlflow-artifacts:/; \
+                     start the server with --serve-artifacts or an s3:// artifact root"
+                ),
+            ))
+        }
     }
 
     async fn put_artifact_via_proxy(
@@ -668,43 +738,7 @@ impl Tracker for MlflowTracker {
         path: &str,
         bytes: Vec<u8>,
     ) -> Result<(), TrackerError> {
-        if !valid_relative_key(path) {
-            return Err(tracker_error(
-                "log-artifact",
-                format!("invalid artifact path {path:?}"),
-            ));
-        }
-        let uri = run.artifact_uri.trim_end_matches('/');
-        if let Some((bucket, prefix)) = parse_s3_uri(uri) {
-            let call = "log-artifact (S3 put)";
-            let client = self.s3.as_ref().ok_or_else(|| {
-                tracker_error(
-                    call,
-                    format!(
-                        "the run's artifact URI is {uri} but no S3 client is configured \
-                         (set FRAUDRISK_BUCKET / the AWS settings)"
-                    ),
-                )
-            })?;
-            let key = if prefix.is_empty() {
-                path.to_string()
-            } else {
-                format!("{prefix}/{path}")
-            };
-            put_object(client, &bucket, &key, bytes, content_type_of(path))
-                .await
-                .map_err(|m| tracker_error(call, format!("s3://{bucket}/{key}: {m}")))
-        } else if uri.starts_with("mlflow-artifacts:") {
-            self.put_artifact_via_proxy(uri, path, bytes).await
-        } else {
-            Err(tracker_error(
-                "log-artifact",
-                format!(
-                    "the run's artifact URI {uri} is neither s3:// nor mlflow-artifacts:/; \
-                     start the server with --serve-artifacts or an s3:// artifact root"
-                ),
-            ))
-        }
+        self.put_artifact(&run.artifact_uri, path, bytes).await
     }
 
     async fn end_run(&self, run: &RunInfo, status: RunStatus) -> Result<(), TrackerError> {
@@ -720,19 +754,63 @@ impl Tracker for MlflowTracker {
             .map_err(|e| e.into_tracker_error(call))
     }
 
+    async fn create_logged_model(
+        &self,
+        run: &RunInfo,
+        spec: &ModelSpec,
+    ) -> Result<LoggedModel, TrackerError> {
+        self.start_logged_model(run, spec).await
+    }
+
+    async fn log_model_metrics(
+        &self,
+        run: &RunInfo,
+        model: &LoggedModel,
+        metrics: &[(String, f64)],
+    ) -> Result<(), TrackerError> {
+        let call = "runs/log-batch";
+        let data = RunData {
+            metrics: metrics.to_vec(),
+            ..RunData::default()
+        };
+        for mut body in log_batch_bodies(&run.run_id, &data, now_ms()) {
+            if let Some(id) = &model.model_id {
+                logged_models::link_metrics(&mut body, id);
+            }
+            self.api(Method::POST, call, &[], Some(&body), Retry::Idempotent)
+                .await
+                .map_err(|e| e.into_tracker_error(call))?;
+        }
+        Ok(())
+    }
+
+    async fn log_model_artifact(
+        &self,
+        _run: &RunInfo,
+        model: &LoggedModel,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), TrackerError> {
+        self.put_artifact(&model.artifact_uri, path, bytes).await
+    }
+
+    async fn finalize_logged_model(
+        &self,
+        model: &LoggedModel,
+        ready: bool,
+    ) -> Result<(), TrackerError> {
+        self.finalize(model, ready).await
+    }
+
     async fn create_model_version(
         &self,
         model_name: &str,
         run: &RunInfo,
-        artifact_path: &str,
+        model: &LoggedModel,
     ) -> Result<ModelVersionInfo, TrackerError> {
         self.ensure_registered_model(model_name).await?;
         let call = "model-versions/create";
-        let body = json!({
-            "name": model_name,
-            "source": format!("{}/{}", run.artifact_uri.trim_end_matches('/'), artifact_path),
-            "run_id": run.run_id,
-        });
+        let body = logged_models::model_version_body(model_name, run, model);
         let answer = self
             .api(Method::POST, call, &[], Some(&body), Retry::Create)
             .await
