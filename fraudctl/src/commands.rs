@@ -1,6 +1,6 @@
 //! The commands, each a few calls into the common crate.
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -94,13 +94,26 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             output::print_load_summaries(format, &results);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Initialtrain => {
+        Command::Initialtrain(args) => {
             let services = open(&cli.state).await?;
             let spinner = Spinner::start(format, "Training on the reference rows (grid × 5 folds)");
-            let summary = services.initial_train(&PipelineSettings::default()).await;
+            let summary = services
+                .initial_train_with_force(&PipelineSettings::default(), args.force)
+                .await;
             spinner.finish();
-            output::print_training_summary(format, &summary?);
-            Ok(ExitCode::SUCCESS)
+            match summary {
+                Ok(summary) => {
+                    output::print_training_summary(format, &summary);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => match error.hint() {
+                    Some(hint) => {
+                        eprintln!("error: {error}\nhint: {hint}");
+                        Ok(ExitCode::FAILURE)
+                    }
+                    None => Err(error.into()),
+                },
+            }
         }
         Command::Retrain(args) => {
             let services = open(&cli.state).await?;
@@ -142,7 +155,28 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let counts = services.records.record_counts().await?;
             let champion = pipeline::read_champion_pointer(services.artifacts.as_ref()).await?;
             let users = services.users.list_users().await?;
-            output::print_status(format, &services, &counts, champion.as_ref(), users.len());
+            let lock = services.records.training_lock_owner().await?;
+            output::print_status(
+                format,
+                &services,
+                &counts,
+                champion.as_ref(),
+                users.len(),
+                lock.as_ref(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unlock => {
+            let services = open(&cli.state).await?;
+            let removed = services.records.force_unlock_training().await?;
+            output::emit(
+                format,
+                &serde_json::json!({ "removed": removed }),
+                || match &removed {
+                    Some(owner) => outln!("Removed the training lock of {}.", owner.describe()),
+                    None => outln!("Nobody held the training lock; nothing was removed."),
+                },
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::User(command) => user(&cli.state, command, format).await,
@@ -310,6 +344,20 @@ async fn predict(state: &Path, args: crate::PredictArgs, format: Format) -> Resu
 }
 
 async fn user(state: &Path, command: UserCommand, format: Format) -> Result<ExitCode> {
+    if let UserCommand::Add {
+        username,
+        password_stdin: false,
+    } = &command
+    {
+        // The prompt reads the terminal; without one it could only fail with ENXIO.
+        if !std::io::stdin().is_terminal() {
+            eprintln!(
+                "error: no terminal to ask for the password of {username}; pipe it in instead: \
+                 printf '%s\\n' \"$PASSWORD\" | fraudctl user add {username} --password-stdin"
+            );
+            return Ok(ExitCode::from(EXIT_INVALID_INPUT));
+        }
+    }
     let services = open(state).await?;
     match command {
         UserCommand::Add {

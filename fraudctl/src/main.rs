@@ -18,6 +18,7 @@ macro_rules! outln {
     };
 }
 
+mod args;
 mod commands;
 mod demo;
 mod output;
@@ -81,7 +82,10 @@ enum Command {
     /// Load labelled rows: generated (the seed's 10,000 reference + 2,000 shifted) or from CSV files.
     LoadData(LoadDataArgs),
     /// Train on the reference rows, register version 1 (or the next), make it champion.
-    Initialtrain,
+    ///
+    /// Refuses to replace a champion that retrain promoted (it was compared; this would not
+    /// be) unless --force is given.
+    Initialtrain(InitialtrainArgs),
     /// Drift-test waiting rows, train a challenger, promote it if it is not worse.
     Retrain(RetrainArgs),
     /// Drift tests between two CSV files.
@@ -90,11 +94,24 @@ enum Command {
     Train(TrainArgs),
     /// Score applicants with the champion or a model file.
     Predict(PredictArgs),
-    /// Rows, champion and users at a glance.
+    /// Rows, champion, users and who holds the training lock, at a glance.
     Status,
+    /// Remove the training lock, whoever holds it, and print what was removed.
+    ///
+    /// A lock left by a killed process on this host is taken over by the next training on
+    /// its own; this is for the rest (a process on another host, a hung one). A training
+    /// still running under the removed lock does not promote its model.
+    Unlock,
     /// Manage API users.
     #[command(subcommand)]
     User(UserCommand),
+}
+
+#[derive(Args, Debug)]
+struct InitialtrainArgs {
+    /// Replace the champion even if retrain promoted it after a comparison.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -118,11 +135,11 @@ struct LoadDataArgs {
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// How many reference rows to generate.
-    #[arg(long, default_value_t = 10_000)]
+    /// How many reference rows to generate (0 to 10,000,000).
+    #[arg(long, default_value_t = 10_000, value_parser = args::row_count)]
     reference_rows: usize,
-    /// How many shifted new rows to generate.
-    #[arg(long, default_value_t = 2_000)]
+    /// How many shifted new rows to generate (0 to 10,000,000).
+    #[arg(long, default_value_t = 2_000, value_parser = args::row_count)]
     shifted_rows: usize,
 }
 
@@ -154,14 +171,15 @@ struct DriftArgs {
     /// Current CSV file.
     #[arg(long, value_name = "FILE")]
     current: PathBuf,
-    /// Family-wise error rate (or false discovery rate for benjamini-hochberg).
-    #[arg(long, default_value_t = 0.05)]
+    /// Family-wise error rate (or false discovery rate for benjamini-hochberg), strictly
+    /// between 0 and 1.
+    #[arg(long, default_value_t = 0.05, value_parser = args::probability)]
     alpha: f64,
     /// Multiple-testing correction: bonferroni, holm or benjamini-hochberg.
     #[arg(long, default_value = "bonferroni")]
     correction: String,
-    /// Only call a feature drifted when its PSI is at least this.
-    #[arg(long)]
+    /// Only call a feature drifted when its PSI is at least this (a finite number, 0 or more).
+    #[arg(long, value_parser = args::non_negative)]
     min_psi: Option<f64>,
 }
 
@@ -199,7 +217,8 @@ struct PredictArgs {
 
 #[derive(Subcommand, Debug)]
 enum UserCommand {
-    /// Add a user; the password is asked for, or read from stdin with --password-stdin.
+    /// Add a user; the password is asked for on the terminal, or read from stdin with
+    /// --password-stdin (needed when there is no terminal).
     Add {
         username: String,
         /// Read the password from the first line of standard input.
@@ -245,7 +264,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_chain(&error));
             exit_code_of(&error)
         }
     }
@@ -284,4 +303,50 @@ fn init_logging(format: Format) {
         .with(logs)
         .with(progress)
         .init();
+}
+
+/// The error and its causes joined with ": ", leaving out a cause whose text the message so
+/// far already holds (many errors quote their source in their own message), so every
+/// failure is named once.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that quotes its source in its message and also returns it as `source()`.
+    #[derive(Debug)]
+    struct Quoting(std::io::Error);
+
+    impl std::fmt::Display for Quoting {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "t.csv: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Quoting {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "not there");
+        let error = anyhow::Error::from(Quoting(io)).context("cannot load");
+        assert_eq!(error_chain(&error), "cannot load: t.csv: not there");
+    }
 }

@@ -8,7 +8,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use fraudrisk::drift::DriftReport;
 use fraudrisk::model::{CvResult, Metrics};
 use fraudrisk::pipeline::{ChampionPointer, RetrainSummary, ServedPrediction, TrainingSummary};
-use fraudrisk::ports::{LoadSummary, RecordCounts, RecordRole, UserSummary};
+use fraudrisk::ports::{LoadSummary, LockOwner, RecordCounts, RecordRole, UserSummary};
 use fraudrisk::request::RequestError;
 use fraudrisk::services::Services;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -115,14 +115,26 @@ pub fn print_load_summaries(format: Format, results: &[(String, RecordRole, Load
         })
         .collect();
     emit(format, &serde_json::json!({ "loaded": rows }), || {
-        let mut t = table(&["source", "role", "rows", "inserted", "already present"]);
+        let mut t = table(&["source", "role", "rows", "new", "changed", "unchanged"]);
         for row in &rows {
+            let s = &row.summary;
+            let changed = if s.changed == 0 {
+                "0".to_string()
+            } else {
+                format!(
+                    "{} ({} replaced, {} beside an absorbed version)",
+                    s.changed,
+                    s.replaced,
+                    s.changed - s.replaced
+                )
+            };
             t.add_row(vec![
                 Cell::new(row.source),
                 Cell::new(row.role.as_str()),
-                Cell::new(row.summary.offered),
-                Cell::new(row.summary.inserted),
-                Cell::new(row.summary.already_present),
+                Cell::new(s.offered),
+                Cell::new(s.new),
+                Cell::new(changed),
+                Cell::new(s.already_present),
             ]);
         }
         outln!("{t}");
@@ -354,11 +366,13 @@ pub fn print_status(
     counts: &RecordCounts,
     champion: Option<&ChampionPointer>,
     users: usize,
+    lock: Option<&LockOwner>,
 ) {
     let value = serde_json::json!({
         "records": counts,
         "champion": champion,
         "users": users,
+        "training_lock": lock,
         "adapters": services.description.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<std::collections::BTreeMap<_, _>>(),
     });
     emit(format, &value, || {
@@ -384,6 +398,13 @@ pub fn print_status(
             ),
         ]);
         t.add_row(vec![Cell::new("users"), Cell::new(users)]);
+        t.add_row(vec![
+            Cell::new("training lock"),
+            Cell::new(
+                lock.map(|owner| format!("held by {}", owner.describe()))
+                    .unwrap_or_else(|| "free".to_string()),
+            ),
+        ]);
         outln!("{t}");
     });
 }

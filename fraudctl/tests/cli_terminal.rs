@@ -75,6 +75,11 @@ fn progress_is_one_plain_line_per_step_when_stderr_is_not_a_terminal() {
     let generated = line("generate reference rows: 4,000 rows in ");
     assert_eq!(generated.len(), 1, "stderr: {stderr}");
     assert_eq!(line("generate shifted rows: 600 rows in ").len(), 1);
+    assert_eq!(
+        line("insert generated-reference-seed-42 rows: 4,000 rows in ").len(),
+        1,
+        "stderr: {stderr}"
+    );
     // No bar drawing codes when stderr is a pipe.
     assert!(!stderr.contains('\u{1b}'), "escape codes in: {stderr:?}");
 

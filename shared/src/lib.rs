@@ -10,6 +10,7 @@ pub mod config;
 pub mod dataset;
 pub mod drift;
 pub mod http;
+pub mod lock_owner;
 pub mod model;
 pub mod pipeline;
 pub mod ports;

@@ -48,6 +48,12 @@ pub enum PipelineError {
     NoReferenceData,
     #[error("the champion model in the artifact store is unusable: {0}")]
     CorruptChampion(String),
+    /// `initialtrain` would replace, untested, a champion a retrain promoted after comparing.
+    #[error(
+        "the champion, version {version}, was promoted by retrain after a comparison; \
+         initialtrain would replace it without one"
+    )]
+    ChampionFromRetrain { version: u32 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -58,6 +64,19 @@ pub enum PipelineError {
     Model(#[from] ModelError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl PipelineError {
+    /// What the caller can do about the error, when there is something to do.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            PipelineError::ChampionFromRetrain { .. } => Some(
+                "to replace it anyway: fraudctl initialtrain --force (API: POST /initialtrain?force=true); \
+                 to improve on it: load new rows and retrain",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// How `retrain` decides whether to train.
@@ -119,6 +138,11 @@ impl Default for PipelineSettings {
     }
 }
 
+/// `ChampionPointer::promoted_by` of a champion `initialtrain` made.
+pub const PROMOTED_BY_INITIALTRAIN: &str = "initialtrain";
+/// `ChampionPointer::promoted_by` of a challenger `retrain` promoted after comparing.
+pub const PROMOTED_BY_RETRAIN: &str = "retrain";
+
 /// The small object that names the served model. Written last on promotion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChampionPointer {
@@ -129,6 +153,9 @@ pub struct ChampionPointer {
     pub sha256: String,
     pub run_id: String,
     pub promoted_at: DateTime<Utc>,
+    /// `initialtrain` or `retrain`; absent in pointers written before it was recorded.
+    #[serde(default)]
+    pub promoted_by: Option<String>,
 }
 
 /// The served model, loaded from the artifact store.
@@ -285,12 +312,14 @@ pub async fn initial_train(
     artifacts: &dyn ArtifactStore,
     tracker: &dyn Tracker,
     settings: &PipelineSettings,
+    force: bool,
 ) -> Result<TrainingSummary, PipelineError> {
     let lock = records
         .try_lock_training("initialtrain")
         .await?
         .ok_or(PipelineError::Busy)?;
-    let result = initial_train_locked(records, artifacts, tracker, settings, lock.as_ref()).await;
+    let result =
+        initial_train_locked(records, artifacts, tracker, settings, lock.as_ref(), force).await;
     let released = lock.release().await;
     let summary = result?;
     released?;
@@ -303,12 +332,20 @@ async fn initial_train_locked(
     tracker: &dyn Tracker,
     settings: &PipelineSettings,
     lock: &dyn TrainingLock,
+    force: bool,
 ) -> Result<TrainingSummary, PipelineError> {
     let stored = records.records_by_role(RecordRole::Reference).await?;
     if stored.is_empty() {
         return Err(PipelineError::NoReferenceData);
     }
     let previous = read_champion_pointer(artifacts).await?;
+    if let Some(champion) = previous.as_ref().filter(|_| !force) {
+        if champion.promoted_by.as_deref() == Some(PROMOTED_BY_RETRAIN) {
+            return Err(PipelineError::ChampionFromRetrain {
+                version: champion.version,
+            });
+        }
+    }
     let labeled: Vec<LabeledRecord> = stored.iter().map(|s| s.record).collect();
     let data_fingerprint = fingerprint(&labeled);
     let distinct_rows = distinct_row_count(&labeled);
@@ -373,6 +410,7 @@ async fn initial_train_locked(
             lock,
             &published,
             previous.as_ref(),
+            PROMOTED_BY_INITIALTRAIN,
         )
         .await?;
         let ids: Vec<i64> = stored
@@ -636,6 +674,7 @@ async fn retrain_locked(
                 lock,
                 &published,
                 Some(&champion.pointer),
+                PROMOTED_BY_RETRAIN,
             )
             .await?;
         }
@@ -760,6 +799,7 @@ async fn promote(
     lock: &dyn TrainingLock,
     published: &PublishedVersion,
     previous: Option<&ChampionPointer>,
+    promoted_by: &str,
 ) -> Result<(), PipelineError> {
     lock.confirm_held().await?;
     tracker
@@ -771,6 +811,7 @@ async fn promote(
         sha256: published.sha256.clone(),
         run_id: published.run_id.clone(),
         promoted_at: Utc::now(),
+        promoted_by: Some(promoted_by.to_string()),
     };
     let written = artifacts
         .put(

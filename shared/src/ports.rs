@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::SourceRow;
+pub use crate::lock_owner::LockOwner;
 use crate::schema::LabeledRecord;
 
 /// A failure of the records, users or prediction-log store.
@@ -61,15 +62,24 @@ impl RecordRole {
     }
 }
 
-/// What a bulk load did.
+/// What a bulk load did. Rows are keyed by source, key and a hash of their values
+/// (`offered = new + changed + already_present`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LoadSummary {
     /// Rows offered.
     pub offered: usize,
-    /// Rows inserted now.
+    /// Rows added to the table now (new ones, and changed ones whose old version a trained
+    /// model had absorbed).
     pub inserted: usize,
-    /// Rows skipped because the same source and key were loaded before.
+    /// Unchanged rows, skipped: the same source, key and values were loaded before.
     pub already_present: usize,
+    /// Rows whose source and key were never loaded.
+    pub new: usize,
+    /// Rows whose source and key were loaded before with other values.
+    pub changed: usize,
+    /// Of the changed rows, those that replaced in place an old version no model had
+    /// absorbed yet (the others were added beside the absorbed old version, which stays).
+    pub replaced: usize,
 }
 
 /// A stored labelled row with its database id.
@@ -108,8 +118,10 @@ pub trait RecordStore: Send + Sync {
     /// Applies pending schema migrations; returns the names of those applied now.
     async fn migrate(&self) -> Result<Vec<String>, StoreError>;
 
-    /// Inserts rows in one transaction. A row whose (source, key) is stored already is skipped,
-    /// so loading the same file twice does not duplicate.
+    /// Loads rows in one transaction, keyed by (source, key, hash of the values): a row
+    /// stored already with the same values is skipped, so loading the same file twice does
+    /// not duplicate; a row whose values changed replaces its old version if no model has
+    /// absorbed that yet, and is added beside it otherwise.
     async fn load_records(
         &self,
         source: &str,
@@ -132,10 +144,18 @@ pub trait RecordStore: Send + Sync {
     async fn record_counts(&self) -> Result<RecordCounts, StoreError>;
 
     /// Takes the training lock if nobody holds it; `None` when another training holds it.
+    /// The lock records its owner (this process's pid and host, and the time).
     async fn try_lock_training(
         &self,
         holder: &str,
     ) -> Result<Option<Box<dyn TrainingLock>>, StoreError>;
+
+    /// Who holds the training lock now, if anyone.
+    async fn training_lock_owner(&self) -> Result<Option<LockOwner>, StoreError>;
+
+    /// Removes the training lock whoever holds it (`fraudctl unlock`); returns the owner it
+    /// removed. The holder, if still running, then fails its fencing check and does not promote.
+    async fn force_unlock_training(&self) -> Result<Option<LockOwner>, StoreError>;
 }
 
 /// A user as listed (never with the hash).

@@ -61,16 +61,28 @@ pub struct Services {
 }
 
 impl Services {
-    /// [`pipeline::initial_train`] over these services.
+    /// [`pipeline::initial_train`] over these services; refuses to replace a champion that
+    /// retrain promoted ([`PipelineError::ChampionFromRetrain`]).
     pub async fn initial_train(
         &self,
         settings: &PipelineSettings,
+    ) -> Result<TrainingSummary, PipelineError> {
+        self.initial_train_with_force(settings, false).await
+    }
+
+    /// [`pipeline::initial_train`] over these services; `force` replaces even a champion
+    /// that retrain promoted.
+    pub async fn initial_train_with_force(
+        &self,
+        settings: &PipelineSettings,
+        force: bool,
     ) -> Result<TrainingSummary, PipelineError> {
         pipeline::initial_train(
             self.records.as_ref(),
             self.artifacts.as_ref(),
             self.tracker.as_ref(),
             settings,
+            force,
         )
         .await
     }

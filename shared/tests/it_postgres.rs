@@ -15,6 +15,14 @@ use fraudrisk::ports::{
 };
 use it_common::TestDatabase;
 
+const ALL_MIGRATIONS: [&str; 5] = [
+    "0001_records",
+    "0002_users",
+    "0003_predictions",
+    "0004_training_lock_owner",
+    "0005_records_content_hash",
+];
+
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {
     let store = PostgresStore::connect(&database.settings())
         .await
@@ -40,11 +48,7 @@ async fn migrations_are_versioned_idempotent_and_safe_to_run_concurrently() {
     let database = TestDatabase::create("migrate").await;
     let store = PostgresStore::connect(&database.settings()).await.unwrap();
     let applied = store.migrate().await.unwrap();
-    assert_eq!(
-        applied,
-        ["0001_records", "0002_users", "0003_predictions"],
-        "first run applies everything"
-    );
+    assert_eq!(applied, ALL_MIGRATIONS, "first run applies everything");
     assert!(
         store.migrate().await.unwrap().is_empty(),
         "second run applies nothing"
@@ -60,7 +64,7 @@ async fn migrations_are_versioned_idempotent_and_safe_to_run_concurrently() {
     let (mut ra, rb) = (ra.unwrap(), rb.unwrap());
     ra.extend(rb);
     ra.sort();
-    assert_eq!(ra, ["0001_records", "0002_users", "0003_predictions"]);
+    assert_eq!(ra, ALL_MIGRATIONS);
 }
 
 #[tokio::test]
@@ -254,14 +258,24 @@ async fn the_training_lock_is_exclusive_across_processes_and_dies_with_its_sessi
     let a = migrated_store(&database).await;
     let b = PostgresStore::connect(&database.settings()).await.unwrap();
 
+    assert_eq!(b.training_lock_owner().await.unwrap(), None);
     let held = a
         .try_lock_training("retrain A")
         .await
         .unwrap()
         .expect("free");
+    // Any store sees who holds it: this process, on this host.
+    let owner = b.training_lock_owner().await.unwrap().expect("held");
+    assert_eq!(owner.holder, "retrain A");
+    assert_eq!(owner.pid, Some(std::process::id()));
+    assert_eq!(
+        owner.host.as_deref(),
+        Some(fraudrisk::lock_owner::host_name().as_str())
+    );
     assert!(b.try_lock_training("retrain B").await.unwrap().is_none());
     assert!(a.try_lock_training("retrain A2").await.unwrap().is_none());
     held.release().await.unwrap();
+    assert_eq!(b.training_lock_owner().await.unwrap(), None, "released");
     let held = b
         .try_lock_training("retrain B")
         .await
@@ -289,6 +303,90 @@ async fn the_training_lock_is_exclusive_across_processes_and_dies_with_its_sessi
     assert!(error.contains("release_training_lock"), "{error}");
     assert!(error.contains("lost"), "{error}");
     assert!(b.try_lock_training("next").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn unlock_ends_the_holding_session_and_reports_its_owner() {
+    require_services!();
+    let database = TestDatabase::create("unlock").await;
+    let a = migrated_store(&database).await;
+    let b = PostgresStore::connect(&database.settings()).await.unwrap();
+    assert_eq!(b.force_unlock_training().await.unwrap(), None);
+    let held = a.try_lock_training("initialtrain").await.unwrap().unwrap();
+    let removed = b.force_unlock_training().await.unwrap().expect("held");
+    assert_eq!(removed.holder, "initialtrain");
+    let fenced = held.confirm_held().await.unwrap_err().to_string();
+    assert!(fenced.contains("not promoting"), "{fenced}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.try_lock_training("after unlock").await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the lock survived unlock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn loads_are_keyed_by_content_like_the_sqlite_store() {
+    require_services!();
+    let database = TestDatabase::create("content").await;
+    let store = migrated_store(&database).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(&dir.path().join("parity.sqlite3")).unwrap();
+    sqlite.migrate().await.unwrap();
+
+    let first = rows(GeneratedKind::Reference, 50, 3);
+    let mut second = first.clone();
+    second[4].record.creditability = 1 - second[4].record.creditability;
+    let mut third = second.clone();
+    third[9].record.creditability = 1 - third[9].record.creditability;
+    let stores: [&dyn RecordStore; 2] = [&store, &sqlite];
+    for records in stores {
+        let load = |rows: Vec<SourceRow>| async move {
+            records
+                .load_records("data.csv", RecordRole::Reference, &rows)
+                .await
+                .unwrap()
+        };
+        let loaded = load(first.clone()).await;
+        assert_eq!((loaded.new, loaded.inserted), (50, 50));
+        let same = load(first.clone()).await;
+        assert_eq!(
+            (same.new, same.changed, same.already_present, same.inserted),
+            (0, 0, 50, 0)
+        );
+        // One changed row, never absorbed: replaced in place.
+        let changed = load(second.clone()).await;
+        assert_eq!(
+            (
+                changed.changed,
+                changed.replaced,
+                changed.inserted,
+                changed.already_present
+            ),
+            (1, 1, 0, 49)
+        );
+        assert_eq!(records.record_counts().await.unwrap().reference, 50);
+        // Once absorbed, a changed row is added beside the old version.
+        let ids: Vec<i64> = records
+            .records_by_role(RecordRole::Reference)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        records.mark_absorbed(&ids, 1).await.unwrap();
+        let added = load(third.clone()).await;
+        assert_eq!(
+            (
+                added.changed,
+                added.replaced,
+                added.inserted,
+                added.already_present
+            ),
+            (1, 0, 1, 49)
+        );
+        let counts = records.record_counts().await.unwrap();
+        assert_eq!((counts.reference, counts.pending), (51, 1));
+    }
 }
 
 #[tokio::test]

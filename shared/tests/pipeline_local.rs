@@ -313,3 +313,50 @@ async fn a_training_lock_taken_over_fails_the_fencing_check() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn initialtrain_refuses_to_replace_a_champion_retrain_promoted_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (services, mut settings) = trained_services(dir.path()).await;
+    // Any challenger is promoted, so the test does not depend on the comparison.
+    settings.promotion_margin = 1.0;
+    let shifted = generated_rows(GeneratedKind::Shifted, config(5, 0, 400));
+    services
+        .records
+        .load_records("shifted", RecordRole::New, &shifted)
+        .await
+        .unwrap();
+    let retrained = services
+        .retrain(&settings, RetrainMode::Always)
+        .await
+        .unwrap();
+    assert_eq!(retrained.outcome, RetrainOutcome::Promoted);
+    let pointer = pipeline::read_champion_pointer(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (pointer.version, pointer.promoted_by.as_deref()),
+        (2, Some(pipeline::PROMOTED_BY_RETRAIN))
+    );
+
+    let refused = services.initial_train(&settings).await.unwrap_err();
+    assert!(
+        matches!(refused, PipelineError::ChampionFromRetrain { version: 2 }),
+        "{refused}"
+    );
+    assert!(refused.hint().unwrap().contains("--force"));
+    let unchanged = pipeline::read_champion_pointer(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.version, 2, "the refused training changed nothing");
+
+    let forced = services
+        .initial_train_with_force(&settings, true)
+        .await
+        .unwrap();
+    assert_eq!(forced.version, 3);
+    // A champion initialtrain made may be replaced by initialtrain again.
+    assert_eq!(services.initial_train(&settings).await.unwrap().version, 4);
+}

@@ -17,6 +17,7 @@
 //! Every value reaches the server as a bind parameter; the only SQL built from strings are
 //! the column lists derived from the compile-time schema.
 
+use crate::progress::{Step, Unit};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -32,10 +33,10 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{redact_url, SslMode};
-use crate::dataset::SourceRow;
+use crate::dataset::{row_hash, SourceRow};
 use crate::ports::{
-    LoadSummary, PredictionLog, PredictionLogEntry, PredictionStats, RecordCounts, RecordRole,
-    RecordStore, StoreError, StoredRecord, TrainingLock, UserStore, UserSummary,
+    LoadSummary, LockOwner, PredictionLog, PredictionLogEntry, PredictionStats, RecordCounts,
+    RecordRole, RecordStore, StoreError, StoredRecord, TrainingLock, UserStore, UserSummary,
 };
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
@@ -402,8 +403,9 @@ fn is_connection_error(error: &tokio_postgres::Error) -> bool {
     false
 }
 
-/// The migrations, in order. Same names and tables as the SQLite store; the SQLite store's
-/// `training_lock` table has no counterpart because an advisory lock replaces it.
+/// The migrations, in order. Same names and tables as the SQLite store, except the lock: an
+/// advisory lock replaces SQLite's `training_lock` table, and `training_lock_owner` only
+/// says who holds it (a row counts while its session holds the advisory lock).
 fn migrations() -> Vec<(&'static str, String)> {
     let feature_columns: String = FEATURES
         .iter()
@@ -448,7 +450,77 @@ fn migrations() -> Vec<(&'static str, String)> {
              CREATE INDEX predictions_created_at ON predictions (created_at);"
                 .to_string(),
         ),
+        (
+            "0004_training_lock_owner",
+            "CREATE TABLE training_lock_owner (\n\
+             id SMALLINT PRIMARY KEY CHECK (id = 1),\n\
+             holder TEXT NOT NULL,\n\
+             pid BIGINT NOT NULL,\n\
+             host TEXT NOT NULL,\n\
+             acquired_at TIMESTAMPTZ NOT NULL,\n\
+             backend_pid INTEGER NOT NULL);"
+                .to_string(),
+        ),
+        (
+            // Rows keyed by content; `migrate` then fills the hash of the rows stored before.
+            "0005_records_content_hash",
+            "ALTER TABLE records ADD COLUMN content_hash TEXT NOT NULL DEFAULT '';\n\
+             ALTER TABLE records DROP CONSTRAINT records_source_source_key_key;\n\
+             ALTER TABLE records ADD CONSTRAINT records_source_key_hash \
+             UNIQUE (source, source_key, content_hash);"
+                .to_string(),
+        ),
     ]
+}
+
+/// Fills `content_hash` of rows stored before loads were keyed by content.
+async fn backfill_content_hashes(
+    transaction: &tokio_postgres::Transaction<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let rows = transaction
+        .query(select_sql("content_hash = ''").as_str(), &[])
+        .await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut hashes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let stored = read_stored(row)?;
+        ids.push(stored.id);
+        hashes.push(row_hash(&stored.record));
+    }
+    if !ids.is_empty() {
+        transaction
+            .execute(
+                "UPDATE records SET content_hash = h.hash \
+                 FROM unnest($1::bigint[], $2::text[]) AS h(id, hash) WHERE records.id = h.id",
+                &[&ids, &hashes],
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// The session holding the training lock and its recorded owner: the advisory lock is the
+/// truth, the owner row is only believed while its session holds the lock.
+const LOCK_OWNER_SQL: &str = "SELECT l.pid, COALESCE(o.holder, a.application_name, 'unknown'), \
+     o.pid, o.host, COALESCE(o.acquired_at, a.backend_start, now()) \
+     FROM pg_locks l \
+     LEFT JOIN training_lock_owner o ON o.backend_pid = l.pid \
+     LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+       AND ((l.classid::text::bigint << 32) | l.objid::text::bigint) = $1";
+
+fn read_lock_owner(row: &tokio_postgres::Row) -> Result<(i32, LockOwner), tokio_postgres::Error> {
+    let pid: Option<i64> = row.try_get(2)?;
+    Ok((
+        row.try_get(0)?,
+        LockOwner {
+            holder: row.try_get(1)?,
+            pid: pid.and_then(|p| u32::try_from(p).ok()),
+            host: row.try_get(3)?,
+            acquired_at: row.try_get(4)?,
+        },
+    ))
 }
 
 fn feature_list() -> String {
@@ -679,43 +751,80 @@ struct LoadArguments<'a> {
     keys: Vec<&'a str>,
     labels: Vec<i16>,
     features: Vec<[i32; FEATURE_COUNT]>,
+    hashes: Vec<String>,
     insert_sql: String,
+    replace_sql: String,
     create_sql: String,
     copy_sql: String,
 }
 
+/// Counts the loaded rows by kind before anything is written: unchanged (same source, key
+/// and hash stored), changed (the key stored with other values only), new.
+const LOAD_COUNTS_SQL: &str = "SELECT \
+     COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM records r WHERE r.source = $1 \
+       AND r.source_key = l.source_key AND r.content_hash = l.content_hash)), \
+     COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.source = $1 \
+       AND r.source_key = l.source_key AND r.content_hash = l.content_hash) \
+       AND EXISTS (SELECT 1 FROM records r WHERE r.source = $1 AND r.source_key = l.source_key)) \
+     FROM records_load l";
+
 async fn load_in_transaction(
     client: &mut deadpool_postgres::Object,
     args: &LoadArguments<'_>,
-) -> Result<u64, tokio_postgres::Error> {
+) -> Result<LoadSummary, tokio_postgres::Error> {
     let transaction = client.transaction().await?;
     transaction.batch_execute(&args.create_sql).await?;
     let sink = transaction.copy_in(args.copy_sql.as_str()).await?;
-    let mut types = vec![Type::INT8, Type::TEXT, Type::INT2];
+    let mut types = vec![Type::INT8, Type::TEXT, Type::TEXT, Type::INT2];
     types.extend(std::iter::repeat_n(Type::INT4, FEATURE_COUNT));
     let writer = BinaryCopyInWriter::new(sink, &types);
     let mut writer = std::pin::pin!(writer);
-    for (index, ((key, label), features)) in args
+    let progress = Step::start(
+        format!("insert {} rows", args.source),
+        Unit::Rows,
+        args.keys.len() as u64,
+    );
+    for (index, (((key, hash), label), features)) in args
         .keys
         .iter()
+        .zip(args.hashes.iter())
         .zip(args.labels.iter())
         .zip(args.features.iter())
         .enumerate()
     {
         let ordinal = index as i64;
-        let mut values: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(3 + FEATURE_COUNT);
+        let mut values: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(4 + FEATURE_COUNT);
         values.push(&ordinal);
         values.push(key);
+        values.push(hash);
         values.push(label);
         values.extend(features.iter().map(|v| v as &(dyn ToSql + Sync)));
         writer.as_mut().write(&values).await?;
+        progress.advance(1);
     }
     writer.as_mut().finish().await?;
+    let counts = transaction
+        .query_one(LOAD_COUNTS_SQL, &[&args.source])
+        .await?;
+    let count = |i: usize| counts.try_get::<_, i64>(i).map(|n| n.max(0) as usize);
+    let (unchanged, changed) = (count(0)?, count(1)?);
+    // Replacing first: a replaced row then carries the new hash and is not inserted again.
+    let replaced = transaction
+        .execute(args.replace_sql.as_str(), &[&args.source, &args.role])
+        .await? as usize;
     let inserted = transaction
         .execute(args.insert_sql.as_str(), &[&args.source, &args.role])
-        .await?;
+        .await? as usize;
     transaction.commit().await?;
-    Ok(inserted)
+    let offered = args.keys.len();
+    Ok(LoadSummary {
+        offered,
+        inserted,
+        already_present: unchanged,
+        new: offered.saturating_sub(unchanged + changed),
+        changed,
+        replaced,
+    })
 }
 
 #[async_trait]
@@ -773,6 +882,7 @@ impl RecordStore for PostgresStore {
                         applied.push(name.to_string());
                     }
                 }
+                backfill_content_hashes(&transaction).await?;
                 transaction.commit().await?;
                 Ok(applied)
             })
@@ -798,10 +908,15 @@ impl RecordStore for PostgresStore {
             .iter()
             .map(|f| format!(", {} INTEGER NOT NULL", f.name))
             .collect();
+        let assignments: String = FEATURES
+            .iter()
+            .map(|f| format!(", {0} = l.{0}", f.name))
+            .collect();
         let arguments = LoadArguments {
             source,
             role: role.as_str(),
             keys: rows.iter().map(|r| r.key.as_str()).collect(),
+            hashes: rows.iter().map(|r| row_hash(&r.record)).collect(),
             labels: rows
                 .iter()
                 .map(|r| i16::from(r.record.creditability))
@@ -809,30 +924,36 @@ impl RecordStore for PostgresStore {
             features,
             create_sql: format!(
                 "CREATE TEMPORARY TABLE records_load (ord BIGINT NOT NULL, source_key TEXT NOT NULL, \
-                 creditability SMALLINT NOT NULL{feature_types}) ON COMMIT DROP"
+                 content_hash TEXT NOT NULL, creditability SMALLINT NOT NULL{feature_types}) \
+                 ON COMMIT DROP"
             ),
             copy_sql: format!(
-                "COPY records_load (ord, source_key, creditability, {feature_columns}) \
+                "COPY records_load (ord, source_key, content_hash, creditability, {feature_columns}) \
                  FROM STDIN (FORMAT binary)"
+            ),
+            // A changed row whose old version no model absorbed yet replaces it in place.
+            replace_sql: format!(
+                "UPDATE records r SET content_hash = l.content_hash, role = $2, \
+                 creditability = l.creditability, loaded_at = now(){assignments} \
+                 FROM records_load l \
+                 WHERE r.source = $1 AND r.source_key = l.source_key \
+                 AND r.absorbed_by IS NULL AND r.content_hash <> l.content_hash \
+                 AND NOT EXISTS (SELECT 1 FROM records s WHERE s.source = $1 \
+                   AND s.source_key = l.source_key AND s.content_hash = l.content_hash)"
             ),
             // ORDER BY keeps ids in file order, as the SQLite store assigns them.
             insert_sql: format!(
-                "INSERT INTO records (source, source_key, role, creditability, loaded_at, {feature_columns}) \
-                 SELECT $1, source_key, $2, creditability, now(), {feature_columns} \
+                "INSERT INTO records (source, source_key, content_hash, role, creditability, \
+                 loaded_at, {feature_columns}) \
+                 SELECT $1, source_key, content_hash, $2, creditability, now(), {feature_columns} \
                  FROM records_load ORDER BY ord \
-                 ON CONFLICT (source, source_key) DO NOTHING"
+                 ON CONFLICT (source, source_key, content_hash) DO NOTHING"
             ),
         };
-        let inserted = self
-            .run("load_records", &arguments, |client, args| {
-                Box::pin(load_in_transaction(client, args))
-            })
-            .await? as usize;
-        Ok(LoadSummary {
-            offered: rows.len(),
-            inserted,
-            already_present: rows.len() - inserted,
+        self.run("load_records", &arguments, |client, args| {
+            Box::pin(load_in_transaction(client, args))
         })
+        .await
     }
 
     async fn records_by_role(&self, role: RecordRole) -> Result<Vec<StoredRecord>, StoreError> {
@@ -915,6 +1036,7 @@ impl RecordStore for PostgresStore {
             }
         });
         let label = format!("fraudrisk training lock: {holder}");
+        let owner = LockOwner::this_process(holder);
         let taken = async {
             // Shows who holds the lock in pg_stat_activity.
             client
@@ -923,10 +1045,31 @@ impl RecordStore for PostgresStore {
                     &[&label],
                 )
                 .await?;
-            client
+            let taken = client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&TRAINING_LOCK_KEY])
                 .await?
-                .try_get::<_, bool>(0)
+                .try_get::<_, bool>(0)?;
+            if taken {
+                // Who holds it, for `fraudctl status`; a row left by a dead session is
+                // ignored (see LOCK_OWNER_SQL) and overwritten here.
+                client
+                    .execute(
+                        "INSERT INTO training_lock_owner \
+                         (id, holder, pid, host, acquired_at, backend_pid) \
+                         VALUES (1, $1, $2, $3, $4, pg_backend_pid()) \
+                         ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, \
+                         pid = EXCLUDED.pid, host = EXCLUDED.host, \
+                         acquired_at = EXCLUDED.acquired_at, backend_pid = EXCLUDED.backend_pid",
+                        &[
+                            &owner.holder,
+                            &owner.pid.map(i64::from),
+                            &owner.host,
+                            &owner.acquired_at,
+                        ],
+                    )
+                    .await?;
+            }
+            Ok::<_, tokio_postgres::Error>(taken)
         }
         .await
         .map_err(|e| StoreError::backend(operation, pg_message(&e)))?;
@@ -937,6 +1080,48 @@ impl RecordStore for PostgresStore {
         }
         tracing::info!(holder, "took the training lock");
         Ok(Some(Box::new(PostgresTrainingLock { client, task })))
+    }
+
+    async fn training_lock_owner(&self) -> Result<Option<LockOwner>, StoreError> {
+        self.run("training_lock_owner", &(), |client, _| {
+            Box::pin(async move {
+                match client
+                    .query_opt(LOCK_OWNER_SQL, &[&TRAINING_LOCK_KEY])
+                    .await?
+                {
+                    Some(row) => Ok(Some(read_lock_owner(&row)?.1)),
+                    None => Ok(None),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn force_unlock_training(&self) -> Result<Option<LockOwner>, StoreError> {
+        // An advisory lock belongs to its session: ending that session is the only way to
+        // take it away (needs pg_signal_backend or the same role).
+        self.run("force_unlock_training", &(), |client, _| {
+            Box::pin(async move {
+                let Some(row) = client
+                    .query_opt(LOCK_OWNER_SQL, &[&TRAINING_LOCK_KEY])
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let (backend_pid, owner) = read_lock_owner(&row)?;
+                client
+                    .execute("SELECT pg_terminate_backend($1)", &[&backend_pid])
+                    .await?;
+                client
+                    .execute(
+                        "DELETE FROM training_lock_owner WHERE backend_pid = $1",
+                        &[&backend_pid],
+                    )
+                    .await?;
+                Ok(Some(owner))
+            })
+        })
+        .await
     }
 }
 
@@ -967,6 +1152,17 @@ impl TrainingLock for PostgresTrainingLock {
 
     async fn release(self: Box<Self>) -> Result<(), StoreError> {
         let operation = "release_training_lock";
+        // The owner row goes first, while the lock still keeps others from writing theirs.
+        if let Err(error) = self
+            .client
+            .execute(
+                "DELETE FROM training_lock_owner WHERE backend_pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+        {
+            tracing::warn!(error = %pg_message(&error), "could not clear the lock's owner row");
+        }
         let result = self
             .client
             .query_one("SELECT pg_advisory_unlock($1)", &[&TRAINING_LOCK_KEY])

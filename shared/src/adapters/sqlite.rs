@@ -3,22 +3,22 @@
 //! rusqlite is synchronous, so every call runs on tokio's blocking pool behind one
 //! connection; WAL mode lets a `fraudctl` command and `fraudctl serve` share the file.
 
+use crate::progress::{Step, Unit};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::dataset::SourceRow;
+use crate::dataset::{row_hash, SourceRow};
 use crate::ports::{
-    LoadSummary, PredictionLog, PredictionLogEntry, PredictionStats, RecordCounts, RecordRole,
-    RecordStore, StoreError, StoredRecord, TrainingLock, UserStore, UserSummary,
+    LoadSummary, LockOwner, PredictionLog, PredictionLogEntry, PredictionStats, RecordCounts,
+    RecordRole, RecordStore, StoreError, StoredRecord, TrainingLock, UserStore, UserSummary,
 };
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
-/// A training lock older than this is taken to belong to a crashed process.
-const STALE_LOCK_AFTER_HOURS: i64 = 2;
+mod lock;
 
 /// Records, users and predictions in one SQLite file.
 #[derive(Clone)]
@@ -118,7 +118,49 @@ fn migrations() -> Vec<(&'static str, String)> {
              acquired_at TEXT NOT NULL);"
                 .to_string(),
         ),
+        (
+            // The owner, so a lock left by a killed process on this host can be taken over.
+            "0005_training_lock_owner",
+            "ALTER TABLE training_lock ADD COLUMN pid INTEGER;\n\
+             ALTER TABLE training_lock ADD COLUMN host TEXT;"
+                .to_string(),
+        ),
+        (
+            // Rows keyed by content: SQLite cannot drop a UNIQUE constraint, so the table is
+            // rebuilt; `migrate` then fills the hash of the rows copied over.
+            "0006_records_content_hash",
+            format!(
+                "CREATE TABLE records_v6 (\n\
+                 id INTEGER PRIMARY KEY,\n\
+                 source TEXT NOT NULL,\n\
+                 source_key TEXT NOT NULL,\n\
+                 content_hash TEXT NOT NULL DEFAULT '',\n\
+                 role TEXT NOT NULL CHECK (role IN ('reference', 'new')),\n\
+                 creditability INTEGER NOT NULL CHECK (creditability IN (0, 1)),\n\
+                 {feature_columns}\
+                 loaded_at TEXT NOT NULL,\n\
+                 absorbed_by INTEGER,\n\
+                 UNIQUE (source, source_key, content_hash));\n\
+                 INSERT INTO records_v6 (id, source, source_key, role, creditability, {features}, \
+                 loaded_at, absorbed_by) SELECT id, source, source_key, role, creditability, \
+                 {features}, loaded_at, absorbed_by FROM records;\n\
+                 DROP TABLE records;\n\
+                 ALTER TABLE records_v6 RENAME TO records;\n\
+                 CREATE INDEX records_absorbed_by ON records (absorbed_by);",
+                features = feature_select_list()
+            ),
+        ),
     ]
+}
+
+/// Fills `content_hash` of rows stored before loads were keyed by content.
+fn backfill_content_hashes(transaction: &Connection) -> Result<(), rusqlite::Error> {
+    let stored = select_records(transaction, "content_hash = ''", &[])?;
+    let mut update = transaction.prepare("UPDATE records SET content_hash = ?1 WHERE id = ?2")?;
+    for row in &stored {
+        update.execute(params![row_hash(&row.record), row.id])?;
+    }
+    Ok(())
 }
 
 fn feature_select_list() -> String {
@@ -188,6 +230,7 @@ impl RecordStore for SqliteStore {
                     applied.push(name.to_string());
                 }
             }
+            backfill_content_hashes(&transaction)?;
             transaction.commit()?;
             Ok(applied)
         })
@@ -204,23 +247,67 @@ impl RecordStore for SqliteStore {
         let rows = rows.to_vec();
         self.with_connection("load_records", move |connection| {
             let transaction = connection.transaction()?;
+            let features = feature_select_list();
             let placeholders: String = (0..FEATURE_COUNT)
-                .map(|i| format!(", ?{}", i + 6))
+                .map(|i| format!(", ?{}", i + 7))
                 .collect();
-            let sql = format!(
-                "INSERT INTO records (source, source_key, role, creditability, loaded_at, {}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5{placeholders}) \
-                 ON CONFLICT (source, source_key) DO NOTHING",
-                feature_select_list()
+            let insert_sql = format!(
+                "INSERT INTO records \
+                 (source, source_key, content_hash, role, creditability, loaded_at, {features}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6{placeholders})"
+            );
+            let assignments: String = FEATURES
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!(", {} = ?{}", f.name, i + 7))
+                .collect();
+            // ?2 is unused here, so both statements take the same parameter list.
+            let replace_sql = format!(
+                "UPDATE records SET content_hash = ?3, role = ?4, creditability = ?5, \
+                 loaded_at = ?6{assignments} WHERE id = ?1 AND ?2 IS NOT NULL"
             );
             let loaded_at = Utc::now().to_rfc3339();
-            let mut inserted = 0;
+            let mut summary = LoadSummary {
+                offered: rows.len(),
+                ..LoadSummary::default()
+            };
             {
-                let mut statement = transaction.prepare(&sql)?;
+                let mut versions = transaction.prepare(
+                    "SELECT id, content_hash, absorbed_by IS NULL FROM records \
+                     WHERE source = ?1 AND source_key = ?2",
+                )?;
+                let mut insert = transaction.prepare(&insert_sql)?;
+                let mut replace = transaction.prepare(&replace_sql)?;
+                let progress = Step::start(
+                    format!("insert {source} rows"),
+                    Unit::Rows,
+                    rows.len() as u64,
+                );
                 for row in &rows {
+                    progress.advance(1);
+                    let hash = row_hash(&row.record);
+                    let stored: Vec<(i64, String, bool)> = versions
+                        .query_map(params![source, row.key], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?
+                        .collect::<Result<_, _>>()?;
+                    if stored.iter().any(|(_, h, _)| *h == hash) {
+                        summary.already_present += 1;
+                        continue;
+                    }
+                    let waiting = stored.iter().find(|(_, _, pending)| *pending).map(|v| v.0);
+                    if stored.is_empty() {
+                        summary.new += 1;
+                    } else {
+                        summary.changed += 1;
+                    }
                     let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![
-                        Box::new(source.clone()),
+                        match waiting {
+                            Some(id) => Box::new(id) as Box<dyn rusqlite::ToSql>,
+                            None => Box::new(source.clone()),
+                        },
                         Box::new(row.key.clone()),
+                        Box::new(hash),
                         Box::new(role.as_str()),
                         Box::new(row.record.creditability),
                         Box::new(loaded_at.clone()),
@@ -232,15 +319,18 @@ impl RecordStore for SqliteStore {
                             .iter()
                             .map(|v| Box::new(*v as i64) as Box<dyn rusqlite::ToSql>),
                     );
-                    inserted += statement.execute(rusqlite::params_from_iter(values.iter()))?;
+                    let parameters = rusqlite::params_from_iter(values.iter());
+                    if waiting.is_some() {
+                        replace.execute(parameters)?;
+                        summary.replaced += 1;
+                    } else {
+                        insert.execute(parameters)?;
+                        summary.inserted += 1;
+                    }
                 }
             }
             transaction.commit()?;
-            Ok(LoadSummary {
-                offered: rows.len(),
-                inserted,
-                already_present: rows.len() - inserted,
-            })
+            Ok(summary)
         })
         .await
     }
@@ -308,79 +398,15 @@ impl RecordStore for SqliteStore {
         &self,
         holder: &str,
     ) -> Result<Option<Box<dyn TrainingLock>>, StoreError> {
-        let holder = holder.to_string();
-        let now = Utc::now();
-        let stale = (now - Duration::hours(STALE_LOCK_AFTER_HOURS)).to_rfc3339();
-        let acquired_at = now.to_rfc3339();
-        let stamp = acquired_at.clone();
-        let taken = self
-            .with_connection("try_lock_training", move |connection| {
-                let transaction =
-                    connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                transaction.execute(
-                    "DELETE FROM training_lock WHERE acquired_at < ?1",
-                    params![stale],
-                )?;
-                let inserted = transaction.execute(
-                    "INSERT OR IGNORE INTO training_lock (id, holder, acquired_at) VALUES (1, ?1, ?2)",
-                    params![holder, stamp],
-                )?;
-                transaction.commit()?;
-                Ok(inserted == 1)
-            })
-            .await?;
-        Ok(taken.then(|| {
-            Box::new(SqliteTrainingLock {
-                store: self.clone(),
-                acquired_at,
-            }) as Box<dyn TrainingLock>
-        }))
-    }
-}
-
-struct SqliteTrainingLock {
-    store: SqliteStore,
-    /// Identifies our row: a stale-lock takeover writes a new time.
-    acquired_at: String,
-}
-
-#[async_trait]
-impl TrainingLock for SqliteTrainingLock {
-    async fn confirm_held(&self) -> Result<(), StoreError> {
-        let acquired_at = self.acquired_at.clone();
-        let held = self
-            .store
-            .with_connection("confirm_training_lock", move |connection| {
-                connection
-                    .query_row(
-                        "SELECT COUNT(*) FROM training_lock WHERE id = 1 AND acquired_at = ?1",
-                        [acquired_at],
-                        |row| row.get::<_, i64>(0),
-                    )
-                    .map(|n| n == 1)
-            })
-            .await?;
-        if held {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict(
-                "the training lock was lost (taken over as stale); not promoting".to_string(),
-            ))
-        }
+        lock::try_lock(self, holder).await
     }
 
-    async fn release(self: Box<Self>) -> Result<(), StoreError> {
-        let acquired_at = self.acquired_at.clone();
-        self.store
-            .with_connection("release_training_lock", move |connection| {
-                connection
-                    .execute(
-                        "DELETE FROM training_lock WHERE id = 1 AND acquired_at = ?1",
-                        [acquired_at],
-                    )
-                    .map(|_| ())
-            })
-            .await
+    async fn training_lock_owner(&self) -> Result<Option<LockOwner>, StoreError> {
+        lock::owner(self).await
+    }
+
+    async fn force_unlock_training(&self) -> Result<Option<LockOwner>, StoreError> {
+        lock::force_unlock(self).await
     }
 }
 

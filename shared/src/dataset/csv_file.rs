@@ -258,8 +258,8 @@ fn malformed(origin: &str, line: u64, message: String) -> CsvError {
     }
 }
 
-fn read_error(origin: &str, error: csv::Error) -> CsvError {
-    let line = error.position().map(|p| p.line()).unwrap_or(0);
+fn read_error(origin: &str, bytes: &[u8], error: csv::Error) -> CsvError {
+    let line = record_line(bytes, error.position());
     let message = error.to_string();
     match error.into_kind() {
         csv::ErrorKind::Io(source) => CsvError::Io {
@@ -368,17 +368,43 @@ fn layout(
     })
 }
 
+/// The line a record starts on. The csv crate places a record at the end of the previous
+/// one, so the blank lines it skips before the record would count as the record's line;
+/// counting them here gives the line a text editor shows.
+fn record_line(bytes: &[u8], position: Option<&csv::Position>) -> u64 {
+    let Some(position) = position else {
+        return 0;
+    };
+    let start = usize::try_from(position.byte()).unwrap_or(usize::MAX);
+    let skipped = bytes
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .filter(|b| **b == b'\n')
+        .count();
+    position.line() + skipped as u64
+}
+
 fn parse<R: io::Read>(
-    reader: R,
+    mut reader: R,
     origin: &str,
     label_rule: LabelRule,
     progress: Option<&Step>,
 ) -> Result<Parsed, CsvError> {
+    // Read whole, so a record's line can be found from its byte offset (see `record_line`).
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| CsvError::Io {
+            origin: origin.to_string(),
+            source,
+        })?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         // Field counts are checked here, so the message can name the line and both counts.
         .flexible(true)
-        .from_reader(reader);
+        .from_reader(bytes.as_slice());
     let mut records = reader.records();
     let header = match records.next() {
         None => {
@@ -386,7 +412,7 @@ fn parse<R: io::Read>(
                 origin: origin.to_string(),
             })
         }
-        Some(header) => header.map_err(|e| read_error(origin, e))?,
+        Some(header) => header.map_err(|e| read_error(origin, &bytes, e))?,
     };
     let layout = layout(origin, &header, label_rule)?;
     let column_name = |i: usize| {
@@ -400,8 +426,8 @@ fn parse<R: io::Read>(
     let mut rows = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     for (index, record) in records.enumerate() {
-        let record = record.map_err(|e| read_error(origin, e))?;
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let record = record.map_err(|e| read_error(origin, &bytes, e))?;
+        let line = record_line(&bytes, record.position());
         if let (Some(step), Some(position)) = (progress, record.position()) {
             step.set_done(position.byte());
         }
@@ -530,6 +556,18 @@ mod tests {
         let text = format!("{}\n{ROW}\n1,2,3\n", header());
         let err = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap_err();
         assert!(matches!(err, CsvError::Malformed { line: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_real_line_after_blank_lines() {
+        // Line 1 header, 2 blank, 3 a row, 4 and 5 blank (one CRLF), 6 the bad row.
+        let bad_row = ROW.replacen("618", "abc", 1);
+        let text = format!("{}\n\n{ROW}\n\r\n\n{bad_row}\n", header());
+        let err = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap_err();
+        assert!(matches!(err, CsvError::BadValue { line: 6, .. }), "{err}");
+        let short = format!("{}\n\n\n{ROW}\n\n1,2,3\n", header());
+        let err = read_labeled_csv_from(short.as_bytes(), "t.csv").unwrap_err();
+        assert!(matches!(err, CsvError::Malformed { line: 6, .. }), "{err}");
     }
 
     #[test]

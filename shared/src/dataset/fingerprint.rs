@@ -28,6 +28,16 @@ pub fn fingerprint(records: &[LabeledRecord]) -> String {
     format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
+/// Identifies one row's values (label and features): the hex SHA-256 of its canonical
+/// encoding. Loads key rows by source, key and this hash, so a file reloaded under the same
+/// name with changed values is seen as changed.
+pub fn row_hash(record: &LabeledRecord) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"fraudrisk-row-v1\n");
+    hasher.update(canonical_row(record).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
 fn canonical_row(record: &LabeledRecord) -> String {
     let mut out = record.creditability.to_string();
     for value in record.applicant.0.iter() {

@@ -16,7 +16,7 @@ pub use csv_file::{
     read_applicants_csv, read_applicants_csv_from, read_labeled_csv, read_labeled_csv_from,
     write_labeled_csv, CsvError, LabeledCsv, SourceRow,
 };
-pub use fingerprint::{distinct_overlap, fingerprint};
+pub use fingerprint::{distinct_overlap, fingerprint, row_hash};
 pub use generator::{
     generate_reference, generate_shifted, generated_rows, table_fraud_share, GeneratedKind,
     GeneratorConfig, Shift, ShiftOp, SHIFTS,

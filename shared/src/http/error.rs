@@ -185,6 +185,10 @@ impl From<PipelineError> for ApiError {
                 hint: "load the reference rows (fraudctl load-data), then POST /initialtrain"
                     .to_string(),
             },
+            PipelineError::ChampionFromRetrain { .. } => ApiError::Conflict {
+                message: error.to_string(),
+                hint: error.hint().unwrap_or_default().to_string(),
+            },
             PipelineError::Store(store) => store.into(),
             PipelineError::Artifacts(artifacts) => {
                 tracing::error!(error = %artifacts, "artifact store failure");
