@@ -173,13 +173,13 @@ struct DriftArgs {
     current: PathBuf,
     /// Family-wise error rate (or false discovery rate for benjamini-hochberg), strictly
     /// between 0 and 1.
-    #[arg(long, default_value_t = 0.05, value_parser = args::probability)]
+    #[arg(long, default_value_t = 0.05, value_parser = args::probability, allow_negative_numbers = true)]
     alpha: f64,
     /// Multiple-testing correction: bonferroni, holm or benjamini-hochberg.
     #[arg(long, default_value = "bonferroni")]
     correction: String,
     /// Only call a feature drifted when its PSI is at least this (a finite number, 0 or more).
-    #[arg(long, value_parser = args::non_negative)]
+    #[arg(long, value_parser = args::non_negative, allow_negative_numbers = true)]
     min_psi: Option<f64>,
 }
 

@@ -183,6 +183,9 @@ impl MlflowTracker {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            // Idle connections are dropped before the server's keep-alive ends (uvicorn closes
+            // them after 5 s), so a request rarely goes out on a connection being closed.
+            .pool_idle_timeout(Duration::from_secs(3))
             .user_agent(concat!("fraudrisk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| setup(transport_message(&e)))?;
@@ -299,8 +302,10 @@ impl MlflowTracker {
                         self.tracking_uri(),
                         transport_message(&e)
                     )),
-                    // A refused connection never reached the server; a timeout might have.
-                    e.is_connect() || (retry == Retry::Idempotent && e.is_timeout()),
+                    // A refused connection never reached the server; any other failure (a
+                    // timeout, a reused connection closed under the request) might have, so
+                    // only an idempotent call is sent again.
+                    e.is_connect() || retry == Retry::Idempotent,
                 ),
             };
             if !retryable || attempt >= self.max_tries {
