@@ -2,7 +2,7 @@
 //!
 //! From statrs wherever it agrees with scipy to the drift tests' relative 1e-9, down to
 //! p = 1e-300 (`statrs_accuracy.rs` measures every choice against scipy, point by point):
-//! the chi-square tail ([`ChiSquared::sf`], i.e. statrs's regularised upper incomplete gamma),
+//! the chi-square tail (`ChiSquared::sf`, i.e. statrs's regularised upper incomplete gamma),
 //! the normal tail through it, and ln Gamma.
 //!
 //! The Student t tail is the project's own, because statrs 0.18 falls short there at large
