@@ -8,9 +8,9 @@
 # What it arranges, each a trap a new user hit:
 # - the SAM CLI and cargo-lambda come from their own venv (scripts/requirements-sam.txt), first on
 #   PATH, so cargo-lambda's `python3 -m ziglang` finds zig whatever python3 was first before;
-# - SAM's rust-cargolambda build always passes `--release`, so the release profile is given the
-#   `lambda` profile's settings here (fat LTO, one codegen unit, panic = abort, stripped): the
-#   zips equal scripts/package.sh's;
+# - SAM's rust-cargolambda build always passes `--release`, so the staged copy's release profile
+#   is given the `lambda` profile's settings (fat LTO, one codegen unit, panic = abort,
+#   stripped): the zips equal scripts/package.sh's;
 # - SAM hashes everything under CodeUri (the workspace root) to decide whether its cache hits, and
 #   target/, .fraudrisk/ and .git/ change all the time: SAM builds from a staging copy of the
 #   files git knows (tracked, or new and not ignored), refreshed with rsync --checksum so that
@@ -35,20 +35,6 @@ if ! rustup target list --installed | grep -qx "$target"; then
   rustup target add "$target" >&2
 fi
 
-# The `lambda` profile's settings, read from Cargo.toml so the two never drift apart.
-profile_setting() {
-  awk -v key="$1" '
-    /^\[profile\.lambda\]/ { inside = 1; next }
-    /^\[/ { inside = 0 }
-    inside && $1 == key { sub(/^[^=]*=[ ]*/, ""); sub(/[ ]*#.*$/, ""); gsub(/"/, ""); print; exit }
-  ' "$root/Cargo.toml"
-}
-for key in lto codegen-units panic strip; do
-  value=$(profile_setting "$key")
-  [ -n "$value" ] || { echo "sam-build: [profile.lambda] in Cargo.toml has no $key" >&2; exit 1; }
-  var="CARGO_PROFILE_RELEASE_$(echo "$key" | tr 'a-z-' 'A-Z_')"
-  export "$var=$value"
-done
 export CARGO_TARGET_DIR="$cache/target-sam"
 
 # The staging copy: exactly the files git knows, unchanged files untouched.
@@ -61,6 +47,27 @@ rsync -a --checksum --from0 --files-from="$list" "$root/" "$stage/"
 # Remove what git no longer knows (deleted or renamed files).
 (cd "$stage" && find . -type f -print0 | sed -z 's|^\./||' | sort -z) |
   comm -z -23 - <(sort -z "$list") | (cd "$stage" && xargs -0 -r rm -f)
+
+# SAM's build always passes `--release`; the staged Cargo.toml's release profile gets the
+# `lambda` profile's settings (fat LTO, one codegen unit, panic = abort, stripped). Environment
+# overrides would not do: cargo-lambda adds its own `--config profile.release.*` (thin LTO) when
+# the release profile in Cargo.toml sets none, and those win over CARGO_PROFILE_RELEASE_*.
+python3 - "$stage/Cargo.toml" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+sections = re.split(r"(?m)^(?=\[)", text)
+lambda_body = next(s for s in sections if s.startswith("[profile.lambda]"))
+settings = [l for l in lambda_body.splitlines()[1:] if "=" in l and not l.startswith("inherits")]
+out = []
+for section in sections:
+    if section.startswith("[profile.release]"):
+        section = "[profile.release]\n# scripts/sam-build.sh: the lambda profile's settings\n" + "\n".join(settings) + "\n\n"
+    out.append(section)
+new = "".join(out)
+if new != text:
+    open(path, "w").write(new)
+PY
 
 echo "sam-build: sam build --cached from $stage (cargo target dir $CARGO_TARGET_DIR)" >&2
 start=$(date +%s)
