@@ -56,7 +56,11 @@ pub async fn run(state: &Path, args: ServeArgs) -> Result<ExitCode> {
 
 /// Serves every route from `listener` until `stop` completes, then lets open requests
 /// finish for at most [`DRAIN_TIMEOUT`].
-pub async fn serve(listener: TcpListener, app: Arc<App>, stop: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
     let service = router(app, &Endpoint::ALL).into_make_service_with_connect_info::<SocketAddr>();
     // Small answers: do not let Nagle's algorithm hold them back.
     let listener = listener.tap_io(|stream| {
