@@ -1,10 +1,9 @@
 //! `fraudctl serve`: the HTTP API on a local address (the seed's 127.0.0.1:5001), the same
-//! routes and code as the Lambda functions, over hyper with HTTP/1.1 keep-alive.
+//! router as the Lambda functions, under `axum::serve` (HTTP/1.1 keep-alive).
 //!
 //! Predictions are logged by a background batch writer; Ctrl-C (or SIGTERM) stops accepting,
 //! lets open requests finish (up to 10 s), then writes what the log still holds.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,21 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
-use fraudrisk::http::{ApiError, App, AppConfig};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use axum::serve::ListenerExt;
+use fraudrisk::http::{router, App, AppConfig, Endpoint};
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 /// How long open connections may take to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client must send its request headers within this time (slow clients hold a connection).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Options of `fraudctl serve`.
 #[derive(clap::Args, Debug)]
@@ -63,86 +54,43 @@ pub async fn run(state: &Path, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Serves connections from `listener` until `stop` completes, then drains open connections.
-pub async fn serve(listener: TcpListener, app: Arc<App>, stop: impl Future<Output = ()>) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _peer)) => stream,
-                    Err(error) => {
-                        // E.g. out of file descriptors: wait instead of spinning.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // Small answers: do not let Nagle's algorithm hold them back.
-                if let Err(error) = stream.set_nodelay(true) {
-                    tracing::debug!(%error, "cannot set TCP_NODELAY");
-                }
-                let app = app.clone();
-                let service = service_fn(move |request| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(answer(&app, request).await) }
-                });
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection ended with an error");
-                    }
-                });
-            }
-            () = &mut stop => break,
+/// Serves every route from `listener` until `stop` completes, then lets open requests
+/// finish for at most [`DRAIN_TIMEOUT`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) {
+    let service = router(app, &Endpoint::ALL).into_make_service_with_connect_info::<SocketAddr>();
+    // Small answers: do not let Nagle's algorithm hold them back.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-    }
-    drop(listener);
+    });
+    let stopping = Arc::new(Notify::new());
+    let signal = {
+        let stopping = stopping.clone();
+        async move {
+            stop.await;
+            stopping.notify_one();
+        }
+    };
+    let server = axum::serve(listener, service).with_graceful_shutdown(signal);
+    let deadline = async {
+        stopping.notified().await;
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
     tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+        result = server => {
+            if let Err(error) = result {
+                tracing::error!(%error, "the server failed");
+            }
+        }
+        () = deadline => {
             tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; stopping anyway");
         }
     }
-}
-
-/// Reads the body up to the limit and hands the request to the app.
-async fn answer(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let limit = app.max_body_bytes();
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    // A declared oversize body is refused before a byte of it is read.
-    if declared.is_some_and(|length| length > limit as u64) {
-        return ApiError::PayloadTooLarge { limit }
-            .into_response()
-            .map(Full::new);
-    }
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-            return ApiError::PayloadTooLarge { limit }
-                .into_response()
-                .map(Full::new);
-        }
-        Err(error) => {
-            return ApiError::MalformedJson(format!("the request body could not be read: {error}"))
-                .into_response()
-                .map(Full::new);
-        }
-    };
-    app.handle(Request::from_parts(parts, bytes))
-        .await
-        .map(Full::new)
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.
@@ -202,11 +150,20 @@ mod tests {
         (status, String::from_utf8(body).unwrap())
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn keep_alive_limits_and_graceful_stop() {
+    /// A server on a free port over a fresh state with the test user; stopped by the sender.
+    async fn start(
+        body_read_timeout: Duration,
+    ) -> (
+        SocketAddr,
+        Arc<App>,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+        tempfile::TempDir,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = AppConfig::new(dir.path().to_path_buf());
         config.background_log = true;
+        config.body_read_timeout = body_read_timeout;
         let app = App::from_config(&config).await.unwrap();
         fraudrisk::auth::add_user(app.services().users.as_ref(), "merlin", "wizard-pass")
             .await
@@ -218,22 +175,28 @@ mod tests {
         let server = tokio::spawn(serve(listener, app.clone(), async {
             let _ = stop_rx.await;
         }));
+        (address, app, stop_tx, server, dir)
+    }
 
+    const AUTH: &str = "Authorization: Basic bWVybGluOndpemFyZC1wYXNz\r\n";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keep_alive_limits_and_graceful_stop() {
+        let (address, app, stop_tx, server, _dir) = start(Duration::from_secs(10)).await;
         let client = tokio::task::spawn_blocking(move || {
             let stream = std::net::TcpStream::connect(address).unwrap();
             let mut writer = stream.try_clone().unwrap();
             let mut reader = BufReader::new(stream);
-            let auth = "Authorization: Basic bWVybGluOndpemFyZC1wYXNz\r\n";
             let mut answers = Vec::new();
-            // Two requests on one connection: keep-alive.
-            for _ in 0..2 {
-                write!(writer, "GET /hello HTTP/1.1\r\nHost: x\r\n{auth}\r\n").unwrap();
+            // Two requests on one connection: keep-alive; a stage prefix routes as in Lambda.
+            for path in ["/hello", "/prod/hello"] {
+                write!(writer, "GET {path} HTTP/1.1\r\nHost: x\r\n{AUTH}\r\n").unwrap();
                 answers.push(read_response(&mut reader));
             }
             // A declared oversize body is refused without reading it.
             write!(
                 writer,
-                "POST /predict HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n"
+                "POST /predict HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n"
             )
             .unwrap();
             answers.push(read_response(&mut reader));
@@ -244,14 +207,63 @@ mod tests {
 
         assert_eq!(client[0].0, 200, "{}", client[0].1);
         assert!(client[0].1.contains("\"message\":\"hello\""));
-        assert_eq!(client[1].0, 200);
+        assert_eq!(client[1].0, 200, "{}", client[1].1);
         assert_eq!(client[2].0, 413, "{}", client[2].1);
+        assert!(client[2].1.contains("\"error\""), "{}", client[2].1);
 
         stop_tx.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(15), server)
             .await
             .expect("the server stops after the signal")
             .unwrap();
+        app.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_body_is_cut_off_and_credentials_come_before_bodies() {
+        let (address, app, stop_tx, server, _dir) = start(Duration::from_secs(1)).await;
+        let client = tokio::task::spawn_blocking(move || {
+            let mut answers = Vec::new();
+            // Headers, then part of the body, then nothing: 408 after the body timeout.
+            let stream = std::net::TcpStream::connect(address).unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let started = std::time::Instant::now();
+            write!(
+                writer,
+                "POST /predict HTTP/1.1\r\nHost: x\r\n{AUTH}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"account_"
+            )
+            .unwrap();
+            answers.push(read_response(&mut reader));
+            let slow = started.elapsed();
+            // An unauthenticated 2 MiB POST: 401 after its headers, no body byte sent.
+            let stream = std::net::TcpStream::connect(address).unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let started = std::time::Instant::now();
+            write!(
+                writer,
+                "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                2 * 1024 * 1024
+            )
+            .unwrap();
+            answers.push(read_response(&mut reader));
+            (answers, slow, started.elapsed())
+        })
+        .await
+        .unwrap();
+        let (answers, slow, unauthenticated) = client;
+        assert_eq!(answers[0].0, 408, "{}", answers[0].1);
+        assert!(answers[0].1.contains("\"error\""), "{}", answers[0].1);
+        assert!(slow < Duration::from_secs(5), "{slow:?}");
+        assert_eq!(answers[1].0, 401, "{}", answers[1].1);
+        assert!(
+            unauthenticated < Duration::from_secs(1),
+            "{unauthenticated:?}"
+        );
+
+        stop_tx.send(()).unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
         app.shutdown().await;
     }
 }

@@ -13,6 +13,7 @@ use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::ports::{StoreError, UserStore};
 
@@ -103,22 +104,99 @@ pub fn parse_basic_authorization(header: &str) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
+/// Why a credential check could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The user store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every hashing thread stayed busy for the whole queue wait.
+    #[error("too many logins are being checked at once; retry in a moment")]
+    Busy,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads for argon2 verifications, with a bounded wait for a free one.
+///
+/// Each verification allocates 19 MiB. On unbounded blocking threads a flood of wrong
+/// passwords ran hundreds at once, and glibc kept an arena per thread after the burst; a few
+/// dedicated threads bound both the CPU and the memory a flood can take.
+pub struct HashPool {
+    permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    queue_wait: Duration,
+}
+
+impl HashPool {
+    /// Starts `threads` hashing threads; callers wait at most `queue_wait` for one.
+    pub fn new(threads: usize, queue_wait: Duration) -> std::io::Result<Self> {
+        let threads = threads.max(1);
+        let (jobs, receiver) = std::sync::mpsc::sync_channel::<Job>(threads);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..threads {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || loop {
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        // Every sender is gone: the pool was dropped.
+                        Err(_) => return,
+                    }
+                })?;
+        }
+        Ok(HashPool {
+            permits: Arc::new(Semaphore::new(threads)),
+            jobs,
+            queue_wait,
+        })
+    }
+
+    /// Runs `work` on a hashing thread, or [`VerifyError::Busy`] after the queue wait.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, VerifyError> {
+        let permit = tokio::time::timeout(self.queue_wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| VerifyError::Busy)?
+            .map_err(|_| VerifyError::Busy)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        // A permit per thread and a channel slot per thread: the send never blocks.
+        self.jobs
+            .try_send(Box::new(move || {
+                let _ = reply.send(work());
+            }))
+            .map_err(|_| VerifyError::Busy)?;
+        let result = answer.await.map_err(|_| VerifyError::Busy);
+        drop(permit);
+        result
+    }
+}
+
 /// Verifies Basic credentials against the user store, with a per-container cache.
 pub struct Authenticator {
     users: Arc<dyn UserStore>,
     ttl: Duration,
     cache_salt: [u8; 16],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
+    pool: HashPool,
 }
 
 impl Authenticator {
-    /// Builds the authenticator (cheap: nothing is hashed here).
-    pub fn new(users: Arc<dyn UserStore>, ttl: Duration) -> Self {
+    /// Builds the authenticator (cheap: nothing is hashed here) over a hashing pool.
+    pub fn new(users: Arc<dyn UserStore>, ttl: Duration, pool: HashPool) -> Self {
         Authenticator {
             users,
             ttl,
             cache_salt: rand::random(),
             verified: Mutex::new(HashMap::new()),
+            pool,
         }
     }
 
@@ -131,24 +209,33 @@ impl Authenticator {
         hasher.finalize().into()
     }
 
-    /// True when the pair is a known user with that password.
-    pub async fn verify(&self, username: &str, password: &str) -> Result<bool, StoreError> {
+    /// True when the pair was verified within the cache's lifetime (no hashing needed).
+    pub fn is_cached(&self, username: &str, password: &str) -> bool {
         let key = self.cache_key(username, password);
         let now = Instant::now();
-        if let Ok(cache) = self.verified.lock() {
-            if cache.get(&key).is_some_and(|until| *until > now) {
-                return Ok(true);
-            }
+        self.verified
+            .lock()
+            .map(|cache| cache.get(&key).is_some_and(|until| *until > now))
+            .unwrap_or(false)
+    }
+
+    /// True when the pair is a known user with that password.
+    pub async fn verify(&self, username: &str, password: &str) -> Result<bool, VerifyError> {
+        if self.is_cached(username, password) {
+            return Ok(true);
         }
         let stored = self.users.password_hash(username).await?;
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_PHC.to_string());
         let password_owned = password.to_string();
-        let matches = tokio::task::spawn_blocking(move || verify_hash(&password_owned, &phc))
-            .await
-            .map_err(|e| StoreError::backend("verify_password", e))?;
+        let matches = self
+            .pool
+            .run(move || verify_hash(&password_owned, &phc))
+            .await?;
         let ok = known && matches;
         if ok {
+            let key = self.cache_key(username, password);
+            let now = Instant::now();
             if let Ok(mut cache) = self.verified.lock() {
                 if cache.len() >= CACHE_CAPACITY {
                     cache.retain(|_, until| *until > now);

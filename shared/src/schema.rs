@@ -387,7 +387,10 @@ impl Applicant {
             }
             let number = match raw {
                 FieldValue::Number(n) => Some(n),
-                FieldValue::Text(text) => text.trim().parse::<f64>().ok(),
+                // Surrounding spaces are refused, not trimmed: `" 4 "` is not the code 4
+                // (the CSV reader trims its cells before they get here).
+                FieldValue::Text(text) if text.trim() == text => text.parse::<f64>().ok(),
+                FieldValue::Text(_) => None,
                 FieldValue::Other(_) => None,
             };
             match number {

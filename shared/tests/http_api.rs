@@ -248,17 +248,18 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     assert_eq!(json(&response)["error"], "no route /nothing");
 
     for (method, uri, allow) in [
-        (Method::DELETE, "/predict", "GET, POST"),
-        (Method::PUT, "/predict", "GET, POST"),
+        (Method::DELETE, "/predict", "GET, HEAD, POST"),
+        (Method::PUT, "/predict", "GET, HEAD, POST"),
         (Method::GET, "/retrain", "POST"),
         (Method::GET, "/initialtrain", "POST"),
-        (Method::POST, "/hello", "GET"),
+        (Method::POST, "/hello", "GET, HEAD"),
     ] {
         let response = app
             .handle(request(method, uri).body(Bytes::new()).unwrap())
             .await;
         assert_status(&response, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(response.headers()["allow"], allow, "{uri}");
+        assert!(json(&response)["error"].as_str().unwrap().contains(allow));
     }
 
     // Every invalid field at once: wrong type, out of domain, fraction, missing, unknown.
@@ -447,7 +448,7 @@ async fn browsers_get_the_form_and_the_explained_result() {
     assert_eq!(state.logged().await, 1);
 }
 
-async fn hello_version(app: &App) -> Value {
+async fn hello_version(app: &TestApp) -> Value {
     json(&app.handle(get("/hello")).await)["champion_version"].clone()
 }
 
@@ -475,7 +476,7 @@ async fn the_champion_cache_follows_the_pointer() {
     // A container with a zero interval checks on every request.
     let mut config = state.config.clone();
     config.champion_recheck = Duration::ZERO;
-    let eager = App::new(state.services.clone(), &config).await.unwrap();
+    let eager = TestApp::new(App::new(state.services.clone(), &config).await.unwrap());
     assert_eq!(hello_version(&eager).await, 2);
 }
 
@@ -484,7 +485,7 @@ async fn the_background_log_is_flushed_on_shutdown() {
     let state = TestState::new(false, true).await;
     let mut config = state.config.clone();
     config.background_log = true;
-    let app = App::new(state.services.clone(), &config).await.unwrap();
+    let app = TestApp::new(App::new(state.services.clone(), &config).await.unwrap());
     for _ in 0..20 {
         let response = app
             .handle(get(&format!("/predict?{}", corrected_query())))
@@ -523,9 +524,14 @@ async fn behind_api_gateway_the_stage_does_not_matter() {
         .handle_endpoint(Endpoint::Predict, get("/prod/hello"))
         .await;
     assert_status(&response, StatusCode::NOT_FOUND);
-    // Exact routing (fraudctl serve) knows no stages.
+    // fraudctl serve routes alike (it answered 404 before the shared router).
     assert_status(
-        &app.handle(get("/prod/predict")).await,
+        &app.handle(get(&format!("/prod/predict?{}", corrected_query())))
+            .await,
+        StatusCode::OK,
+    );
+    assert_status(
+        &app.handle(get("/prod/predict/extra")).await,
         StatusCode::NOT_FOUND,
     );
 }

@@ -1,16 +1,15 @@
 //! Every file in `events/` through its Lambda function's handler, as the runtime would call
-//! it: API Gateway events are decoded by lambda_http and answered by `lambda::api` (hello,
-//! initialtrain, predict) or `lambda::retrain_event` (retrain, which also takes EventBridge
-//! events). Expectations live in `events/manifest.json`; a file missing from it fails.
+//! it: API Gateway events are decoded by lambda_http and answered by the function's router
+//! (hello, initialtrain, predict: what `lambda_http::run` serves) or `lambda::retrain_event`
+//! (retrain, which also takes EventBridge events). Expectations live in `events/manifest.json`; a file missing from it fails.
 
 mod http_common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use fraudrisk::http::{lambda, Endpoint};
+use fraudrisk::http::{lambda, router, Endpoint};
 use http_common::*;
-use lambda_http::Body;
 use serde_json::Value;
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
@@ -39,14 +38,15 @@ struct Answer {
     body: String,
 }
 
-async fn invoke(app: &fraudrisk::http::App, function: &str, text: &str, file: &str) -> Answer {
+async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer {
     let endpoint = Endpoint::ALL
         .into_iter()
         .find(|e| e.name() == function)
         .unwrap_or_else(|| panic!("{file}: unknown function {function}"));
     if endpoint == Endpoint::Retrain {
         let payload: Value = serde_json::from_str(text).unwrap();
-        let output = lambda::retrain_event(app, payload)
+        let router = lambda::retrain_router(app.app.clone());
+        let output = lambda::retrain_event(app, &router, payload)
             .await
             .unwrap_or_else(|e| panic!("{file}: the invocation failed: {e}"));
         return match output.get("statusCode") {
@@ -74,17 +74,12 @@ async fn invoke(app: &fraudrisk::http::App, function: &str, text: &str, file: &s
     }
     let request = lambda_http::request::from_str(text)
         .unwrap_or_else(|e| panic!("{file}: not an API Gateway HTTP API event: {e}"));
-    let response = match lambda::api(app, endpoint, request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
+    let router = router(app.app.clone(), &[endpoint]);
+    let response = lambda::api(&router, request).await;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = match response.into_body() {
-        Body::Empty => String::new(),
-        Body::Text(text) => text,
-        other => panic!("{file}: binary body {other:?}"),
-    };
+    let body = String::from_utf8(response.body().to_vec())
+        .unwrap_or_else(|_| panic!("{file}: binary body"));
     Answer {
         status: Some(status),
         headers,

@@ -25,7 +25,6 @@ use fraudrisk::ports::{RecordRole, Tracker};
 use fraudrisk::request::{seed_example_corrected, SEED_EXAMPLE_JSON};
 use fraudrisk::services::Services;
 use it_common::TestDatabase;
-use lambda_http::Body;
 use serde_json::Value;
 
 const EVENTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
@@ -53,10 +52,11 @@ fn event(file: &str, body: Option<&str>) -> Value {
 }
 
 /// Invokes the Lambda handler of `endpoint` with an API Gateway event, as the runtime would.
-async fn invoke(app: &App, endpoint: Endpoint, event: Value) -> Answer {
+async fn invoke(app: &Arc<App>, endpoint: Endpoint, event: Value) -> Answer {
     if endpoint == Endpoint::Retrain {
         // The retrain function takes a raw payload (API Gateway or EventBridge).
-        let output = lambda::retrain_event(app, event)
+        let router = lambda::retrain_router(app.clone());
+        let output = lambda::retrain_event(app, &router, event)
             .await
             .unwrap_or_else(|e| panic!("the retrain invocation failed: {e}"));
         let status = output["statusCode"]
@@ -70,15 +70,10 @@ async fn invoke(app: &App, endpoint: Endpoint, event: Value) -> Answer {
     }
     let request =
         lambda_http::request::from_str(&event.to_string()).expect("an API Gateway HTTP API event");
-    let response = match lambda::api(app, endpoint, request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
+    let router = fraudrisk::http::router(app.clone(), &[endpoint]);
+    let response = lambda::api(&router, request).await;
     let status = response.status().as_u16();
-    let text = match response.into_body() {
-        Body::Text(text) => text,
-        other => panic!("expected a text body, got {other:?}"),
-    };
+    let text = String::from_utf8_lossy(response.body()).into_owned();
     Answer {
         status,
         body: serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")),
@@ -124,11 +119,11 @@ async fn services(config: &Config, state: &Path) -> Services {
 
 /// The app a Lambda container builds (predictions logged within the request), with this
 /// test's experiment and model names.
-async fn app(services: Services, state: &Path, pipeline: &PipelineSettings) -> App {
+async fn app(services: Services, state: &Path, pipeline: &PipelineSettings) -> Arc<App> {
     let mut config = AppConfig::new(state.to_path_buf());
     config.pipeline = pipeline.clone();
     assert!(!config.background_log, "Lambda logs within the request");
-    App::new(services, &config).await.expect("app")
+    Arc::new(App::new(services, &config).await.expect("app"))
 }
 
 async fn logged(services: &Services) -> u64 {

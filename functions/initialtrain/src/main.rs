@@ -1,17 +1,14 @@
 //! Lambda function `initialtrain`: `POST /initialtrain`, train on the reference rows and
 //! promote the result to champion.
 
-use fraudrisk::http::{lambda, Endpoint};
-use lambda_http::{run, service_fn, Error};
+use fraudrisk::http::{lambda, router, Endpoint};
+use lambda_http::{run, Error};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     // Built once per container: services, authenticator with its cache, champion cache.
     let app = lambda::app_from_env().await?;
-    let app = &app;
-    run(service_fn(move |request| {
-        lambda::api(app, Endpoint::InitialTrain, request)
-    }))
-    .await
+    // The shared router with only this function's route; lambda_http runs it as a service.
+    run(router(app, &[Endpoint::InitialTrain])).await
 }

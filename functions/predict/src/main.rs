@@ -1,8 +1,8 @@
 //! Lambda function `predict`: `GET /predict?<20 fields>` (JSON, or the HTML page for a
 //! browser) and `POST /predict` (one applicant or `{"records": [...]}`).
 
-use fraudrisk::http::{lambda, Endpoint};
-use lambda_http::{run, service_fn, Error};
+use fraudrisk::http::{lambda, router, Endpoint};
+use lambda_http::{run, Error};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -11,9 +11,6 @@ async fn main() -> Result<(), Error> {
     let app = lambda::app_from_env().await?;
     // Load the champion during the init phase, not in the first caller's request.
     app.warm_up().await;
-    let app = &app;
-    run(service_fn(move |request| {
-        lambda::api(app, Endpoint::Predict, request)
-    }))
-    .await
+    // The shared router with only this function's route; lambda_http runs it as a service.
+    run(router(app, &[Endpoint::Predict])).await
 }

@@ -11,9 +11,11 @@ async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     // Built once per container: services, authenticator with its cache, champion cache.
     let app = lambda::app_from_env().await?;
-    let app = &app;
+    // API Gateway events go through the same router as everywhere else.
+    let router = lambda::retrain_router(app.clone());
+    let (app, router) = (&app, &router);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        lambda::retrain_event(app, event.payload)
+        lambda::retrain_event(app, router, event.payload)
             .await
             .map_err(Error::from)
     }))

@@ -5,7 +5,9 @@
 //! failures carry a short message; the full error goes to the log, never to the client.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use http::{Response, StatusCode};
 use serde::Serialize;
 
@@ -53,6 +55,24 @@ pub enum ApiError {
     /// No model is trained yet (503).
     #[error("no model has been trained yet")]
     NoModel,
+    /// The champion's files cannot be read or used (503).
+    #[error("the champion model cannot be loaded: {0}")]
+    BrokenChampion(String),
+    /// A prediction was made but could not be logged, so it is not answered (503).
+    #[error("the prediction could not be logged, so it is not answered; see the service log")]
+    LogUnavailable,
+    /// Too many failed logins from this address or for this user (429).
+    #[error("too many failed logins; retry after {retry_after} s")]
+    TooManyLogins { retry_after: u64 },
+    /// Every password-hashing thread stayed busy for the whole queue wait (503).
+    #[error("too many logins are being checked at once; retry in a moment")]
+    LoginsBusy,
+    /// The request (headers, body and work) took longer than allowed (408).
+    #[error("the request took longer than {seconds} s (body included) and was cut off")]
+    Timeout { seconds: u64 },
+    /// A protocol-level refusal (414, 431, ...) with its status.
+    #[error("{message}")]
+    Protocol { status: StatusCode, message: String },
     /// A database, artifact store or tracking server failed (502).
     #[error("{0}")]
     Dependency(String),
@@ -70,6 +90,11 @@ struct ErrorBody<'a> {
     hint: Option<&'a str>,
 }
 
+/// The hint given with a 503 when the champion's files cannot be used.
+pub const BROKEN_CHAMPION_HINT: &str =
+    "the champion's model file is missing or damaged in the artifact store: check the store, \
+     then promote a model again (POST /retrain or /initialtrain)";
+
 /// The hint given with a 503 before the first training.
 pub const NO_MODEL_HINT: &str =
     "train the first model: POST /initialtrain (or `fraudctl initialtrain`), then retry";
@@ -86,7 +111,13 @@ impl ApiError {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Busy | ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::NoModel => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NoModel
+            | ApiError::BrokenChampion(_)
+            | ApiError::LogUnavailable
+            | ApiError::LoginsBusy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyLogins { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Protocol { status, .. } => *status,
             ApiError::Dependency(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -104,6 +135,7 @@ impl ApiError {
     pub fn hint(&self) -> Option<&str> {
         match self {
             ApiError::NoModel => Some(NO_MODEL_HINT),
+            ApiError::BrokenChampion(_) => Some(BROKEN_CHAMPION_HINT),
             ApiError::Conflict { hint, .. } => Some(hint),
             ApiError::Busy => Some("training takes a few seconds to minutes; retry later"),
             _ => None,
@@ -136,9 +168,30 @@ impl ApiError {
                     .headers_mut()
                     .insert(ALLOW, HeaderValue::from_static(allow));
             }
+            ApiError::TooManyLogins { retry_after } => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::LoginsBusy | ApiError::LogUnavailable => {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             _ => {}
         }
         response
+    }
+
+    /// The error of a champion that could not be served: none yet, or broken.
+    pub fn champion(error: PipelineError) -> Self {
+        match error {
+            PipelineError::NoChampion => ApiError::NoModel,
+            other => {
+                tracing::error!(error = %other, "the champion cannot be served");
+                ApiError::BrokenChampion(other.to_string())
+            }
+        }
     }
 
     /// A 422 for fields that broke their rules.
@@ -148,6 +201,12 @@ impl ApiError {
             message: format!("invalid fields: {}", names.join(", ")),
             fields,
         }
+    }
+}
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        ApiError::into_response(self).map(axum::body::Body::from)
     }
 }
 
@@ -204,9 +263,8 @@ impl From<PipelineError> for ApiError {
                     tracker.call
                 ))
             }
-            PipelineError::CorruptChampion(_)
-            | PipelineError::Model(_)
-            | PipelineError::Internal(_) => {
+            PipelineError::CorruptChampion(_) => ApiError::champion(error),
+            PipelineError::Model(_) | PipelineError::Internal(_) => {
                 tracing::error!(%error, "pipeline failure");
                 ApiError::Internal(error.to_string())
             }

@@ -12,31 +12,50 @@ use serde::Serialize;
 use super::error::json_response;
 use super::html::{self, Outcome};
 use super::prediction_log::PredictionSink;
-use super::{ApiError, App, NO_MODEL_HINT, TOP_CONTRIBUTIONS};
+use super::strict_json::{self, StrictJsonError};
+use super::{ApiError, App, BROKEN_CHAMPION_HINT, NO_MODEL_HINT, TOP_CONTRIBUTIONS};
 use crate::model::{Contribution, Decision};
-use crate::pipeline::{self, RetrainMode, ServedPrediction};
+use crate::pipeline::{self, PipelineError, RetrainMode, ServedPrediction};
 use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
 use crate::request::applicants_from_json;
 use crate::schema::{Applicant, FieldError, FieldValue};
 
-/// `GET /hello`: the seed's liveness answer plus the champion's version.
+/// `GET /hello`: the seed's liveness answer plus the champion's version; says whether the
+/// champion is absent (no training yet) or broken (its files cannot be used).
 pub(super) async fn hello(app: &App) -> Response<Bytes> {
     #[derive(Serialize)]
     struct Hello {
         message: &'static str,
         champion_version: Option<u32>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        champion_error: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         hint: Option<&'static str>,
     }
-    let champion_version = app.champion.version().await;
-    json_response(
-        StatusCode::OK,
-        &Hello {
+    let answer = match app.champion.get().await {
+        Ok(champion) => Hello {
             message: "hello",
-            champion_version,
-            hint: champion_version.is_none().then_some(NO_MODEL_HINT),
+            champion_version: Some(champion.pointer.version),
+            champion_error: None,
+            hint: None,
         },
-    )
+        Err(PipelineError::NoChampion) => Hello {
+            message: "hello",
+            champion_version: None,
+            champion_error: None,
+            hint: Some(NO_MODEL_HINT),
+        },
+        Err(error) => {
+            tracing::warn!(%error, "the champion cannot be served");
+            Hello {
+                message: "hello",
+                champion_version: None,
+                champion_error: Some(format!("the champion is broken: {error}")),
+                hint: Some(BROKEN_CHAMPION_HINT),
+            }
+        }
+    };
+    json_response(StatusCode::OK, &answer)
 }
 
 /// `POST /initialtrain`: trains on the reference rows and promotes the result.
@@ -170,8 +189,7 @@ pub(super) async fn predict_post(
     user: &str,
 ) -> Result<Response<Bytes>, ApiError> {
     require_json(request.headers())?;
-    let body: serde_json::Value = serde_json::from_slice(request.body())
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let body = parse_body(request.body())?;
     let (applicants, batch) = applicants_from_json(&body)?;
     let served = score(app, &applicants, user).await?;
     if batch {
@@ -220,14 +238,31 @@ fn one_answer(served: &[ServedPrediction]) -> Result<Response<Bytes>, ApiError> 
     ))
 }
 
-/// Scores with the champion and logs each prediction.
+/// A JSON body, strictly: a duplicate key is a 422 naming it, like a repeated query field.
+fn parse_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    strict_json::parse(body).map_err(|error| match error {
+        StrictJsonError::Malformed(message) => ApiError::MalformedJson(message),
+        StrictJsonError::Duplicates(fields) => ApiError::invalid(fields),
+    })
+}
+
+/// Scores with the champion and logs each prediction. A prediction that cannot be logged
+/// is not answered (503).
 async fn score(
     app: &App,
     applicants: &[Applicant],
     user: &str,
 ) -> Result<Vec<ServedPrediction>, ApiError> {
-    let champion = app.champion.get().await?;
-    Ok(pipeline::predict_and_log(&champion, applicants, &app.log, Some(user)).await?)
+    let champion = app.champion.get().await.map_err(ApiError::champion)?;
+    pipeline::predict_and_log(&champion, applicants, &app.log, Some(user))
+        .await
+        .map_err(|error| match error {
+            PipelineError::Store(error) => {
+                tracing::error!(%error, "the prediction log cannot be written");
+                ApiError::LogUnavailable
+            }
+            other => other.into(),
+        })
 }
 
 async fn predict_page(
@@ -315,24 +350,52 @@ fn query_pairs(request: &Request<Bytes>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
         .unwrap_or_default()
 }
 
-/// True when the client prefers HTML: a browser's `Accept` lists `text/html`.
+/// True when the client prefers HTML to JSON: the `Accept` media ranges are weighed by
+/// their q-values (RFC 9110 12.5.1), the more specific range deciding for each type; on a
+/// tie JSON wins. `text/html,application/xhtml+xml,...;q=0.9` (a browser) gets HTML;
+/// `application/json;q=1, text/html;q=0.1` and `*/*` get JSON.
 fn wants_html(headers: &HeaderMap) -> bool {
-    headers
+    let ranges: Vec<(String, f32)> = headers
         .get_all(ACCEPT)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|range| {
+        .filter_map(|range| {
             let mut parts = range.split(';');
-            let media = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            media.eq_ignore_ascii_case("text/html") && !refused
+            let media = parts.next()?.trim().to_ascii_lowercase();
+            if media.is_empty() {
+                return None;
+            }
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").map(str::trim))
+                .filter_map(|q| q.parse::<f32>().ok())
+                .next_back()
+                .unwrap_or(1.0);
+            Some((
+                media,
+                if q.is_finite() {
+                    q.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
+            ))
         })
+        .collect();
+    // The weight of a type: its exact range, else its `type/*`, else `*/*`, else 0.
+    let weight = |media: &str| -> f32 {
+        let family = format!("{}/*", media.split('/').next().unwrap_or(""));
+        [media, family.as_str(), "*/*"]
+            .iter()
+            .find_map(|wanted| {
+                ranges
+                    .iter()
+                    .find(|(m, _)| m.as_str() == *wanted)
+                    .map(|(_, q)| *q)
+            })
+            .unwrap_or(0.0)
+    };
+    let html = weight("text/html");
+    html > 0.0 && html > weight("application/json")
 }
 
 /// 415 unless the body is declared `application/json` (a UTF-8 charset may follow).
@@ -371,9 +434,7 @@ fn optional_json_object(
         return Ok(None);
     }
     require_json(request.headers())?;
-    let value: serde_json::Value = serde_json::from_slice(request.body())
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    match value {
+    match parse_body(request.body())? {
         serde_json::Value::Object(object) => Ok(Some(object)),
         _ => Err(ApiError::invalid(vec![FieldError::new(
             "body",
@@ -417,6 +478,17 @@ mod tests {
         assert!(!wants_html(&headers(ACCEPT, "application/json")));
         assert!(!wants_html(&headers(ACCEPT, "text/html;q=0")));
         assert!(!wants_html(&HeaderMap::new()));
+        // q-values decide, not the order or the mere presence of text/html.
+        assert!(!wants_html(&headers(
+            ACCEPT,
+            "application/json;q=1, text/html;q=0.1"
+        )));
+        assert!(wants_html(&headers(
+            ACCEPT,
+            "application/json;q=0.5, text/html"
+        )));
+        assert!(!wants_html(&headers(ACCEPT, "text/html, application/json")));
+        assert!(wants_html(&headers(ACCEPT, "text/*")));
     }
 
     #[test]

@@ -126,8 +126,9 @@ pub fn render(query: &[(String, String)], outcome: &Outcome<'_>) -> String {
     }
 
     page.push_str("<section><h2>Applicant</h2>");
-    // Relative action: stays right behind an API Gateway stage prefix (/prod/predict).
-    page.push_str("<form id=\"predict-form\" method=\"get\" action=\"predict\">\n");
+    // No action: the form submits to the page's own path, whatever it is (`/predict`,
+    // `/predict/`, `/prod/predict`); a relative "predict" made `/predict/predict`.
+    page.push_str("<form id=\"predict-form\" method=\"get\">\n");
     for feature in FEATURES.iter() {
         let current = value_of(feature.name);
         let _ = write!(

@@ -1,10 +1,10 @@
-//! The glue between AWS Lambda and [`App`]: JSON logs, the app built from the environment,
-//! the API Gateway handler of `hello`, `initialtrain` and `predict`, and the two-shape
-//! handler of `retrain`.
+//! The glue between AWS Lambda and [`App`]: JSON logs, the app and its router built from the
+//! environment, and the two-shape handler of `retrain`. `hello`, `initialtrain` and
+//! `predict` hand their router to `lambda_http::run` directly.
 //!
 //! API Gateway HTTP API (payload 2.0) is the supported front door. Routing does not depend on
 //! the stage: a named stage puts `/prod/predict` in `rawPath` (and lambda_http keeps or even
-//! adds it), so each function checks only that the path ends with its own route.
+//! adds it); the router strips what precedes the route, as it does in `fraudctl serve`.
 //!
 //! `retrain` is invoked by API Gateway and by EventBridge; [`retrain_event`] tells them apart
 //! by shape (see [`RetrainEvent::classify`]). For a scheduled run the mode comes from, in
@@ -12,17 +12,18 @@
 //! input such as `{"mode": "if-drift"}`), the environment variable [`ENV_RETRAIN_MODE`], and
 //! finally `always`.
 
-use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use axum::Router;
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Response;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::request::LambdaRequest;
 use lambda_http::Body;
 use serde_json::Value;
 
-use super::{App, AppConfig, AppError, Endpoint, ENV_STATE_DIR};
+use super::{router, App, AppConfig, AppError, Endpoint, ENV_STATE_DIR};
 use crate::pipeline::{PipelineError, RetrainMode};
 
 /// Where the embedded adapters keep their state inside Lambda (the only writable folder).
@@ -52,7 +53,9 @@ pub fn init_tracing() {
         .json()
         .with_env_filter(filter)
         .with_target(false)
-        .with_current_span(false)
+        // The request span carries the request id into every line of a request.
+        .with_current_span(true)
+        .with_span_list(false)
         .try_init();
 }
 
@@ -65,48 +68,14 @@ pub fn state_dir() -> PathBuf {
 
 /// The container's state, from the environment. Predictions are logged within each
 /// invocation: a frozen container cannot finish background work.
-pub async fn app_from_env() -> Result<App, AppError> {
+pub async fn app_from_env() -> Result<Arc<App>, AppError> {
     let config = AppConfig::from_env(state_dir())?;
-    App::from_config(&config).await
+    Ok(Arc::new(App::from_config(&config).await?))
 }
 
-/// Answers an API Gateway request routed to `endpoint`.
-pub async fn api(
-    app: &App,
-    endpoint: Endpoint,
-    request: lambda_http::Request,
-) -> Result<Response<Body>, Infallible> {
-    let response = app
-        .handle_endpoint(endpoint, to_bytes_request(request))
-        .await;
-    Ok(to_lambda_response(response))
-}
-
-fn to_bytes_request(request: lambda_http::Request) -> Request<Bytes> {
-    let (parts, body) = request.into_parts();
-    let bytes = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(text) => Bytes::from(text),
-        Body::Binary(data) => Bytes::from(data),
-        // Body is non-exhaustive; any future variant still dereferences to its bytes.
-        #[allow(unreachable_patterns)]
-        other => Bytes::copy_from_slice(&other),
-    };
-    Request::from_parts(parts, bytes)
-}
-
-/// Our answers are JSON or HTML, so text; a body that is not UTF-8 goes out base64-encoded.
-fn to_lambda_response(response: Response<Bytes>) -> Response<Body> {
-    let (parts, bytes) = response.into_parts();
-    let body = if bytes.is_empty() {
-        Body::Empty
-    } else {
-        match String::from_utf8(bytes.to_vec()) {
-            Ok(text) => Body::Text(text),
-            Err(error) => Body::Binary(error.into_bytes()),
-        }
-    };
-    Response::from_parts(parts, body)
+/// Answers an API Gateway request with `router`, as `lambda_http::run` would.
+pub async fn api(router: &Router, request: lambda_http::Request) -> Response<Bytes> {
+    router::call(router, request.map(axum::body::Body::new)).await
 }
 
 /// Why a `retrain` invocation failed (Lambda reports it as a failed invocation).
@@ -191,17 +160,23 @@ pub fn scheduled_mode(from_event: Option<&str>) -> Result<RetrainMode, EventErro
     }
 }
 
+/// The router of the `retrain` function.
+pub fn retrain_router(app: Arc<App>) -> Router {
+    router(app, &[Endpoint::Retrain])
+}
+
 /// The `retrain` function: an API Gateway event gets an API Gateway answer (with any status,
 /// as for the other functions); a scheduled event runs the retrain and answers with its
 /// summary, or fails the invocation so Lambda's retry and error metrics see it.
-pub async fn retrain_event(app: &App, payload: Value) -> Result<Value, EventError> {
+pub async fn retrain_event(
+    app: &App,
+    router: &Router,
+    payload: Value,
+) -> Result<Value, EventError> {
     match RetrainEvent::classify(payload)? {
         RetrainEvent::Api(event) => {
             let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(*event).into();
-            let response = app
-                .handle_endpoint(Endpoint::Retrain, to_bytes_request(request))
-                .await;
-            api_gateway_v2_response(response)
+            api_gateway_v2_response(api(router, request).await)
         }
         RetrainEvent::Scheduled { mode } => {
             let mode = scheduled_mode(mode.as_deref())?;

@@ -1,6 +1,5 @@
-//! The HTTP API: one implementation of each endpoint over `http::Request<Bytes>` and
-//! `http::Response<Bytes>`, used by the Lambda binaries (see [`lambda`]) and by
-//! `fraudctl serve` alike.
+//! The HTTP API: one axum [`Router`](router::router) over the endpoints, served by the
+//! Lambda functions (see [`lambda`]) and by `fraudctl serve` alike.
 //!
 //! | route | answer |
 //! | --- | --- |
@@ -12,39 +11,51 @@
 //!
 //! Every route needs HTTP Basic credentials of a user in the store. Requests are checked in
 //! this order, so the cheapest refusal comes first and nothing is stored for a refused
-//! request: body size (413), credentials (401), route (404), method (405), content type
-//! (415), JSON syntax (400), fields (422, all at once), model (503), then the work.
+//! request: protocol limits (414, 431), credentials (401, 429, 503; before the body is
+//! read), body size (413), route (404), method (405), content type (415), JSON syntax (400),
+//! fields (422, all at once), model (503), then the work (408 past its timeout).
 //!
 //! The state of a container ([`App`]) is built once: the services, the authenticator with its
-//! credential cache, the pipeline settings and the champion cache.
+//! credential cache and hashing pool, the failed-login limiter, the pipeline settings and the
+//! champion cache.
 
 pub mod champion;
 pub mod error;
 mod handlers;
 pub mod html;
 pub mod lambda;
+pub mod login;
 pub mod prediction_log;
+pub mod router;
+mod strict_json;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, Response};
+use http::HeaderMap;
 
-use crate::auth::{parse_basic_authorization, AuthError, Authenticator, DEFAULT_CACHE_TTL};
+use crate::auth::{
+    parse_basic_authorization, AuthError, Authenticator, HashPool, VerifyError, DEFAULT_CACHE_TTL,
+};
 use crate::pipeline::PipelineSettings;
 use crate::ports::StoreError;
 use crate::services::Services;
 
 pub use champion::ChampionCache;
-pub use error::{ApiError, NO_MODEL_HINT, REALM};
+pub use error::{ApiError, BROKEN_CHAMPION_HINT, NO_MODEL_HINT, REALM};
+pub use login::{LoginKey, LoginLimiter};
 pub use prediction_log::PredictionSink;
+pub use router::{router, User};
 
 /// Largest request body accepted (413 above it): room for a full batch of
 /// [`crate::request::MAX_BATCH`] applicants, pretty-printed (about 700 bytes each).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How many feature contributions an answer explains.
 pub const TOP_CONTRIBUTIONS: usize = 5;
+/// How long reading a request body may take (408 beyond it).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a login waits for a free hashing thread before 503.
+pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// How often a container re-reads the champion pointer.
 pub const DEFAULT_CHAMPION_RECHECK: Duration = Duration::from_secs(30);
 
@@ -95,20 +106,6 @@ impl Endpoint {
             Endpoint::Predict => "GET, POST",
         }
     }
-
-    /// The endpoint of an exact path (`/predict`; a trailing slash is tolerated).
-    pub fn from_path(path: &str) -> Option<Self> {
-        let name = path.strip_prefix('/')?;
-        let name = name.strip_suffix('/').unwrap_or(name);
-        Endpoint::ALL.into_iter().find(|e| e.name() == name)
-    }
-
-    /// True when the path's last segment names this endpoint. Used behind API Gateway,
-    /// which has routed the request already and may put a stage (`/prod/predict`) or an API
-    /// mapping before the route.
-    pub fn matches_suffix(self, path: &str) -> bool {
-        path.trim_end_matches('/').rsplit('/').next() == Some(self.name())
-    }
 }
 
 /// Why the app state could not be built.
@@ -123,6 +120,9 @@ pub enum AppError {
     /// The authenticator's dummy hash could not be made.
     #[error("cannot set up authentication: {0}")]
     Auth(#[from] AuthError),
+    /// The password-hashing threads could not be started.
+    #[error("cannot start the password-hashing threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 /// Settings of the HTTP layer.
@@ -136,6 +136,12 @@ pub struct AppConfig {
     pub champion_recheck: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// How long reading a request body may take.
+    pub body_read_timeout: Duration,
+    /// Threads verifying passwords (argon2id, 19 MiB each) at once.
+    pub hash_threads: usize,
+    /// How long a login waits for a hashing thread before 503.
+    pub login_queue_wait: Duration,
     /// Log predictions from a background writer (long-running servers) instead of within
     /// the request (Lambda).
     pub background_log: bool,
@@ -151,6 +157,9 @@ impl AppConfig {
             auth_cache_ttl: DEFAULT_CACHE_TTL,
             champion_recheck: DEFAULT_CHAMPION_RECHECK,
             max_body_bytes: MAX_BODY_BYTES,
+            body_read_timeout: BODY_READ_TIMEOUT,
+            hash_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            login_queue_wait: LOGIN_QUEUE_WAIT,
             background_log: false,
             pipeline: PipelineSettings::default(),
         }
@@ -188,16 +197,19 @@ fn env_seconds(name: &'static str) -> Result<Option<Duration>, AppError> {
 pub struct App {
     services: Services,
     auth: Authenticator,
+    logins: LoginLimiter,
     settings: PipelineSettings,
     champion: ChampionCache,
     log: PredictionSink,
     max_body_bytes: usize,
+    body_read_timeout: Duration,
 }
 
 impl App {
     /// Builds the state over the given services.
     pub async fn new(services: Services, config: &AppConfig) -> Result<Self, AppError> {
-        let auth = Authenticator::new(services.users.clone(), config.auth_cache_ttl);
+        let pool = HashPool::new(config.hash_threads, config.login_queue_wait)?;
+        let auth = Authenticator::new(services.users.clone(), config.auth_cache_ttl, pool);
         let log = if config.background_log {
             PredictionSink::background(services.predictions.clone())
         } else {
@@ -207,9 +219,11 @@ impl App {
             champion: ChampionCache::new(services.artifacts.clone(), config.champion_recheck),
             services,
             auth,
+            logins: LoginLimiter::default(),
             settings: config.pipeline.clone(),
             log,
             max_body_bytes: config.max_body_bytes,
+            body_read_timeout: config.body_read_timeout,
         })
     }
 
@@ -230,6 +244,11 @@ impl App {
         self.max_body_bytes
     }
 
+    /// How long reading a request body may take.
+    pub fn body_read_timeout(&self) -> Duration {
+        self.body_read_timeout
+    }
+
     /// The champion cache.
     pub fn champion(&self) -> &ChampionCache {
         &self.champion
@@ -248,102 +267,38 @@ impl App {
         self.log.shutdown().await;
     }
 
-    /// Answers a request whose path is one of the exact routes (`/predict`, ...).
-    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        let route = Endpoint::from_path(request.uri().path());
-        self.respond(route, request).await
-    }
-
-    /// Answers a request routed to `endpoint` by API Gateway: the path only needs to end
-    /// with the endpoint's name, whatever stage or mapping precedes it.
-    pub async fn handle_endpoint(
+    /// The username of valid Basic credentials. A pair verified recently is answered from
+    /// the cache; otherwise the failed-login limits are checked (429) before any hashing,
+    /// and hashing waits a bounded time for a thread (503).
+    pub async fn authenticate(
         &self,
-        endpoint: Endpoint,
-        request: Request<Bytes>,
-    ) -> Response<Bytes> {
-        let route = endpoint
-            .matches_suffix(request.uri().path())
-            .then_some(endpoint);
-        self.respond(route, request).await
-    }
-
-    async fn respond(&self, route: Option<Endpoint>, request: Request<Bytes>) -> Response<Bytes> {
-        let started = Instant::now();
-        let method = request.method().clone();
-        let path = request.uri().path().to_string();
-        let response = match self.dispatch(route, request).await {
-            Ok(response) => response,
-            Err(error) => error.into_response(),
-        };
-        tracing::info!(
-            %method,
-            path,
-            status = response.status().as_u16(),
-            micros = started.elapsed().as_micros() as u64,
-            "request"
-        );
-        response
-    }
-
-    async fn dispatch(
-        &self,
-        route: Option<Endpoint>,
-        request: Request<Bytes>,
-    ) -> Result<Response<Bytes>, ApiError> {
-        if request.body().len() > self.max_body_bytes {
-            return Err(ApiError::PayloadTooLarge {
-                limit: self.max_body_bytes,
-            });
-        }
-        let user = self.authenticate(&request).await?;
-        let endpoint = route.ok_or_else(|| ApiError::NotFound(request.uri().path().to_string()))?;
-        match (endpoint, request.method()) {
-            (Endpoint::Hello, &Method::GET) => Ok(handlers::hello(self).await),
-            (Endpoint::InitialTrain, &Method::POST) => {
-                handlers::initial_train(self, &request).await
-            }
-            (Endpoint::Retrain, &Method::POST) => handlers::retrain(self, &request).await,
-            (Endpoint::Predict, &Method::GET) => handlers::predict_get(self, &request, &user).await,
-            (Endpoint::Predict, &Method::POST) => {
-                handlers::predict_post(self, &request, &user).await
-            }
-            (endpoint, method) => Err(ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                allow: endpoint.allow(),
-            }),
-        }
-    }
-
-    /// The username of valid Basic credentials.
-    async fn authenticate(&self, request: &Request<Bytes>) -> Result<String, ApiError> {
-        let header = request
-            .headers()
+        headers: &HeaderMap,
+        address: Option<String>,
+    ) -> Result<String, ApiError> {
+        let header = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .ok_or(ApiError::Unauthorized)?;
         let (username, password) =
             parse_basic_authorization(header).ok_or(ApiError::Unauthorized)?;
-        if self.auth.verify(&username, &password).await? {
-            Ok(username)
-        } else {
-            Err(ApiError::Unauthorized)
+        if self.auth.is_cached(&username, &password) {
+            return Ok(username);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exact_routes_and_suffixes() {
-        assert_eq!(Endpoint::from_path("/predict"), Some(Endpoint::Predict));
-        assert_eq!(Endpoint::from_path("/predict/"), Some(Endpoint::Predict));
-        assert_eq!(Endpoint::from_path("/prod/predict"), None);
-        assert_eq!(Endpoint::from_path("/"), None);
-        assert!(Endpoint::Predict.matches_suffix("/prod/predict"));
-        assert!(Endpoint::Predict.matches_suffix("/predict"));
-        assert!(!Endpoint::Predict.matches_suffix("/prod/predict/extra"));
-        assert!(!Endpoint::Hello.matches_suffix("/prod/predict"));
+        let mut keys = vec![LoginKey::User(username.clone())];
+        keys.extend(address.map(LoginKey::Address));
+        if let Some(wait) = self.logins.retry_after(&keys) {
+            return Err(ApiError::TooManyLogins {
+                retry_after: wait.as_secs().max(1),
+            });
+        }
+        match self.auth.verify(&username, &password).await {
+            Ok(true) => Ok(username),
+            Ok(false) => {
+                self.logins.record_failure(&keys);
+                Err(ApiError::Unauthorized)
+            }
+            Err(VerifyError::Busy) => Err(ApiError::LoginsBusy),
+            Err(VerifyError::Store(error)) => Err(error.into()),
+        }
     }
 }

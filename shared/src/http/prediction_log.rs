@@ -6,8 +6,12 @@
 //! channel hands entries to one writer task that stores them in batches (one transaction per
 //! batch instead of one per request); a full channel makes requests wait (backpressure,
 //! nothing dropped), and [`PredictionSink::shutdown`] drains it. A batch the store refuses
-//! is retried once and then reported in the log.
+//! is retried with growing pauses until it is written, each failure reported in the log:
+//! meanwhile the channel fills and new predictions wait (back-pressure) rather than being
+//! answered and dropped. Only at shutdown does the writer give up, after a few tries, and
+//! then it reports how many entries were lost.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +24,11 @@ use crate::ports::{PredictionLog, PredictionLogEntry, StoreError};
 const CHANNEL_CAPACITY: usize = 4096;
 /// Requests merged into one write.
 const BATCH_REQUESTS: usize = 256;
+/// First pause after a failed write; it doubles up to [`MAX_RETRY_PAUSE`].
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
+/// Tries per batch once shutdown has begun.
+const TRIES_AT_SHUTDOWN: u32 = 3;
 
 /// How predictions reach the log.
 pub enum PredictionSink {
@@ -34,6 +43,7 @@ pub struct BackgroundWriter {
     log: Arc<dyn PredictionLog>,
     sender: mpsc::Sender<Vec<PredictionLogEntry>>,
     stop: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -47,11 +57,18 @@ impl PredictionSink {
     pub fn background(log: Arc<dyn PredictionLog>) -> Self {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(write_batches(log.clone(), receiver, stop.clone()));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(write_batches(
+            log.clone(),
+            receiver,
+            stop.clone(),
+            stopping.clone(),
+        ));
         PredictionSink::Background(BackgroundWriter {
             log,
             sender,
             stop,
+            stopping,
             task: Mutex::new(Some(task)),
         })
     }
@@ -79,6 +96,7 @@ impl PredictionSink {
     /// Stops the background writer after it has written everything queued.
     pub async fn shutdown(&self) {
         if let PredictionSink::Background(writer) = self {
+            writer.stopping.store(true, Ordering::SeqCst);
             writer.stop.notify_one();
             let task = writer.task.lock().ok().and_then(|mut task| task.take());
             if let Some(task) = task {
@@ -94,6 +112,7 @@ async fn write_batches(
     log: Arc<dyn PredictionLog>,
     mut receiver: mpsc::Receiver<Vec<PredictionLogEntry>>,
     stop: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
 ) {
     let mut requests = Vec::with_capacity(BATCH_REQUESTS);
     loop {
@@ -102,13 +121,13 @@ async fn write_batches(
                 if received == 0 {
                     break;
                 }
-                write(log.as_ref(), &mut requests).await;
+                write(log.as_ref(), &mut requests, &stopping).await;
             }
             _ = stop.notified() => {
                 // No new entries from now on; what is queued is still delivered.
                 receiver.close();
                 while receiver.recv_many(&mut requests, BATCH_REQUESTS).await > 0 {
-                    write(log.as_ref(), &mut requests).await;
+                    write(log.as_ref(), &mut requests, &stopping).await;
                 }
                 break;
             }
@@ -116,13 +135,28 @@ async fn write_batches(
     }
 }
 
-async fn write(log: &dyn PredictionLog, requests: &mut Vec<Vec<PredictionLogEntry>>) {
+async fn write(
+    log: &dyn PredictionLog,
+    requests: &mut Vec<Vec<PredictionLogEntry>>,
+    stopping: &AtomicBool,
+) {
     let entries: Vec<PredictionLogEntry> = requests.drain(..).flatten().collect();
-    if let Err(first) = log.log_predictions(&entries).await {
-        tracing::warn!(error = %first, count = entries.len(), "prediction log write failed; retrying once");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if let Err(error) = log.log_predictions(&entries).await {
-            tracing::error!(%error, count = entries.len(), "prediction log entries were lost");
+    let mut pause = FIRST_RETRY_PAUSE;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let Err(error) = log.log_predictions(&entries).await else {
+            if tries > 1 {
+                tracing::info!(count = entries.len(), tries, "prediction log written again");
+            }
+            return;
+        };
+        if stopping.load(Ordering::SeqCst) && tries >= TRIES_AT_SHUTDOWN {
+            tracing::error!(%error, count = entries.len(), "prediction log entries were lost at shutdown");
+            return;
         }
+        tracing::error!(%error, count = entries.len(), tries, "prediction log write failed; new predictions wait until it succeeds");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY_PAUSE);
     }
 }

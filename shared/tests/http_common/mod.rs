@@ -4,11 +4,12 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use fraudrisk::auth::add_user;
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig};
-use fraudrisk::http::{App, AppConfig};
+use fraudrisk::http::{router, App, AppConfig, Endpoint};
 use fraudrisk::model::TrainConfig;
 use fraudrisk::pipeline::PipelineSettings;
 use fraudrisk::ports::RecordRole;
@@ -91,11 +92,13 @@ impl TestState {
         }
     }
 
-    /// An app over this state.
-    pub async fn app(&self) -> App {
-        App::new(self.services.clone(), &self.config)
-            .await
-            .expect("app")
+    /// An app over this state, with the router of every endpoint.
+    pub async fn app(&self) -> TestApp {
+        TestApp::new(
+            App::new(self.services.clone(), &self.config)
+                .await
+                .expect("app"),
+        )
     }
 
     /// Predictions logged so far.
@@ -106,6 +109,46 @@ impl TestState {
             .await
             .expect("prediction stats")
             .count
+    }
+}
+
+/// An app and its router (every endpoint, as `fraudctl serve` mounts them), driven with
+/// `oneshot`: no server needed.
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: axum::Router,
+}
+
+impl TestApp {
+    /// The router of every endpoint over `app`.
+    pub fn new(app: App) -> Self {
+        let app = Arc::new(app);
+        TestApp {
+            router: router(app.clone(), &Endpoint::ALL),
+            app,
+        }
+    }
+
+    /// Answers a request as `fraudctl serve` would.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        router::call(&self.router, request.map(axum::body::Body::from)).await
+    }
+
+    /// Answers a request as the Lambda function of `endpoint` would.
+    pub async fn handle_endpoint(
+        &self,
+        endpoint: Endpoint,
+        request: Request<Bytes>,
+    ) -> Response<Bytes> {
+        let router = router(self.app.clone(), &[endpoint]);
+        router::call(&router, request.map(axum::body::Body::from)).await
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 

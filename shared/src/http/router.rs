@@ -1,0 +1,380 @@
+//! The one axum [`Router`] of the API, served by `lambda_http::run` in each Lambda function
+//! and by `axum::serve` in `fraudctl serve`.
+//!
+//! Layers, outermost first: request id (API Gateway's in Lambda, generated otherwise, echoed
+//! in `x-request-id`), a trace span per request carrying that id, the JSON error shape for
+//! every refusal (with the request id), protocol limits (414, 431), credentials (401, 429,
+//! 503, before any body byte is read), the body limit (413), then the stage-prefix rewrite
+//! and the routes, each with its timeout (408) covering the body read and the work.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Extension, Router};
+use bytes::Bytes;
+use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{StatusCode, Uri};
+use lambda_http::request::RequestContext;
+use tower::ServiceExt;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::{handlers, ApiError, App, Endpoint};
+
+/// How long a prediction or `/hello` may take, body included (the Lambda timeout is 10 s).
+pub const SERVING_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a training request may take, body included (the Lambda timeout is 300 s).
+pub const TRAINING_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest accepted request target (414 above it).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header fields accepted (431 above it); hyper itself stops at 100.
+pub const MAX_HEADERS: usize = 64;
+/// Largest total size of the header fields (431 above it).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The name of the request id header.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The authenticated user, put in the request's extensions by the credentials layer.
+#[derive(Clone, Debug)]
+pub struct User(pub String);
+
+/// The router for `endpoints` (each Lambda function mounts its own; `fraudctl serve` all).
+/// Unknown routes, and routes of other functions, are the JSON 404.
+pub fn router(app: Arc<App>, endpoints: &[Endpoint]) -> Router {
+    let mut routes = Router::new();
+    for endpoint in endpoints {
+        routes = routes.route(&format!("/{}", endpoint.name()), method_router(*endpoint));
+    }
+    let routes = routes.fallback(not_found).with_state(app.clone());
+    Router::new()
+        .fallback_service(routes)
+        // A stage or API mapping before the route (`/prod/predict`) is stripped before the
+        // inner router routes, so the Lambda functions and `fraudctl serve` route alike.
+        .layer(middleware::map_request(strip_stage))
+        .layer(RequestBodyLimitLayer::new(app.max_body_bytes()))
+        .layer(middleware::from_fn_with_state(app, authenticate))
+        .layer(middleware::from_fn(protocol_limits))
+        .layer(middleware::from_fn(error_shape))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeId))
+        .layer(middleware::map_request(drop_client_request_id))
+}
+
+fn method_router(endpoint: Endpoint) -> MethodRouter<Arc<App>> {
+    let timeout = |seconds: Duration| {
+        tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, seconds)
+    };
+    match endpoint {
+        // `get` answers HEAD too, without the body.
+        Endpoint::Hello => get(hello).layer(timeout(SERVING_TIMEOUT)),
+        Endpoint::InitialTrain => post(initial_train).layer(timeout(TRAINING_TIMEOUT)),
+        Endpoint::Retrain => post(retrain).layer(timeout(TRAINING_TIMEOUT)),
+        Endpoint::Predict => get(predict_get)
+            .post(predict_post)
+            .layer(timeout(SERVING_TIMEOUT)),
+    }
+}
+
+/// A request with its body read: within the size limit (413) and the body read timeout
+/// (408: a client that sends its headers and then trickles its body is cut off). Our own
+/// extractor, so every refusal has the JSON error shape.
+pub struct Buffered(pub http::Request<Bytes>);
+
+impl FromRequest<Arc<App>> for Buffered {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &Arc<App>) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let read = axum::body::to_bytes(body, usize::MAX);
+        let limit = app.body_read_timeout();
+        let bytes = match tokio::time::timeout(limit, read).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(error)) if is_length_limit(&error) => {
+                return Err(ApiError::PayloadTooLarge {
+                    limit: app.max_body_bytes(),
+                })
+            }
+            Ok(Err(error)) => {
+                return Err(ApiError::MalformedJson(format!(
+                    "the request body could not be read: {error}"
+                )))
+            }
+            Err(_) => {
+                return Err(ApiError::Timeout {
+                    seconds: limit.as_secs(),
+                })
+            }
+        };
+        Ok(Buffered(http::Request::from_parts(parts, bytes)))
+    }
+}
+
+fn is_length_limit(error: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+fn answer(result: Result<http::Response<Bytes>, ApiError>) -> Response {
+    match result {
+        Ok(response) => response.map(Body::from),
+        Err(error) => IntoResponse::into_response(error),
+    }
+}
+
+async fn hello(State(app): State<Arc<App>>) -> Response {
+    handlers::hello(&app).await.map(Body::from)
+}
+
+async fn initial_train(State(app): State<Arc<App>>, Buffered(request): Buffered) -> Response {
+    answer(handlers::initial_train(&app, &request).await)
+}
+
+async fn retrain(State(app): State<Arc<App>>, Buffered(request): Buffered) -> Response {
+    answer(handlers::retrain(&app, &request).await)
+}
+
+async fn predict_get(
+    State(app): State<Arc<App>>,
+    Extension(user): Extension<User>,
+    Buffered(request): Buffered,
+) -> Response {
+    answer(handlers::predict_get(&app, &request, &user.0).await)
+}
+
+async fn predict_post(
+    State(app): State<Arc<App>>,
+    Extension(user): Extension<User>,
+    Buffered(request): Buffered,
+) -> Response {
+    answer(handlers::predict_post(&app, &request, &user.0).await)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_string())
+}
+
+/// `/prod/predict`, `/v1/fraud/predict/` → `/predict`: API Gateway has routed the request
+/// already and may put a stage or mapping before the route. Paths whose last segment is no
+/// endpoint are left alone (404).
+async fn strip_stage(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let Some(endpoint) = Endpoint::ALL.into_iter().find(|e| e.name() == last) else {
+        return request;
+    };
+    let route = format!("/{}", endpoint.name());
+    if path == route {
+        return request;
+    }
+    let target = match request.uri().query() {
+        Some(query) => format!("{route}?{query}"),
+        None => route,
+    };
+    if let Ok(uri) = target.parse::<Uri>() {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
+/// Request ids: API Gateway's in Lambda (so the log lines match its access log), else a
+/// fresh random one.
+#[derive(Clone, Copy)]
+struct MakeId;
+
+impl MakeRequestId for MakeId {
+    fn make_request_id<B>(&mut self, request: &http::Request<B>) -> Option<RequestId> {
+        let from_gateway = match request.extensions().get::<RequestContext>() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+            _ => None,
+        };
+        let id = from_gateway.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The id is ours to give: a client's own `x-request-id` would let it forge log lines.
+async fn drop_client_request_id(mut request: Request) -> Request {
+    request.headers_mut().remove(REQUEST_ID_HEADER);
+    request
+}
+
+fn request_span(request: &http::Request<Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        request_id = id,
+        method = %request.method(),
+        path = request.uri().path(),
+    )
+}
+
+/// The client's address: API Gateway's `sourceIp`, else the TCP peer (`fraudctl serve`).
+fn client_address(request: &Request) -> Option<String> {
+    if let Some(RequestContext::ApiGatewayV2(context)) =
+        request.extensions().get::<RequestContext>()
+    {
+        return context.http.source_ip.clone();
+    }
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip().to_string())
+}
+
+/// Credentials before bodies: nothing of the body is read for an unauthenticated request.
+async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let address = client_address(&request);
+    match app.authenticate(request.headers(), address).await {
+        Ok(user) => {
+            request.extensions_mut().insert(User(user));
+            next.run(request).await
+        }
+        Err(error) => IntoResponse::into_response(error),
+    }
+}
+
+/// 414 and 431 in the JSON shape, below hyper's own (bare) limits.
+async fn protocol_limits(request: Request, next: Next) -> Response {
+    let uri_bytes = request.uri().to_string().len();
+    if uri_bytes > MAX_URI_BYTES {
+        return IntoResponse::into_response(ApiError::Protocol {
+            status: StatusCode::URI_TOO_LONG,
+            message: format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        });
+    }
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        return IntoResponse::into_response(ApiError::Protocol {
+            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            message: format!(
+                "the request has more than {MAX_HEADERS} header fields or {MAX_HEADER_BYTES} \
+                 bytes of them"
+            ),
+        });
+    }
+    next.run(request).await
+}
+
+/// Every refusal in the JSON shape, with the request id: ours already are JSON; the bare
+/// answers of axum and tower-http (405, 408, 413) get a body here.
+async fn error_shape(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("text/html") {
+        // The browser page shows its own errors.
+        return Response::from_parts(parts, body);
+    }
+    let ours = if content_type.starts_with("application/json") {
+        axum::body::to_bytes(body, 1024 * 1024)
+            .await
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .filter(serde_json::Value::is_object)
+    } else {
+        None
+    };
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        // axum lists "GET,HEAD,POST"; the README's form is "GET, HEAD, POST".
+        let allow = parts
+            .headers
+            .get(ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').map(str::trim).collect::<Vec<_>>().join(", "));
+        if let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            parts.headers.insert(ALLOW, allow);
+        }
+    }
+    let mut value = ours.unwrap_or_else(|| {
+        let message = match status {
+            StatusCode::METHOD_NOT_ALLOWED => format!(
+                "method {method} is not allowed here; use {}",
+                parts
+                    .headers
+                    .get(ALLOW)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("another method")
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+                limit: super::MAX_BODY_BYTES,
+            }
+            .to_string(),
+            StatusCode::REQUEST_TIMEOUT => "the request took too long (body included) and was \
+                                           cut off"
+                .to_string(),
+            other => other
+                .canonical_reason()
+                .unwrap_or("request refused")
+                .to_ascii_lowercase(),
+        };
+        serde_json::json!({ "error": message })
+    });
+    if let (Some(id), Some(object)) = (request_id, value.as_object_mut()) {
+        object.insert("request_id".to_string(), serde_json::Value::String(id));
+    }
+    let bytes = serde_json::to_vec(&value).unwrap_or_default();
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Answers one request with `router` (tests, and the `retrain` function's API events).
+pub async fn call(router: &Router, request: http::Request<Body>) -> http::Response<Bytes> {
+    let response = match router.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    http::Response::from_parts(parts, bytes)
+}
