@@ -183,9 +183,9 @@ impl MlflowTracker {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            // Idle connections are dropped before the server's keep-alive ends (uvicorn closes
-            // them after 5 s), so a request rarely goes out on a connection being closed.
-            .pool_idle_timeout(Duration::from_secs(3))
+            // Below uvicorn's 5 s keep-alive: a pooled connection the server has just closed
+            // fails with "connection closed before message completed", even on a read.
+            .pool_idle_timeout(Duration::from_secs(2))
             .user_agent(concat!("fraudrisk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| setup(transport_message(&e)))?;
