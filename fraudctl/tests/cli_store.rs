@@ -104,8 +104,8 @@ fn numeric_options_refuse_nan_infinity_and_counts_beyond_the_bound() {
                 "r.csv",
                 "--current",
                 "c.csv",
-                option,
-                value,
+                // `=` keeps a negative value from reading as a flag.
+                &format!("{option}={value}"),
             ],
         );
         assert_eq!(output.status.code(), Some(2), "{option} {value}");
