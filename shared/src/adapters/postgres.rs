@@ -1387,7 +1387,16 @@ mod tests {
                 .contains(&format!("{} INTEGER NOT NULL", feature.name)));
         }
         let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["0001_records", "0002_users", "0003_predictions"]);
+        assert_eq!(
+            names,
+            [
+                "0001_records",
+                "0002_users",
+                "0003_predictions",
+                "0004_training_lock_owner",
+                "0005_records_content_hash"
+            ]
+        );
     }
 
     #[test]
