@@ -58,28 +58,56 @@ pub(super) async fn hello(app: &App) -> Response<Bytes> {
     json_response(StatusCode::OK, &answer)
 }
 
-/// `POST /initialtrain`: trains on the reference rows and promotes the result.
+/// `POST /initialtrain`: trains on the reference rows and promotes the result. `force=true`
+/// (query or JSON body) replaces a champion that a retrain promoted; without it that is a 409.
 pub(super) async fn initial_train(
     app: &App,
     request: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ApiError> {
-    if let Some((key, _)) = query_pairs(request).into_iter().next() {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            &key,
-            "is not a parameter of initialtrain (it takes none)".to_string(),
-            None,
-        )]));
-    }
-    if let Some(object) = optional_json_object(request)? {
-        if let Some(key) = object.keys().next() {
-            return Err(ApiError::invalid(vec![FieldError::new(
-                key,
-                "is not a parameter of initialtrain (it takes none)".to_string(),
-                None,
-            )]));
+    const ONLY_FORCE: &str = "is not a parameter of initialtrain (only force)";
+    const FORCE_RULE: &str = "must be true or false";
+    let mut errors = Vec::new();
+    let mut force: Option<bool> = None;
+    for (key, value) in query_pairs(request) {
+        if key != "force" {
+            errors.push(FieldError::new(&key, ONLY_FORCE.to_string(), None));
+        } else if force.is_some() {
+            errors.push(FieldError::new(&key, "is given twice".to_string(), None));
+        } else {
+            match value.as_ref() {
+                "true" => force = Some(true),
+                "false" => force = Some(false),
+                other => errors.push(FieldError::new(
+                    "force",
+                    FORCE_RULE.to_string(),
+                    Some(other.to_string()),
+                )),
+            }
         }
     }
-    let result = app.services.initial_train(&app.settings).await;
+    if let Some(object) = optional_json_object(request)? {
+        for (key, value) in object {
+            match (key.as_str(), value) {
+                ("force", serde_json::Value::Bool(flag)) if force.is_none() => force = Some(flag),
+                ("force", serde_json::Value::Bool(_)) => {
+                    errors.push(FieldError::new("force", "is given twice".to_string(), None))
+                }
+                ("force", other) => errors.push(FieldError::new(
+                    "force",
+                    FORCE_RULE.to_string(),
+                    Some(other.to_string()),
+                )),
+                (other, _) => errors.push(FieldError::new(other, ONLY_FORCE.to_string(), None)),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let result = app
+        .services
+        .initial_train_with_force(&app.settings, force.unwrap_or(false))
+        .await;
     // A failed training may still have moved the pointer; read it again either way.
     app.champion.invalidate();
     Ok(json_response(StatusCode::OK, &result?))
