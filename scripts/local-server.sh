@@ -6,7 +6,8 @@
 #                                 every production setting is removed from the environment and
 #                                 no credentials.env is read, so a developer's settings never
 #                                 leak into a test run
-#   prepare_state DIR USER PASS   load-data (generated), initialtrain, add a user
+#   prepare_state DIR USER PASS   load-data (generated; extra options in LOAD_DATA_ARGS),
+#                                 initialtrain, add a user
 #   start_server DIR              serve on 127.0.0.1:<free port>; sets SERVER_PID, SERVER_URL
 #   stop_server                   SIGTERM, wait for the graceful stop (kill after 15 s)
 #
@@ -41,7 +42,8 @@ fraudctl_local() {
 prepare_state() {
   local dir=$1 user=$2 password=$3
   mkdir -p "$dir"
-  fraudctl_local --state "$dir" --format json load-data >"$dir/load-data.json"
+  # shellcheck disable=SC2086 # LOAD_DATA_ARGS is a list of options
+  fraudctl_local --state "$dir" --format json load-data ${LOAD_DATA_ARGS:-} >"$dir/load-data.json"
   fraudctl_local --state "$dir" --format json initialtrain >"$dir/initialtrain.json"
   printf '%s\n' "$password" | fraudctl_local --state "$dir" user add "$user" --password-stdin >/dev/null
 }

@@ -167,4 +167,16 @@ mod tests {
             Err(RequestError::Shape { .. })
         ));
     }
+
+    #[test]
+    fn json_fields_are_numbers_not_strings() {
+        let mut body = seed_example_corrected();
+        body["account_balance"] = serde_json::Value::from("4");
+        let Err(RequestError::Invalid(errors)) = applicants_from_json(&body) else {
+            panic!("a code given as a JSON string was accepted");
+        };
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(errors.0[0].field, "account_balance");
+        assert_eq!(errors.0[0].value.as_deref(), Some("a JSON string"));
+    }
 }

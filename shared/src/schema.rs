@@ -457,14 +457,16 @@ impl fmt::Display for FieldValue<'_> {
 }
 
 impl<'a> FieldValue<'a> {
-    /// Classifies a JSON value.
+    /// Classifies a JSON value. JSON fields are numbers: a string, even `"4"`, is refused
+    /// (the OpenAPI document says integer, and a lenient server would accept what it
+    /// documents as invalid).
     pub fn from_json(value: &'a serde_json::Value) -> Self {
         match value {
             serde_json::Value::Number(n) => n
                 .as_f64()
                 .map(FieldValue::Number)
                 .unwrap_or(FieldValue::Other("number out of range")),
-            serde_json::Value::String(s) => FieldValue::Text(s),
+            serde_json::Value::String(_) => FieldValue::Other("string"),
             serde_json::Value::Null => FieldValue::Other("null"),
             serde_json::Value::Bool(_) => FieldValue::Other("boolean"),
             serde_json::Value::Array(_) => FieldValue::Other("array"),
@@ -489,10 +491,13 @@ impl LabeledRecord {
 }
 
 /// One field that broke its rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The field's name; `records[3].age_years` in a batch.
     pub field: String,
+    /// The rule it broke, as a user reads it.
     pub rule: String,
+    /// The value given, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }

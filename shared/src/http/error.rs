@@ -10,6 +10,7 @@ use http::header::{
 };
 use http::{Response, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::pipeline::PipelineError;
 use crate::ports::StoreError;
@@ -81,13 +82,21 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// Every refusal's body.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(super) struct ErrorBody<'a> {
+    /// What went wrong, once.
     error: String,
+    /// Every field that broke its rule (422 only).
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     fields: &'a [FieldError],
+    /// What the caller can do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<&'a str>,
+    /// The request's id (also in `x-request-id` and the log); added by the router.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 /// The hint given with a 503 when the champion's files cannot be used.
@@ -154,6 +163,7 @@ impl ApiError {
             error: self.to_string(),
             fields: self.fields(),
             hint: self.hint(),
+            request_id: None,
         };
         let mut response = json_response(status, &body);
         match &self {

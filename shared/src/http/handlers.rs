@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::json_response;
 use super::html::{self, Outcome};
@@ -20,18 +21,24 @@ use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreErro
 use crate::request::applicants_from_json;
 use crate::schema::{Applicant, FieldError, FieldValue};
 
+/// The answer of `GET /hello`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Hello {
+    /// Always "hello" (the seed's answer).
+    message: &'static str,
+    /// The version that serves predictions; null before the first training or when broken.
+    champion_version: Option<u32>,
+    /// Why the champion cannot serve, when its files are missing or damaged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    champion_error: Option<String>,
+    /// What to do about a missing or broken champion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<&'static str>,
+}
+
 /// `GET /hello`: the seed's liveness answer plus the champion's version; says whether the
 /// champion is absent (no training yet) or broken (its files cannot be used).
 pub(super) async fn hello(app: &App) -> Response<Bytes> {
-    #[derive(Serialize)]
-    struct Hello {
-        message: &'static str,
-        champion_version: Option<u32>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        champion_error: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        hint: Option<&'static str>,
-    }
     let answer = match app.champion.get().await {
         Ok(champion) => Hello {
             message: "hello",
@@ -88,10 +95,15 @@ pub(super) async fn initial_train(
     if let Some(object) = optional_json_object(request)? {
         for (key, value) in object {
             match (key.as_str(), value) {
-                ("force", serde_json::Value::Bool(flag)) if force.is_none() => force = Some(flag),
-                ("force", serde_json::Value::Bool(_)) => {
-                    errors.push(FieldError::new("force", "is given twice".to_string(), None))
-                }
+                ("force", serde_json::Value::Bool(flag)) => match force {
+                    None => force = Some(flag),
+                    Some(given) if given == flag => {}
+                    Some(given) => errors.push(FieldError::new(
+                        "force",
+                        format!("is {given} in the query but {flag} in the body"),
+                        None,
+                    )),
+                },
                 ("force", other) => errors.push(FieldError::new(
                     "force",
                     FORCE_RULE.to_string(),
@@ -223,23 +235,31 @@ pub(super) async fn predict_post(
     if batch {
         let predictions: Vec<PredictionAnswer<'_>> =
             served.iter().map(PredictionAnswer::from).collect();
-        Ok(json_response(
-            StatusCode::OK,
-            &serde_json::json!({ "predictions": predictions }),
-        ))
+        Ok(json_response(StatusCode::OK, &BatchAnswer { predictions }))
     } else {
         one_answer(&served)
     }
 }
 
 /// The answer for one applicant: the seed's sentence first, then the numbers.
-#[derive(Serialize)]
-struct PredictionAnswer<'a> {
+#[derive(Serialize, ToSchema)]
+pub(super) struct PredictionAnswer<'a> {
+    /// The seed's sentence for the decision.
     message: &'static str,
+    /// P(fraud) from the champion.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     probability_of_fraud: f64,
     decision: Decision,
+    /// The champion's version that scored the applicant.
     model_version: u32,
+    /// The five features that moved the log-odds most, largest first.
     contributions: &'a [Contribution],
+}
+
+/// The answer for a batch, in the order of the request's records.
+#[derive(Serialize, ToSchema)]
+pub(super) struct BatchAnswer<'a> {
+    predictions: Vec<PredictionAnswer<'a>>,
 }
 
 impl<'a> From<&'a ServedPrediction> for PredictionAnswer<'a> {

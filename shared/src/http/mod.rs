@@ -25,6 +25,7 @@ mod handlers;
 pub mod html;
 pub mod lambda;
 pub mod login;
+pub mod openapi;
 pub mod prediction_log;
 pub mod router;
 mod strict_json;

@@ -29,6 +29,7 @@ use tower_http::request_id::{
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::openapi::{self, OPENAPI_ROUTE};
 use super::{handlers, ApiError, App, Endpoint};
 
 /// How long a prediction or `/hello` may take, body included (the Lambda timeout is 10 s).
@@ -55,6 +56,16 @@ pub fn router(app: Arc<App>, endpoints: &[Endpoint]) -> Router {
     let mut routes = Router::new();
     for endpoint in endpoints {
         routes = routes.route(&format!("/{}", endpoint.name()), method_router(*endpoint));
+    }
+    // The document rides with `/hello`: every deployment has that function.
+    if endpoints.contains(&Endpoint::Hello) {
+        routes = routes.route(
+            OPENAPI_ROUTE,
+            get(openapi_json).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                SERVING_TIMEOUT,
+            )),
+        );
     }
     let routes = routes.fallback(not_found).with_state(app.clone());
     Router::new()
@@ -172,6 +183,22 @@ async fn predict_post(
     answer(handlers::predict_post(&app, &request, &user.0).await)
 }
 
+/// `GET /openapi.json`: the document, made once per container.
+async fn openapi_json() -> Response {
+    static DOCUMENT: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+    let bytes = DOCUMENT.get_or_init(|| Bytes::from(openapi::document_json()));
+    let mut response = Response::new(Body::from(bytes.clone()));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Routes anyone may read: the API's description.
+fn is_public(path: &str) -> bool {
+    path.trim_end_matches('/').ends_with(OPENAPI_ROUTE)
+}
+
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::NotFound(uri.path().to_string())
 }
@@ -182,10 +209,11 @@ async fn not_found(uri: Uri) -> ApiError {
 async fn strip_stage(mut request: Request) -> Request {
     let path = request.uri().path();
     let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    let Some(endpoint) = Endpoint::ALL.into_iter().find(|e| e.name() == last) else {
-        return request;
+    let route = match Endpoint::ALL.into_iter().find(|e| e.name() == last) {
+        Some(endpoint) => format!("/{}", endpoint.name()),
+        None if format!("/{last}") == OPENAPI_ROUTE => OPENAPI_ROUTE.to_string(),
+        None => return request,
     };
-    let route = format!("/{}", endpoint.name());
     if path == route {
         return request;
     }
@@ -250,6 +278,9 @@ fn client_address(request: &Request) -> Option<String> {
 
 /// Credentials before bodies: nothing of the body is read for an unauthenticated request.
 async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    if is_public(request.uri().path()) {
+        return next.run(request).await;
+    }
     let address = client_address(&request);
     match app.authenticate(request.headers(), address).await {
         Ok(user) => {

@@ -87,7 +87,7 @@ pub enum ModelError {
 }
 
 /// What the model says about an applicant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// P(fraud) reached the threshold: "the person might intend to commit fraud".
@@ -115,7 +115,7 @@ impl Decision {
 }
 
 /// One feature's share of a prediction.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Contribution {
     /// The feature's schema name.
     pub feature: &'static str,
