@@ -1,5 +1,11 @@
 //! `fraudctl serve`: the HTTP API on a local address (the seed's 127.0.0.1:5001), the same
-//! router as the Lambda functions, under `axum::serve` (HTTP/1.1 keep-alive).
+//! router as the Lambda functions, over hyper's HTTP/1.1 connections (keep-alive).
+//!
+//! The connection loop is ours rather than `axum::serve` for two limits that only the
+//! connection builder sets: a client must send its whole header block within
+//! [`HEADER_READ_TIMEOUT`] (a slow-headers client is disconnected; the router's timeouts
+//! cover the body and the work), and hyper's own header count limit sits above the
+//! router's, so the JSON 431 answers first.
 //!
 //! Predictions are logged by a background batch writer; Ctrl-C (or SIGTERM) stops accepting,
 //! lets open requests finish (up to 10 s), then writes what the log still holds.
@@ -12,13 +18,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use axum::serve::ListenerExt;
+use axum::extract::ConnectInfo;
+use fraudrisk::http::router::MAX_HEADERS;
 use fraudrisk::http::{router, App, AppConfig, Endpoint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tower::ServiceExt;
 
 /// How long open connections may take to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send its request line and headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// hyper's own limit on header fields (a bare 431 above it), well above the router's JSON 431.
+const HYPER_MAX_HEADERS: usize = 4 * MAX_HEADERS;
 
 /// Options of `fraudctl serve`.
 #[derive(clap::Args, Debug)]
@@ -48,7 +63,7 @@ pub async fn run(state: &Path, args: ServeArgs) -> Result<ExitCode> {
     }
     // Standard output carries only this line, so scripts can read the address from it.
     outln!("listening on http://{local}");
-    serve(listener, app.clone(), stop_signal()).await;
+    serve(listener, app.clone(), stop_signal(), HEADER_READ_TIMEOUT).await;
     app.shutdown().await;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -60,34 +75,55 @@ pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     stop: impl Future<Output = ()> + Send + 'static,
+    header_read_timeout: Duration,
 ) {
-    let service = router(app, &Endpoint::ALL).into_make_service_with_connect_info::<SocketAddr>();
-    // Small answers: do not let Nagle's algorithm hold them back.
-    let listener = listener.tap_io(|stream| {
+    let routes = router(app, &Endpoint::ALL);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_headers(HYPER_MAX_HEADERS)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Small answers: do not let Nagle's algorithm hold them back.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "cannot set TCP_NODELAY");
         }
-    });
-    let stopping = Arc::new(Notify::new());
-    let signal = {
-        let stopping = stopping.clone();
-        async move {
-            stop.await;
-            stopping.notify_one();
-        }
-    };
-    let server = axum::serve(listener, service).with_graceful_shutdown(signal);
-    let deadline = async {
-        stopping.notified().await;
-        tokio::time::sleep(DRAIN_TIMEOUT).await;
-    };
-    tokio::select! {
-        result = server => {
-            if let Err(error) = result {
-                tracing::error!(%error, "the server failed");
+        // The peer's address for the failed-login limits, as `ConnectInfo` gives it.
+        let service =
+            routes
+                .clone()
+                .map_request(move |mut request: axum::http::Request<Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
             }
-        }
-        () = deadline => {
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
             tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; stopping anyway");
         }
     }
@@ -172,9 +208,14 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, app.clone(), async {
-            let _ = stop_rx.await;
-        }));
+        let server = tokio::spawn(serve(
+            listener,
+            app.clone(),
+            async {
+                let _ = stop_rx.await;
+            },
+            Duration::from_secs(1),
+        ));
         (address, app, stop_tx, server, dir)
     }
 
@@ -261,6 +302,52 @@ mod tests {
             unauthenticated < Duration::from_secs(1),
             "{unauthenticated:?}"
         );
+
+        stop_tx.send(()).unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
+        app.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_headers_are_cut_off_and_many_headers_get_the_json_431() {
+        let (address, app, stop_tx, server, _dir) = start(Duration::from_secs(10)).await;
+        let client = tokio::task::spawn_blocking(move || {
+            // Half a header block, then nothing: the connection is closed after the header
+            // read timeout (1 s here), with nothing read by the router.
+            let stream = std::net::TcpStream::connect(address).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let started = std::time::Instant::now();
+            write!(writer, "GET /hello HTTP/1.1\r\nHost: x\r\n").unwrap();
+            let mut rest = Vec::new();
+            let read = reader.read_to_end(&mut rest);
+            let slow = started.elapsed();
+            // 100 header fields: over the router's 64, under hyper's own limit.
+            let stream = std::net::TcpStream::connect(address).unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut request = format!("GET /hello HTTP/1.1\r\nHost: x\r\n{AUTH}");
+            for index in 0..100 {
+                request.push_str(&format!("x-filler-{index}: {index}\r\n"));
+            }
+            request.push_str("\r\n");
+            writer.write_all(request.as_bytes()).unwrap();
+            let many = read_response(&mut reader);
+            (read.is_ok(), slow, many)
+        })
+        .await
+        .unwrap();
+        let (closed, slow, many) = client;
+        assert!(
+            closed,
+            "the slow-headers connection was not closed by the server"
+        );
+        assert!(slow < Duration::from_secs(5), "{slow:?}");
+        assert_eq!(many.0, 431, "{}", many.1);
+        assert!(many.1.contains("\"error\""), "{}", many.1);
 
         stop_tx.send(()).unwrap();
         let _ = tokio::time::timeout(Duration::from_secs(15), server).await;
