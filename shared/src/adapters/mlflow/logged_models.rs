@@ -16,7 +16,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{string_field, tracker_error, CallError, MlflowTracker, Retry};
+use super::client::{string_field, tracker_error, CallError, Retry};
+use super::MlflowTracker;
 use crate::ports::{LoggedModel, ModelSpec, RunInfo, TrackerError};
 
 /// The experiment tag the MLflow 3 UI reads to choose the experiment's page.
@@ -216,7 +217,7 @@ impl MlflowTracker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::api_error;
+    use super::super::client::api_error;
     use super::*;
 
     fn run() -> RunInfo {
