@@ -8,12 +8,17 @@
 //! The file is read into a map, never into the process environment: nothing here mutates
 //! global state, so tests can build a [`Config`] from plain pairs.
 //!
+//! This module is also the one place that reads the process environment: [`Settings`] for
+//! the ports, [`process`] for the settings of the process itself (state folder, intervals,
+//! the scheduled retrain's mode, logging).
+//!
 //! Layout: `settings` (the layers, the credentials file, [`Redacted`]), `database`, `aws`
-//! (S3 and the SDK), `mlflow`.
+//! (S3 and the SDK), `mlflow`, [`process`].
 
 mod aws;
 mod database;
 mod mlflow;
+pub mod process;
 mod settings;
 
 use std::path::PathBuf;
@@ -21,6 +26,9 @@ use std::path::PathBuf;
 pub use aws::{AwsConfig, S3ArtifactsConfig};
 pub use database::{redact_url, DatabaseConfig, DatabaseSource, SslMode};
 pub use mlflow::{MlflowConfig, MlflowCredentials};
+pub use process::{
+    LogSettings, ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_RETRAIN_MODE, ENV_STATE_DIR,
+};
 pub use settings::{Redacted, Settings, CREDENTIALS_FILE_VAR, DEFAULT_CREDENTIALS_FILE};
 
 /// Every variable this module reads, for documentation checks and `fraudctl` listings.

@@ -45,7 +45,7 @@ impl Settings {
     /// The process environment plus the credentials file: the one named by
     /// `FRAUDRISK_CREDENTIALS_FILE` (which must exist), else `./credentials.env` if present.
     pub fn from_process() -> Result<Self, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
+        let env: HashMap<String, String> = super::process::vars().collect();
         let named = env
             .get(CREDENTIALS_FILE_VAR)
             .filter(|v| !v.trim().is_empty())

@@ -23,13 +23,12 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::Body;
 use serde_json::Value;
 
-use super::{router, App, AppConfig, AppError, Endpoint, ENV_STATE_DIR};
+use super::{router, App, AppConfig, AppError, Endpoint};
 use crate::pipeline::{PipelineError, RetrainMode};
 
 /// Where the embedded adapters keep their state inside Lambda (the only writable folder).
 pub const DEFAULT_LAMBDA_STATE_DIR: &str = "/tmp/fraudrisk";
-/// Environment variable: the mode of scheduled retrains without a mode in the event.
-pub const ENV_RETRAIN_MODE: &str = "RETRAIN_MODE";
+pub use crate::config::ENV_RETRAIN_MODE;
 
 /// JSON logs for CloudWatch. The level comes from `RUST_LOG`, else from Lambda's
 /// `AWS_LAMBDA_LOG_LEVEL`, else `info`.
@@ -59,11 +58,9 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The state folder: [`ENV_STATE_DIR`] or [`DEFAULT_LAMBDA_STATE_DIR`].
+/// The state folder: [`ENV_STATE_DIR`](super::ENV_STATE_DIR) or [`DEFAULT_LAMBDA_STATE_DIR`].
 pub fn state_dir() -> PathBuf {
-    std::env::var_os(ENV_STATE_DIR)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LAMBDA_STATE_DIR))
+    crate::config::process::state_dir().unwrap_or_else(|| PathBuf::from(DEFAULT_LAMBDA_STATE_DIR))
 }
 
 /// The container's state, from the environment. Predictions are logged within each
@@ -151,7 +148,7 @@ impl RetrainEvent {
 
 /// The mode of a scheduled run: the event's, else [`ENV_RETRAIN_MODE`], else `always`.
 pub fn scheduled_mode(from_event: Option<&str>) -> Result<RetrainMode, EventError> {
-    let from_env = std::env::var(ENV_RETRAIN_MODE).ok();
+    let from_env = crate::config::process::retrain_mode();
     match from_event.or(from_env.as_deref()) {
         None => Ok(RetrainMode::Always),
         Some(text) => {
