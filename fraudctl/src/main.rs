@@ -285,24 +285,15 @@ fn exit_code_of(error: &anyhow::Error) -> ExitCode {
 /// Log lines (level from `RUST_LOG`, default `warn`) on standard error, and the library's
 /// progress events as bars or lines, except in JSON mode where standard error stays quiet.
 fn init_logging(format: Format) {
-    use tracing_subscriber::filter::{filter_fn, EnvFilter};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::filter::filter_fn;
     use tracing_subscriber::Layer;
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(filter);
     let progress = (format == Format::Table).then(|| {
         progress::ProgressLayer::new().with_filter(filter_fn(|meta| {
             meta.target() == fraudrisk::progress::TARGET
         }))
     });
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(progress)
-        .init();
+    fraudrisk::telemetry::init_cli("warn", progress);
 }
 
 /// The error and its causes joined with ": ", leaving out a cause whose text the message so

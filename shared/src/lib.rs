@@ -18,3 +18,4 @@ pub mod progress;
 pub mod request;
 pub mod schema;
 pub mod services;
+pub mod telemetry;
