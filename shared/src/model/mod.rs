@@ -15,6 +15,7 @@
 pub mod artifact;
 pub mod encoding;
 pub mod metrics;
+mod solver;
 pub mod split;
 pub mod train;
 
