@@ -24,6 +24,7 @@ mod demo;
 mod output;
 mod progress;
 mod serve;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,10 +48,13 @@ struct Invocation {
     command: TopCommand,
 }
 
-// `serve` runs until stopped and has no output format, so it is dispatched here and the
-// one-shot commands go to `commands::run` unchanged.
+// `serve` runs until stopped and has no output format, and `demo` runs the other commands'
+// steps in its own state folder, so both are dispatched here; the one-shot commands go to
+// `commands::run` unchanged.
 #[derive(Subcommand, Debug)]
 enum TopCommand {
+    /// The whole life cycle on generated data, in a fresh state folder.
+    Demo(DemoArgs),
     #[command(flatten)]
     OneShot(Command),
     /// Serve the HTTP API (hello, initialtrain, retrain, predict) on a local address.
@@ -75,8 +79,6 @@ enum Format {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The whole life cycle on generated data, in a fresh state folder.
-    Demo(DemoArgs),
     /// Create or upgrade the database tables.
     Migrate,
     /// Load labelled rows: generated (the seed's 10,000 reference + 2,000 shifted) or from CSV files.
@@ -248,6 +250,9 @@ fn main() -> ExitCode {
     let work = async move {
         match invocation.command {
             TopCommand::Serve(args) => serve::run(&invocation.state, args).await,
+            TopCommand::Demo(args) => {
+                demo::run(&invocation.state, args.seed, invocation.format).await
+            }
             TopCommand::OneShot(command) => {
                 commands::run(Cli {
                     state: invocation.state,
