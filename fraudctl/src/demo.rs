@@ -116,7 +116,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
         }
     }
     let (applicants, _) = applicants_from_json(&seed_example_corrected())
-        .map_err(|e| anyhow::anyhow!("the corrected example is invalid: {e}"))?;
+        .context("the corrected example is invalid")?;
     let served = pipeline::predict_and_log(
         &champion,
         &applicants,

@@ -301,15 +301,17 @@ fn init_logging(format: Format) {
     fraudrisk::telemetry::init_cli("warn", progress);
 }
 
-/// The error and its causes joined with ": ", leaving out a cause whose text the message so
-/// far already holds (many errors quote their source in their own message), so every
-/// failure is named once.
+/// The error and its causes joined with ": ", so every failure is named once: a cause whose
+/// text the message so far already holds ends the walk. Errors that quote their source in
+/// their own message (the library's do, rendering what matters of the chain beneath in their
+/// own words, e.g. a PostgreSQL error with its SQLSTATE) keep that source for programs, not
+/// for a second mention here.
 fn error_chain(error: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in error.chain() {
         let text = cause.to_string();
         if message.contains(&text) {
-            continue;
+            break;
         }
         if !message.is_empty() {
             message.push_str(": ");
@@ -344,5 +346,23 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "not there");
         let error = anyhow::Error::from(Quoting(io)).context("cannot load");
         assert_eq!(error_chain(&error), "cannot load: t.csv: not there");
+    }
+
+    #[test]
+    fn the_words_beneath_a_quoted_cause_are_not_repeated() {
+        // A store error quotes the driver's error in its own words; the driver's own text
+        // (and what it wraps) stays beneath, for programs.
+        let driver = std::io::Error::other("db error: ERROR: relation \"x\" does not exist");
+        let store = fraudrisk::ports::StoreError::backend_source(
+            "migrate",
+            "ERROR 42P01: relation \"x\" does not exist",
+            fraudrisk::ports::Reworded::new("ERROR 42P01: relation \"x\" does not exist", driver),
+        );
+        let error = anyhow::Error::from(store).context("cannot open the local state in s");
+        assert_eq!(
+            error_chain(&error),
+            "cannot open the local state in s: database error during migrate: \
+             ERROR 42P01: relation \"x\" does not exist"
+        );
     }
 }

@@ -23,6 +23,8 @@ mod settings;
 
 use std::path::PathBuf;
 
+use crate::BoxError;
+
 pub use aws::{AwsConfig, S3ArtifactsConfig};
 pub use database::{redact_url, DatabaseConfig, DatabaseSource, SslMode};
 pub use mlflow::{MlflowConfig, MlflowCredentials};
@@ -64,13 +66,21 @@ pub const VARIABLES: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The credentials file could not be read or parsed.
-    #[error("cannot read the credentials file {path}: {message}")]
-    File { path: PathBuf, message: String },
+    #[error("cannot read the credentials file {path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: dotenvy::Error,
+    },
     /// A variable has a value that cannot be used.
     #[error("invalid {variable}: {message}")]
     Invalid {
         variable: &'static str,
+        /// The value and the rule it broke (it may quote `source`).
         message: String,
+        /// The parser's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
 }
 
@@ -79,6 +89,7 @@ impl ConfigError {
         ConfigError::Invalid {
             variable,
             message: message.into(),
+            source: None,
         }
     }
 }

@@ -45,11 +45,10 @@ pub fn seconds(name: &'static str) -> Result<Option<Duration>, ConfigError> {
             .trim()
             .parse::<u64>()
             .map(|s| Some(Duration::from_secs(s)))
-            .map_err(|_| {
-                ConfigError::invalid(
-                    name,
-                    format!("must be a whole number of seconds (got {text:?})"),
-                )
+            .map_err(|e| ConfigError::Invalid {
+                variable: name,
+                message: format!("must be a whole number of seconds (got {text:?})"),
+                source: Some(Box::new(e)),
             }),
         None => Ok(None),
     }

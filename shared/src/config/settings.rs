@@ -123,12 +123,15 @@ impl Settings {
         key: &'static str,
     ) -> Result<Option<T>, ConfigError>
     where
-        T::Err: fmt::Display,
+        T::Err: std::error::Error + Send + Sync + 'static,
     {
         self.get(key)
             .map(|v| {
-                v.parse::<T>()
-                    .map_err(|e| ConfigError::invalid(key, format!("{v:?}: {e}")))
+                v.parse::<T>().map_err(|e| ConfigError::Invalid {
+                    variable: key,
+                    message: format!("{v:?}: {e}"),
+                    source: Some(Box::new(e)),
+                })
             })
             .transpose()
     }
@@ -148,9 +151,9 @@ impl Settings {
 }
 
 pub(super) fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
-    let error = |e: dotenvy::Error| ConfigError::File {
+    let error = |source: dotenvy::Error| ConfigError::File {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     };
     let mut map = HashMap::new();
     for item in dotenvy::from_path_iter(path).map_err(error)? {
@@ -187,6 +190,8 @@ mod tests {
         let artifacts = Config::from_settings(&settings).unwrap().artifacts.unwrap();
         assert_eq!(artifacts.bucket, "from-env");
         assert_eq!(artifacts.prefix, "p/q");
-        assert!(read_dotenv(&dir.path().join("missing.env")).is_err());
+        let missing = read_dotenv(&dir.path().join("missing.env")).unwrap_err();
+        // The reader's error stays the source, for callers that walk the chain.
+        assert!(std::error::Error::source(&missing).is_some(), "{missing}");
     }
 }

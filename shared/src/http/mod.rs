@@ -179,7 +179,9 @@ impl AppConfig {
 
 fn env_seconds(name: &'static str) -> Result<Option<Duration>, AppError> {
     crate::config::process::seconds(name).map_err(|error| match error {
-        ConfigError::Invalid { variable, message } => AppError::Config {
+        ConfigError::Invalid {
+            variable, message, ..
+        } => AppError::Config {
             name: variable,
             message,
         },

@@ -68,6 +68,7 @@ pub(super) fn solve(
     let fit_error = |e: linfa_logistic::error::Error| ModelError::Fit {
         alpha,
         message: e.to_string(),
+        source: Some(Box::new(e)),
     };
     let dataset = DatasetBase::new(x.view(), is_fraud.view());
     let mut params = LogisticRegression::default()
@@ -91,6 +92,7 @@ pub(super) fn solve(
         return Err(ModelError::Fit {
             alpha,
             message: "the solver returned non-finite weights".into(),
+            source: None,
         });
     }
     let mut stacked = Array1::zeros(weights.len() + 1);

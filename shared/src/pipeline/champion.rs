@@ -16,7 +16,7 @@ use crate::model::{Model, ModelArtifact};
 use crate::ports::{ArtifactStore, RunInfo, Tracker, TrainingLock};
 
 use super::tracking::{self, ModelRecord, DRIFT_TABLE_PATH};
-use super::{json_bytes, sha256_hex, PipelineError, PipelineSettings};
+use super::{json_bytes, sha256_hex, Cause, PipelineError, PipelineSettings};
 
 /// The key of the champion pointer in the artifact store.
 pub const CHAMPION_POINTER_KEY: &str = "champion.json";
@@ -58,9 +58,9 @@ pub async fn read_champion_pointer(
     let Some(bytes) = artifacts.get(CHAMPION_POINTER_KEY).await? else {
         return Ok(None);
     };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| PipelineError::CorruptChampion(format!("{CHAMPION_POINTER_KEY}: {e}")))
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        PipelineError::CorruptChampion(Cause::of(format!("{CHAMPION_POINTER_KEY}: {e}"), e))
+    })
 }
 
 /// Loads the model the pointer names, checking its hash.
@@ -69,19 +69,19 @@ pub async fn load_champion_from(
     pointer: ChampionPointer,
 ) -> Result<Champion, PipelineError> {
     let bytes = artifacts.get(&pointer.model_key).await?.ok_or_else(|| {
-        PipelineError::CorruptChampion(format!("{} is missing", pointer.model_key))
+        PipelineError::CorruptChampion(Cause::new(format!("{} is missing", pointer.model_key)))
     })?;
     if sha256_hex(&bytes) != pointer.sha256 {
-        return Err(PipelineError::CorruptChampion(format!(
+        return Err(PipelineError::CorruptChampion(Cause::new(format!(
             "{} does not match the pointer's checksum",
             pointer.model_key
-        )));
+        ))));
     }
     let artifact = ModelArtifact::from_json_bytes(&bytes)
-        .map_err(|e| PipelineError::CorruptChampion(e.to_string()))?;
+        .map_err(|e| PipelineError::CorruptChampion(Cause::of(e.to_string(), e)))?;
     let model = artifact
         .model()
-        .map_err(|e| PipelineError::CorruptChampion(e.to_string()))?;
+        .map_err(|e| PipelineError::CorruptChampion(Cause::of(e.to_string(), e)))?;
     Ok(Champion {
         pointer,
         artifact: Arc::new(artifact),

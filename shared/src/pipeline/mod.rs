@@ -20,6 +20,7 @@ use crate::model::{ModelError, TrainConfig};
 use crate::ports::{
     ArtifactError, RecordStore, RunInfo, RunStatus, StoreError, Tracker, TrackerError, TrainingLock,
 };
+use crate::BoxError;
 
 pub mod champion;
 pub mod initial_train;
@@ -49,7 +50,7 @@ pub enum PipelineError {
     #[error("there is no reference data: load it first (fraudctl load-data)")]
     NoReferenceData,
     #[error("the champion model in the artifact store is unusable: {0}")]
-    CorruptChampion(String),
+    CorruptChampion(#[source] Cause),
     /// `initialtrain` would replace, untested, a champion a retrain promoted after comparing.
     #[error(
         "the champion, version {version}, was promoted by retrain after a comparison; \
@@ -65,7 +66,38 @@ pub enum PipelineError {
     #[error("training failed: {0}")]
     Model(#[from] ModelError),
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
+}
+
+/// What went wrong, in words, with the error underneath when there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Cause {
+    /// Readable on its own (it may quote `source`).
+    pub message: String,
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl Cause {
+    /// A cause described in words alone.
+    pub fn new(message: impl Into<String>) -> Self {
+        Cause {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A cause that is `error`, kept as the source; `message` may add context.
+    pub fn of<E>(message: impl Into<String>, error: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Cause {
+            message: message.into(),
+            source: Some(Box::new(error)),
+        }
+    }
 }
 
 impl PipelineError {
@@ -189,7 +221,8 @@ async fn finish_run<T>(
 }
 
 fn json_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, PipelineError> {
-    serde_json::to_vec_pretty(value).map_err(|e| PipelineError::Internal(e.to_string()))
+    serde_json::to_vec_pretty(value)
+        .map_err(|e| PipelineError::Internal(Cause::of(e.to_string(), e)))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -204,5 +237,5 @@ where
 {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| PipelineError::Internal(e.to_string()))
+        .map_err(|e| PipelineError::Internal(Cause::of(e.to_string(), e)))
 }

@@ -43,7 +43,10 @@ impl MlflowTracker {
             };
             put_object(client, &bucket, &key, bytes, content_type_of(path))
                 .await
-                .map_err(|m| tracker_error(call, format!("s3://{bucket}/{key}: {m}")))
+                .map_err(|e| {
+                    tracker_error(call, format!("s3://{bucket}/{key}: {}", e.message))
+                        .with_source(e)
+                })
         } else if uri.starts_with("mlflow-artifacts:") {
             self.put_artifact_via_proxy(uri, path, bytes).await
         } else {

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::Redacted;
 use crate::ports::TrackerError;
+use crate::BoxError;
 
 use super::{MlflowAuth, MlflowTracker};
 
@@ -21,19 +22,32 @@ pub(super) enum CallError {
         message: String,
     },
     /// No usable answer (connection refused, timeout, unreadable body).
-    Transport(String),
+    Transport {
+        /// Readable on its own (it quotes the cause chain).
+        message: String,
+        /// The HTTP client's (or the secret's, the URL's, JSON's) error.
+        source: Option<BoxError>,
+    },
 }
 
 impl CallError {
     pub(super) fn code(&self) -> Option<&str> {
         match self {
             CallError::Api { code, .. } => code.as_deref(),
-            CallError::Transport(_) => None,
+            CallError::Transport { .. } => None,
+        }
+    }
+
+    /// No usable answer, because of `source`.
+    pub(super) fn transport(message: String, source: impl Into<BoxError>) -> Self {
+        CallError::Transport {
+            message,
+            source: Some(source.into()),
         }
     }
 
     pub(super) fn into_tracker_error(self, call: &str) -> TrackerError {
-        let message = match self {
+        let (message, source) = match self {
             CallError::Api {
                 status,
                 code,
@@ -46,16 +60,18 @@ impl CallError {
                     StatusCode::FORBIDDEN => " (the MLflow user lacks permission)",
                     _ => "",
                 };
-                match code {
+                let text = match code {
                     Some(code) => format!("HTTP {status} {code}: {message}{hint}"),
                     None => format!("HTTP {status}: {message}{hint}"),
-                }
+                };
+                (text, None)
             }
-            CallError::Transport(message) => message,
+            CallError::Transport { message, source } => (message, source),
         };
         TrackerError {
             call: call.to_string(),
             message,
+            source,
         }
     }
 }
@@ -105,7 +121,10 @@ impl MlflowTracker {
                         .await
                         .map(|c| Some((c.username, c.password)))
                         .map_err(|e| {
-                            CallError::Transport(format!("cannot get the MLflow credentials: {e}"))
+                            CallError::transport(
+                                format!("cannot get the MLflow credentials: {e}"),
+                                e,
+                            )
                         }),
                 }
             })
@@ -116,7 +135,7 @@ impl MlflowTracker {
     pub(super) fn url(&self, path: &str) -> Result<Url, CallError> {
         self.base
             .join(path)
-            .map_err(|e| CallError::Transport(format!("bad URL for {path}: {e}")))
+            .map_err(|e| CallError::transport(format!("bad URL for {path}: {e}"), e))
     }
 
     /// One call with retries; returns the parsed JSON answer (`{}` for an empty one).
@@ -155,9 +174,10 @@ impl MlflowTracker {
                                 Ok(json!({}))
                             } else {
                                 serde_json::from_slice(&bytes).map_err(|e| {
-                                    CallError::Transport(format!(
-                                        "HTTP {status} with a body that is not JSON: {e}"
-                                    ))
+                                    CallError::transport(
+                                        format!("HTTP {status} with a body that is not JSON: {e}"),
+                                        e,
+                                    )
                                 })
                             };
                         }
@@ -166,30 +186,34 @@ impl MlflowTracker {
                             status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
                         ),
                         Err(e) => (
-                            CallError::Transport(format!(
-                                "reading the answer failed: {}",
-                                transport_message(&e)
-                            )),
+                            CallError::transport(
+                                format!("reading the answer failed: {}", transport_message(&e)),
+                                e,
+                            ),
                             retry == Retry::Idempotent,
                         ),
                     }
                 }
-                Err(e) => (
-                    CallError::Transport(format!(
-                        "cannot reach the MLflow server at {}: {}",
-                        self.tracking_uri(),
-                        transport_message(&e)
-                    )),
+                Err(e) => {
                     // A refused connection never reached the server; any other failure (a
                     // timeout, a reused connection closed under the request) might have, so
                     // only an idempotent call is sent again.
-                    e.is_connect() || retry == Retry::Idempotent,
-                ),
+                    let retryable = e.is_connect() || retry == Retry::Idempotent;
+                    let message = format!(
+                        "cannot reach the MLflow server at {}: {}",
+                        self.tracking_uri(),
+                        transport_message(&e)
+                    );
+                    (CallError::transport(message, e), retryable)
+                }
             };
             if !retryable || attempt >= self.max_tries {
                 return Err(match error {
-                    CallError::Transport(message) if attempt > 1 => {
-                        CallError::Transport(format!("{message} (after {attempt} tries)"))
+                    CallError::Transport { message, source } if attempt > 1 => {
+                        CallError::Transport {
+                            message: format!("{message} (after {attempt} tries)"),
+                            source,
+                        }
                     }
                     other => other,
                 });
@@ -219,10 +243,7 @@ impl MlflowTracker {
 }
 
 pub(super) fn tracker_error(call: &str, message: impl Into<String>) -> TrackerError {
-    TrackerError {
-        call: call.to_string(),
-        message: message.into(),
-    }
+    TrackerError::new(call, message)
 }
 
 pub(super) fn api_error(status: StatusCode, body: &[u8]) -> CallError {

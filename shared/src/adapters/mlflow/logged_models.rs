@@ -50,7 +50,7 @@ pub(super) fn endpoint_missing(error: &CallError) -> bool {
             None => *status == StatusCode::NOT_FOUND || *status == StatusCode::METHOD_NOT_ALLOWED,
             Some(_) => false,
         },
-        CallError::Transport(_) => false,
+        CallError::Transport { .. } => false,
     }
 }
 
@@ -252,7 +252,10 @@ mod tests {
             br#"{"error_code":"INVALID_PARAMETER_VALUE","message":"bad"}"#
         )));
         assert!(!endpoint_missing(&api_error(StatusCode::UNAUTHORIZED, b"")));
-        assert!(!endpoint_missing(&CallError::Transport("refused".into())));
+        assert!(!endpoint_missing(&CallError::Transport {
+            message: "refused".into(),
+            source: None,
+        }));
     }
 
     #[test]

@@ -93,12 +93,10 @@ impl MlflowTracker {
         auth: MlflowAuth,
         s3: Option<aws_sdk_s3::Client>,
     ) -> Result<Self, TrackerError> {
-        let setup = |message: String| TrackerError {
-            call: "client setup".to_string(),
-            message,
-        };
-        let base = Url::parse(&format!("{}/", config.tracking_uri.trim_end_matches('/')))
-            .map_err(|e| setup(format!("bad tracking URI {:?}: {e}", config.tracking_uri)))?;
+        let setup = |message: String| TrackerError::new("client setup", message);
+        let base = Url::parse(&format!("{}/", config.tracking_uri.trim_end_matches('/'))).map_err(
+            |e| setup(format!("bad tracking URI {:?}: {e}", config.tracking_uri)).with_source(e),
+        )?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(5)))
@@ -107,7 +105,7 @@ impl MlflowTracker {
             .pool_idle_timeout(Duration::from_secs(2))
             .user_agent(concat!("fraudrisk/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| setup(transport_message(&e)))?;
+            .map_err(|e| setup(transport_message(&e)).with_source(e))?;
         Ok(MlflowTracker {
             http,
             base,

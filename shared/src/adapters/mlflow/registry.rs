@@ -233,7 +233,7 @@ fn is_missing_alias(error: &CallError) -> bool {
             }
             _ => false,
         },
-        CallError::Transport(_) => false,
+        CallError::Transport { .. } => false,
     }
 }
 

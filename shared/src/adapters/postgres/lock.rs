@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::ports::{LockOwner, StoreError, TrainingLock};
 
-use super::pool::pg_message;
+use super::pool::{pg_error, pg_message, reworded};
 use super::PostgresStore;
 
 /// Advisory lock key of the training lock ("fraudrisk" + 2). Advisory locks are per database.
@@ -45,14 +45,9 @@ pub(super) async fn try_lock(
     let operation = "try_lock_training";
     // A dedicated connection: the lock lives exactly as long as this session.
     let (client, connection) = store.config.connect(store.tls.clone()).await.map_err(|e| {
-        StoreError::backend(
-            operation,
-            format!(
-                "cannot connect to {}: {}",
-                store.description,
-                pg_message(&e)
-            ),
-        )
+        let (pg, source) = reworded(e);
+        let message = format!("cannot connect to {}: {pg}", store.description);
+        StoreError::backend_source(operation, message, source)
     })?;
     let task = tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -96,7 +91,7 @@ pub(super) async fn try_lock(
         Ok::<_, tokio_postgres::Error>(taken)
     }
     .await
-    .map_err(|e| StoreError::backend(operation, pg_message(&e)))?;
+    .map_err(|e| pg_error(operation, e))?;
     if !taken {
         drop(client);
         task.abort();
@@ -167,13 +162,9 @@ impl TrainingLock for PostgresTrainingLock {
             .await
             .map(|_| ())
             .map_err(|e| {
-                StoreError::backend(
-                    "confirm_training_lock",
-                    format!(
-                        "the training lock's session was lost ({}); not promoting",
-                        pg_message(&e)
-                    ),
-                )
+                let (pg, source) = reworded(e);
+                let message = format!("the training lock's session was lost ({pg}); not promoting");
+                StoreError::backend_source("confirm_training_lock", message, source)
             })
     }
 
@@ -204,16 +195,19 @@ impl TrainingLock for PostgresTrainingLock {
                     operation,
                     "the lock was no longer held (its session was reset during training)",
                 )),
-                Err(e) => Err(StoreError::backend(operation, pg_message(&e))),
+                Err(e) => Err(pg_error(operation, e)),
             },
-            Err(error) => Err(StoreError::backend(
-                operation,
-                format!(
-                    "the lock's connection was lost during training, so the lock lapsed early \
-                     and another training may have overlapped: {}",
-                    pg_message(&error)
-                ),
-            )),
+            Err(error) => {
+                let (pg, source) = reworded(error);
+                Err(StoreError::backend_source(
+                    operation,
+                    format!(
+                        "the lock's connection was lost during training, so the lock lapsed \
+                         early and another training may have overlapped: {pg}"
+                    ),
+                    source,
+                ))
+            }
         }
     }
 }

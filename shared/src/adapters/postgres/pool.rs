@@ -11,7 +11,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::ports::StoreError;
+use crate::ports::{Reworded, StoreError};
 
 use super::{tls, PostgresSettings, PostgresStore};
 
@@ -63,7 +63,7 @@ pub(super) fn build(
         .wait_timeout(Some(Duration::from_secs(30)))
         .recycle_timeout(Some(Duration::from_secs(5)))
         .build()
-        .map_err(|e| StoreError::backend("create connection pool", e))
+        .map_err(|e| StoreError::from_source("create connection pool", e))
 }
 
 /// A PostgreSQL error as a readable line: SQLSTATE, message and detail for server errors,
@@ -87,6 +87,19 @@ pub fn pg_message(error: &tokio_postgres::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The store's error for a failed call, readable ([`pg_message`]) and keeping the driver's
+/// error as its source.
+pub(super) fn pg_error(operation: &'static str, error: tokio_postgres::Error) -> StoreError {
+    let (message, source) = reworded(error);
+    StoreError::backend_source(operation, message, source)
+}
+
+/// [`pg_message`] of the error, and the error beneath those words.
+pub(super) fn reworded(error: tokio_postgres::Error) -> (String, Reworded) {
+    let message = pg_message(&error);
+    (message.clone(), Reworded::new(message, error))
 }
 
 /// Whether the error means the connection is gone (so a retry on a new one may succeed).
@@ -122,9 +135,10 @@ impl PostgresStore {
                 deadpool_postgres::PoolError::Backend(pg) => pg_message(pg),
                 other => other.to_string(),
             };
-            StoreError::backend(
+            StoreError::backend_source(
                 operation,
                 format!("cannot connect to {}: {message}", self.description),
+                Reworded::new(message, e),
             )
         })
     }
@@ -162,7 +176,7 @@ impl PostgresStore {
                     drop(deadpool_postgres::Object::take(client));
                     attempt += 1;
                 }
-                Err(error) => return Err(StoreError::backend(operation, pg_message(&error))),
+                Err(error) => return Err(pg_error(operation, error)),
             }
         }
     }

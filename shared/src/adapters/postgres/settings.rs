@@ -38,7 +38,7 @@ impl PostgresSettings {
         let (rest, sslmode, rootcert) = split_tls_params(url);
         let config: tokio_postgres::Config = rest
             .parse()
-            .map_err(|e| StoreError::backend("parse database URL", e))?;
+            .map_err(|e| StoreError::from_source("parse database URL", e))?;
         let sslmode = match sslmode {
             Some(text) => SslMode::parse(&text).ok_or_else(|| {
                 StoreError::backend("parse database URL", format!("unknown sslmode {text:?}"))

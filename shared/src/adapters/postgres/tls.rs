@@ -26,11 +26,10 @@ pub(super) fn connector(
     sslmode: SslMode,
     ca_file: Option<&Path>,
 ) -> Result<MakeRustlsConnect, StoreError> {
-    let fail = |e: &dyn std::fmt::Display| StoreError::backend("configure TLS", e.to_string());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| fail(&e))?;
+        .map_err(|e| tls_error(e.to_string(), e))?;
     let config = match sslmode {
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let mut roots = rustls::RootCertStore {
@@ -39,19 +38,19 @@ pub(super) fn connector(
             if let Some(path) = ca_file {
                 use rustls::pki_types::pem::PemObject;
                 let certificates: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(path)
-                    .map_err(|e| fail(&format!("{}: {e}", path.display())))?
+                    .map_err(|e| tls_error(format!("{}: {e}", path.display()), e))?
                     .collect::<Result<_, _>>()
-                    .map_err(|e| fail(&format!("{}: {e}", path.display())))?;
+                    .map_err(|e| tls_error(format!("{}: {e}", path.display()), e))?;
                 if certificates.is_empty() {
-                    return Err(fail(&format!(
-                        "{}: no PEM certificates found",
-                        path.display()
-                    )));
+                    return Err(StoreError::backend(
+                        "configure TLS",
+                        format!("{}: no PEM certificates found", path.display()),
+                    ));
                 }
                 for certificate in certificates {
                     roots
                         .add(certificate)
-                        .map_err(|e| fail(&format!("{}: {e}", path.display())))?;
+                        .map_err(|e| tls_error(format!("{}: {e}", path.display()), e))?;
                 }
             }
             let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -59,7 +58,7 @@ pub(super) fn connector(
                 provider,
             )
             .build()
-            .map_err(|e| fail(&e))?;
+            .map_err(|e| tls_error(e.to_string(), e))?;
             let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> =
                 if sslmode == SslMode::VerifyCa {
                     Arc::new(ChainOnlyVerifier(verifier))
@@ -78,6 +77,14 @@ pub(super) fn connector(
             .with_no_client_auth(),
     };
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// A TLS set-up failure, keeping rustls' (or the PEM reader's) error as its source.
+fn tls_error<E>(message: String, error: E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    StoreError::backend_source("configure TLS", message, error)
 }
 
 /// libpq's require: encryption without authentication of the server.
