@@ -37,7 +37,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "fraudctl", version, about, long_about = None)]
 struct Invocation {
     /// Local state folder (SQLite database, artifacts, tracking runs).
-    #[arg(long, global = true, env = "FRAUDRISK_STATE_DIR", default_value = fraudrisk::services::DEFAULT_STATE_DIR)]
+    #[arg(long, global = true, env = fraudrisk::config::ENV_STATE_DIR, default_value = fraudrisk::services::DEFAULT_STATE_DIR)]
     state: PathBuf,
 
     /// Output format.
