@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times the same work in Rust (shared/examples/bench_table.rs) and in scikit-learn / scipy /
+# Times the same work in Rust (shared/examples/bench_table/) and in scikit-learn / scipy /
 # statsmodels (scripts/bench_python.py), in one run, on the same files, and prints one table:
 # task, Rust time, Python time, ratio, plus the peak memory of the 1M/200k drift on each side.
 #

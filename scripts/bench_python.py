@@ -1,4 +1,4 @@
-"""The Python side of the benchmark comparison: the work of shared/examples/bench_table.rs done with
+"""The Python side of the benchmark comparison: the work of shared/examples/bench_table/ done with
 scikit-learn, scipy and statsmodels, on the same files. Prints one JSON object.
 
 Run through scripts/bench-compare.sh, which writes the data first; by hand:

@@ -178,7 +178,6 @@ write_env() {
     echo "# Written by scripts/services.sh start: the services the integration tests use."
     local kv
     for kv in \
-      "FRAUDRISK_TEST_SERVICES=1" \
       "FRAUDRISK_SERVICES_DIR=$STATE" \
       "MLFLOW_TRACKING_URI=http://$HOST:$MLFLOW_PORT" \
       "MLFLOW_TRACKING_USERNAME=$MLFLOW_USER" \

@@ -15,9 +15,9 @@ use fraudrisk::pipeline::{self, PipelineSettings, RetrainMode};
 use fraudrisk::ports::RecordRole;
 use fraudrisk::request::{applicants_from_json, RequestError, SEED_EXAMPLE_JSON};
 use fraudrisk::schema::{Applicant, FieldValue, LabeledRecord};
-use fraudrisk::services::Services;
 
 use crate::output::{self, Spinner};
+use crate::state::open;
 use crate::{Cli, Command, Format, Generate, Mode, UserCommand};
 
 /// Exit code for input the command refused (bad file, bad fields).
@@ -26,7 +26,6 @@ const EXIT_INVALID_INPUT: u8 = 2;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let format = cli.format;
     match cli.command {
-        Command::Demo(args) => crate::demo::run(&cli.state, args.seed, format).await,
         Command::Migrate => {
             let services = open(&cli.state).await?;
             let applied = services.records.migrate().await?;
@@ -181,12 +180,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::User(command) => user(&cli.state, command, format).await,
     }
-}
-
-pub async fn open(state: &Path) -> Result<Services> {
-    Services::from_env(state)
-        .await
-        .with_context(|| format!("cannot open the local state in {}", state.display()))
 }
 
 fn source_name(path: &Path) -> String {

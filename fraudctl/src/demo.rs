@@ -10,8 +10,8 @@ use fraudrisk::pipeline::{self, PipelineSettings, RetrainMode, RetrainOutcome};
 use fraudrisk::ports::RecordRole;
 use fraudrisk::request::{applicants_from_json, seed_example_corrected, SEED_EXAMPLE_JSON};
 
-use crate::commands::open;
 use crate::output::{self, Spinner};
+use crate::state::open;
 use crate::Format;
 
 /// Files and folders the demo owns inside its state folder; nothing else is removed.
@@ -116,7 +116,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
         }
     }
     let (applicants, _) = applicants_from_json(&seed_example_corrected())
-        .map_err(|e| anyhow::anyhow!("the corrected example is invalid: {e}"))?;
+        .context("the corrected example is invalid")?;
     let served = pipeline::predict_and_log(
         &champion,
         &applicants,

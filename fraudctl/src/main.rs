@@ -24,6 +24,7 @@ mod demo;
 mod output;
 mod progress;
 mod serve;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +37,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "fraudctl", version, about, long_about = None)]
 struct Invocation {
     /// Local state folder (SQLite database, artifacts, tracking runs).
-    #[arg(long, global = true, env = "FRAUDRISK_STATE_DIR", default_value = fraudrisk::services::DEFAULT_STATE_DIR)]
+    #[arg(long, global = true, env = fraudrisk::config::ENV_STATE_DIR, default_value = fraudrisk::services::DEFAULT_STATE_DIR)]
     state: PathBuf,
 
     /// Output format.
@@ -47,10 +48,13 @@ struct Invocation {
     command: TopCommand,
 }
 
-// `serve` runs until stopped and has no output format, so it is dispatched here and the
-// one-shot commands go to `commands::run` unchanged.
+// `serve` runs until stopped and has no output format, and `demo` runs the other commands'
+// steps in its own state folder, so both are dispatched here; the one-shot commands go to
+// `commands::run` unchanged.
 #[derive(Subcommand, Debug)]
 enum TopCommand {
+    /// The whole life cycle on generated data, in a fresh state folder.
+    Demo(DemoArgs),
     #[command(flatten)]
     OneShot(Command),
     /// Serve the HTTP API (hello, initialtrain, retrain, predict) on a local address.
@@ -75,8 +79,6 @@ enum Format {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The whole life cycle on generated data, in a fresh state folder.
-    Demo(DemoArgs),
     /// Create or upgrade the database tables.
     Migrate,
     /// Load labelled rows: generated (the seed's 10,000 reference + 2,000 shifted) or from CSV files.
@@ -248,6 +250,9 @@ fn main() -> ExitCode {
     let work = async move {
         match invocation.command {
             TopCommand::Serve(args) => serve::run(&invocation.state, args).await,
+            TopCommand::Demo(args) => {
+                demo::run(&invocation.state, args.seed, invocation.format).await
+            }
             TopCommand::OneShot(command) => {
                 commands::run(Cli {
                     state: invocation.state,
@@ -285,35 +290,28 @@ fn exit_code_of(error: &anyhow::Error) -> ExitCode {
 /// Log lines (level from `RUST_LOG`, default `warn`) on standard error, and the library's
 /// progress events as bars or lines, except in JSON mode where standard error stays quiet.
 fn init_logging(format: Format) {
-    use tracing_subscriber::filter::{filter_fn, EnvFilter};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::filter::filter_fn;
     use tracing_subscriber::Layer;
 
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_filter(filter);
     let progress = (format == Format::Table).then(|| {
         progress::ProgressLayer::new().with_filter(filter_fn(|meta| {
             meta.target() == fraudrisk::progress::TARGET
         }))
     });
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(progress)
-        .init();
+    fraudrisk::telemetry::init_cli("warn", progress);
 }
 
-/// The error and its causes joined with ": ", leaving out a cause whose text the message so
-/// far already holds (many errors quote their source in their own message), so every
-/// failure is named once.
+/// The error and its causes joined with ": ", so every failure is named once: a cause whose
+/// text the message so far already holds ends the walk. Errors that quote their source in
+/// their own message (the library's do, rendering what matters of the chain beneath in their
+/// own words, e.g. a PostgreSQL error with its SQLSTATE) keep that source for programs, not
+/// for a second mention here.
 fn error_chain(error: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in error.chain() {
         let text = cause.to_string();
         if message.contains(&text) {
-            continue;
+            break;
         }
         if !message.is_empty() {
             message.push_str(": ");
@@ -348,5 +346,23 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "not there");
         let error = anyhow::Error::from(Quoting(io)).context("cannot load");
         assert_eq!(error_chain(&error), "cannot load: t.csv: not there");
+    }
+
+    #[test]
+    fn the_words_beneath_a_quoted_cause_are_not_repeated() {
+        // A store error quotes the driver's error in its own words; the driver's own text
+        // (and what it wraps) stays beneath, for programs.
+        let driver = std::io::Error::other("db error: ERROR: relation \"x\" does not exist");
+        let store = fraudrisk::ports::StoreError::backend_source(
+            "migrate",
+            "ERROR 42P01: relation \"x\" does not exist",
+            fraudrisk::ports::Reworded::new("ERROR 42P01: relation \"x\" does not exist", driver),
+        );
+        let error = anyhow::Error::from(store).context("cannot open the local state in s");
+        assert_eq!(
+            error_chain(&error),
+            "cannot open the local state in s: database error during migrate: \
+             ERROR 42P01: relation \"x\" does not exist"
+        );
     }
 }

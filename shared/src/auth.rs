@@ -36,7 +36,7 @@ pub enum AuthError {
     #[error("password must be at least 8 characters long")]
     WeakPassword,
     #[error("password hashing failed: {0}")]
-    Hashing(String),
+    Hashing(#[source] crate::BoxError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -62,7 +62,7 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| AuthError::Hashing(e.to_string()))
+        .map_err(|e| AuthError::Hashing(Box::new(e)))
 }
 
 /// Checks a new user's credentials, hashes the password and stores the user.
@@ -75,7 +75,7 @@ pub async fn add_user(
     let password = password.to_string();
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
-        .map_err(|e| AuthError::Hashing(e.to_string()))??;
+        .map_err(|e| AuthError::Hashing(Box::new(e)))??;
     users.add_user(username, &hash).await?;
     Ok(())
 }

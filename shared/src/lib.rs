@@ -18,3 +18,7 @@ pub mod progress;
 pub mod request;
 pub mod schema;
 pub mod services;
+pub mod telemetry;
+
+/// An underlying error kept as the `source()` of the crate's own errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -10,6 +10,27 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::SourceRow;
 pub use crate::lock_owner::LockOwner;
 use crate::schema::LabeledRecord;
+use crate::BoxError;
+
+/// A driver's error shown in this crate's words (e.g. a PostgreSQL error with its SQLSTATE),
+/// keeping the original beneath it. The words are what the wrapping error's message quotes,
+/// so a reader of the whole chain sees them once.
+#[derive(Debug, thiserror::Error)]
+#[error("{text}")]
+pub struct Reworded {
+    pub text: String,
+    #[source]
+    pub source: BoxError,
+}
+
+impl Reworded {
+    pub fn new(text: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Reworded {
+            text: text.into(),
+            source: source.into(),
+        }
+    }
+}
 
 /// A failure of the records, users or prediction-log store.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +39,11 @@ pub enum StoreError {
     #[error("database error during {operation}: {message}")]
     Backend {
         operation: &'static str,
+        /// What failed, readable on its own (it may quote `source`).
         message: String,
+        /// The driver's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The operation conflicts with what is stored (e.g. the user exists already).
     #[error("{0}")]
@@ -26,12 +51,35 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Wraps a backend error with the operation that failed.
+    /// A backend failure described in words (no underlying error to keep).
     pub fn backend(operation: &'static str, error: impl std::fmt::Display) -> Self {
         StoreError::Backend {
             operation,
             message: error.to_string(),
+            source: None,
         }
+    }
+
+    /// A backend failure with the driver's error as its source; `message` says what failed.
+    pub fn backend_source(
+        operation: &'static str,
+        message: impl std::fmt::Display,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        StoreError::Backend {
+            operation,
+            message: message.to_string(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A backend failure that is the driver's error, kept as the source.
+    pub fn from_source<E>(operation: &'static str, source: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let message = source.to_string();
+        Self::backend_source(operation, message, source)
     }
 }
 
@@ -214,7 +262,33 @@ pub trait PredictionLog: Send + Sync {
 pub struct ArtifactError {
     pub operation: &'static str,
     pub key: String,
+    /// What failed, readable on its own (it may quote `source`).
     pub message: String,
+    /// The storage client's error, when there is one.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl ArtifactError {
+    /// A failure described in words.
+    pub fn new(
+        operation: &'static str,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        ArtifactError {
+            operation,
+            key: key.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same failure with the error underneath it.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
 }
 
 /// Where models and the champion pointer live; serving reads only this.
@@ -234,7 +308,28 @@ pub trait ArtifactStore: Send + Sync {
 pub struct TrackerError {
     /// Which call failed (e.g. `runs/create`).
     pub call: String,
+    /// What failed, readable on its own (it may quote `source`).
     pub message: String,
+    /// The client's error (HTTP, file system, S3), when there is one.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl TrackerError {
+    /// A failure described in words.
+    pub fn new(call: impl Into<String>, message: impl Into<String>) -> Self {
+        TrackerError {
+            call: call.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same failure with the error underneath it.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
 }
 
 /// A tracking run.
@@ -353,4 +448,32 @@ pub trait Tracker: Send + Sync {
         alias: &str,
     ) -> Result<Option<ModelVersionInfo>, TrackerError>;
     async fn list_versions(&self, model_name: &str) -> Result<Vec<ModelVersionInfo>, TrackerError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn port_errors_keep_the_error_underneath() {
+        let store = StoreError::from_source("open", std::io::Error::other("disk gone"));
+        assert_eq!(store.to_string(), "database error during open: disk gone");
+        assert_eq!(
+            store.source().map(|s| s.to_string()).as_deref(),
+            Some("disk gone")
+        );
+        assert!(StoreError::backend("open", "words only").source().is_none());
+
+        let artifact = ArtifactError::new("get", "champion.json", "denied")
+            .with_source(std::io::Error::other("denied"));
+        assert!(artifact.source().is_some());
+        let tracker = TrackerError::new("runs/create", "refused")
+            .with_source(std::io::Error::other("refused"));
+        assert_eq!(
+            tracker.to_string(),
+            "tracking error in runs/create: refused"
+        );
+        assert!(tracker.source().is_some());
+    }
 }

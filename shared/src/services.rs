@@ -43,7 +43,7 @@ impl From<ServicesError> for StoreError {
     fn from(error: ServicesError) -> Self {
         match error {
             ServicesError::Store(store) => store,
-            other => StoreError::backend("service setup", other),
+            other => StoreError::from_source("service setup", other),
         }
     }
 }
@@ -193,11 +193,7 @@ impl Services {
                         secret_id: id.clone(),
                     },
                     (MlflowCredentials::Secret(id), None) => {
-                        return Err(SecretError {
-                            secret_id: id.clone(),
-                            message: "no Secrets Manager client".to_string(),
-                        }
-                        .into())
+                        return Err(SecretError::new(id, "no Secrets Manager client").into())
                     }
                 };
                 let tracker = MlflowTracker::new(mlflow, auth, s3.clone())?;
@@ -236,7 +232,7 @@ impl Services {
 /// The state folder, created on first use (only when some port is local).
 fn local_dir(state_dir: &Path) -> Result<PathBuf, StoreError> {
     std::fs::create_dir_all(state_dir)
-        .map_err(|e| StoreError::backend("create state folder", e))?;
+        .map_err(|e| StoreError::from_source("create state folder", e))?;
     Ok(state_dir.to_path_buf())
 }
 
@@ -252,11 +248,7 @@ pub async fn postgres_settings(
             database.default_dbname.as_deref(),
         ),
         (DatabaseSource::Secret(id), None) => {
-            return Err(SecretError {
-                secret_id: id.clone(),
-                message: "no Secrets Manager client".to_string(),
-            }
-            .into())
+            return Err(SecretError::new(id, "no Secrets Manager client").into())
         }
     };
     if let Some(mode) = database.sslmode {

@@ -35,8 +35,9 @@ fn strings(value: &serde_json::Value) -> Vec<String> {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn runs_with_large_batches_and_s3_artifacts_reach_mlflow() {
-    require_services!();
+    it_common::start();
     let tracker = new_tracker().await;
     let experiment = it_common::unique("it-runs");
     let run = tracker.start_run(&experiment, "big-batch").await.unwrap();
@@ -113,8 +114,9 @@ async fn runs_with_large_batches_and_s3_artifacts_reach_mlflow() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn artifacts_go_through_the_proxy_for_mlflow_artifacts_uris() {
-    require_services!();
+    it_common::start();
     let tracker = new_tracker().await;
     let experiment = it_common::unique("it-proxy");
     let location = format!("mlflow-artifacts:/{experiment}");
@@ -149,8 +151,9 @@ async fn artifacts_go_through_the_proxy_for_mlflow_artifacts_uris() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn registry_versions_and_the_champion_alias() {
-    require_services!();
+    it_common::start();
     let tracker = new_tracker().await;
     let name = it_common::unique("it-registry");
     assert_eq!(
@@ -221,8 +224,9 @@ async fn registry_versions_and_the_champion_alias() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn wrong_credentials_and_a_dead_server_give_clear_errors() {
-    require_services!();
+    it_common::start();
     let mut mlflow: MlflowConfig = it_common::env_config().mlflow.unwrap();
     let wrong = MlflowAuth::Basic {
         username: it_common::env("MLFLOW_TRACKING_USERNAME"),
@@ -259,8 +263,9 @@ async fn wrong_credentials_and_a_dead_server_give_clear_errors() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn experiments_are_model_training_and_models_are_mlflow_3_logged_models() {
-    require_services!();
+    it_common::start();
     let tracker = new_tracker().await;
     let config = it_common::env_config();
     let mlflow = config.mlflow.clone().expect("MLFLOW_TRACKING_URI");

@@ -43,8 +43,9 @@ fn rows(kind: GeneratedKind, count: usize, seed: u64) -> Vec<SourceRow> {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn migrations_are_versioned_idempotent_and_safe_to_run_concurrently() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("migrate").await;
     let store = PostgresStore::connect(&database.settings()).await.unwrap();
     let applied = store.migrate().await.unwrap();
@@ -68,8 +69,9 @@ async fn migrations_are_versioned_idempotent_and_safe_to_run_concurrently() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn copy_loads_behave_like_the_sqlite_store() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("load").await;
     let store = migrated_store(&database).await;
     let dir = tempfile::tempdir().unwrap();
@@ -149,8 +151,9 @@ async fn copy_loads_behave_like_the_sqlite_store() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn users_and_predictions_take_hostile_input_as_data() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("users").await;
     let store = migrated_store(&database).await;
     let hostile = "o'brien\"; DROP TABLE users; --";
@@ -213,8 +216,9 @@ async fn users_and_predictions_take_hostile_input_as_data() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn a_dropped_connection_is_reestablished_on_the_next_call() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("reconnect").await;
     let mut settings = database.settings();
     settings.pool_size = 1;
@@ -251,8 +255,9 @@ async fn a_dropped_connection_is_reestablished_on_the_next_call() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn the_training_lock_is_exclusive_across_processes_and_dies_with_its_session() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("lock").await;
     // Two stores with their own pools: two Lambda containers.
     let a = migrated_store(&database).await;
@@ -306,8 +311,9 @@ async fn the_training_lock_is_exclusive_across_processes_and_dies_with_its_sessi
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn unlock_ends_the_holding_session_and_reports_its_owner() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("unlock").await;
     let a = migrated_store(&database).await;
     let b = PostgresStore::connect(&database.settings()).await.unwrap();
@@ -325,8 +331,9 @@ async fn unlock_ends_the_holding_session_and_reports_its_owner() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn loads_are_keyed_by_content_like_the_sqlite_store() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("content").await;
     let store = migrated_store(&database).await;
     let dir = tempfile::tempdir().unwrap();
@@ -390,8 +397,9 @@ async fn loads_are_keyed_by_content_like_the_sqlite_store() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn tls_follows_sslmode() {
-    require_services!();
+    it_common::start();
     let database = TestDatabase::create("tls").await;
     let mut settings = database.settings();
 
@@ -419,8 +427,9 @@ async fn tls_follows_sslmode() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn connection_failures_are_reported_clearly() {
-    require_services!();
+    it_common::start();
     let url = format!(
         "postgres://postgres@127.0.0.1:{}/x",
         it_common::closed_port()

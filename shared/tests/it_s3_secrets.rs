@@ -12,8 +12,9 @@ use fraudrisk::ports::{ArtifactStore, RunStatus};
 use fraudrisk::services::Services;
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn objects_round_trip_below_the_prefix() {
-    require_services!();
+    it_common::start();
     let aws = it_common::env_config().aws;
     let bucket = it_common::env("FRAUDRISK_BUCKET");
     let prefix = it_common::unique("it/s3");
@@ -69,8 +70,9 @@ async fn objects_round_trip_below_the_prefix() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn a_missing_bucket_or_endpoint_gives_errors_naming_operation_and_key() {
-    require_services!();
+    it_common::start();
     let aws = it_common::env_config().aws;
     let bucket = it_common::unique("fraudrisk-no-such-bucket");
     let store = S3ArtifactStore::new(s3_client(&aws).await, &bucket, "p");
@@ -110,8 +112,9 @@ async fn a_missing_bucket_or_endpoint_gives_errors_naming_operation_and_key() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn secrets_give_the_database_and_mlflow_credentials() {
-    require_services!();
+    it_common::start();
     let aws = it_common::env_config().aws;
     let secrets = SecretsClient::new(&aws).await;
 
@@ -146,8 +149,9 @@ async fn secrets_give_the_database_and_mlflow_credentials() {
 }
 
 #[tokio::test]
+#[ignore = "needs services"]
 async fn services_can_be_configured_by_secret_ids_alone() {
-    require_services!();
+    it_common::start();
     let mut settings = it_common::settings().clone();
     for key in [
         "FRAUDRISK_DATABASE_URL",

@@ -2,11 +2,13 @@
 //! browser) and `POST /predict` (one applicant or `{"records": [...]}`).
 
 use fraudrisk::http::{lambda, router, Endpoint};
+use fraudrisk::telemetry;
 use lambda_http::{run, Error};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda::init_tracing();
+    // Lambda's log level and format (advanced logging controls); RUST_LOG wins.
+    telemetry::init_lambda();
     // Built once per container: services, authenticator with its cache, champion cache.
     let app = lambda::app_from_env().await?;
     // Load the champion during the init phase, not in the first caller's request.

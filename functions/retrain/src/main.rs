@@ -3,12 +3,14 @@
 //! same function. The event's shape decides; see `fraudrisk::http::lambda::retrain_event`.
 
 use fraudrisk::http::lambda;
+use fraudrisk::telemetry;
 use lambda_http::lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    lambda::init_tracing();
+    // Lambda's log level and format (advanced logging controls); RUST_LOG wins.
+    telemetry::init_lambda();
     // Built once per container: services, authenticator with its cache, champion cache.
     let app = lambda::app_from_env().await?;
     // API Gateway events go through the same router as everywhere else.

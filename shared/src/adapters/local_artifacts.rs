@@ -18,10 +18,8 @@ impl LocalArtifactStore {
     }
 
     fn path_of(&self, operation: &'static str, key: &str) -> Result<PathBuf, ArtifactError> {
-        safe_join(&self.root, key).ok_or_else(|| ArtifactError {
-            operation,
-            key: key.to_string(),
-            message: "keys must be relative paths without '..'".to_string(),
+        safe_join(&self.root, key).ok_or_else(|| {
+            ArtifactError::new(operation, key, "keys must be relative paths without '..'")
         })
     }
 }
@@ -45,11 +43,8 @@ impl ArtifactStore for LocalArtifactStore {
         _content_type: &str,
     ) -> Result<(), ArtifactError> {
         let path = self.path_of("put", key)?;
-        let error = |e: std::io::Error| ArtifactError {
-            operation: "put",
-            key: key.to_string(),
-            message: e.to_string(),
-        };
+        let error =
+            |e: std::io::Error| ArtifactError::new("put", key, e.to_string()).with_source(e);
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(error)?;
         }
@@ -64,11 +59,7 @@ impl ArtifactStore for LocalArtifactStore {
         match tokio::fs::read(&path).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ArtifactError {
-                operation: "get",
-                key: key.to_string(),
-                message: e.to_string(),
-            }),
+            Err(e) => Err(ArtifactError::new("get", key, e.to_string()).with_source(e)),
         }
     }
 

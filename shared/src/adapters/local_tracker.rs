@@ -64,11 +64,17 @@ struct StoredRegistry {
     versions: Vec<ModelVersionInfo>,
 }
 
-fn failure(call: &str, error: impl std::fmt::Display) -> TrackerError {
-    TrackerError {
-        call: call.to_string(),
-        message: error.to_string(),
-    }
+/// A failure described in words.
+fn failure(call: &str, message: impl std::fmt::Display) -> TrackerError {
+    TrackerError::new(call, message.to_string())
+}
+
+/// A failure of the file system or JSON, kept as the source.
+fn failed<E>(call: &str, error: E) -> TrackerError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    TrackerError::new(call, error.to_string()).with_source(error)
 }
 
 impl LocalTracker {
@@ -121,9 +127,9 @@ impl LocalTracker {
         path: &PathBuf,
     ) -> Result<T, TrackerError> {
         match tokio::fs::read(path).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| failure(call, e)),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| failed(call, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
-            Err(e) => Err(failure(call, e)),
+            Err(e) => Err(failed(call, e)),
         }
     }
 
@@ -135,16 +141,16 @@ impl LocalTracker {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
-                .map_err(|e| failure(call, e))?;
+                .map_err(|e| failed(call, e))?;
         }
-        let bytes = serde_json::to_vec_pretty(value).map_err(|e| failure(call, e))?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| failed(call, e))?;
         let temporary = path.with_extension("partial");
         tokio::fs::write(&temporary, bytes)
             .await
-            .map_err(|e| failure(call, e))?;
+            .map_err(|e| failed(call, e))?;
         tokio::fs::rename(&temporary, path)
             .await
-            .map_err(|e| failure(call, e))
+            .map_err(|e| failed(call, e))
     }
 
     async fn update_run(
@@ -211,11 +217,11 @@ impl Tracker for LocalTracker {
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
-                .map_err(|e| failure("log-artifact", e))?;
+                .map_err(|e| failed("log-artifact", e))?;
         }
         tokio::fs::write(&target, bytes)
             .await
-            .map_err(|e| failure("log-artifact", e))
+            .map_err(|e| failed("log-artifact", e))
     }
 
     async fn end_run(&self, run: &RunInfo, status: RunStatus) -> Result<(), TrackerError> {

@@ -12,6 +12,35 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use crate::config::AwsConfig;
 use crate::ports::{ArtifactError, ArtifactStore};
+use crate::BoxError;
+
+/// An S3 call that failed: a readable line (the S3 error code and message, or the whole
+/// cause chain) and the SDK's error underneath.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct S3Error {
+    pub message: String,
+    #[source]
+    pub source: BoxError,
+}
+
+impl S3Error {
+    fn sdk<E, R>(error: aws_sdk_s3::error::SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        S3Error {
+            message: sdk_message(&error),
+            source: Box::new(error),
+        }
+    }
+
+    /// The artifact store's error for this failure, with this one as its source.
+    fn into_artifact_error(self, operation: &'static str, key: String) -> ArtifactError {
+        ArtifactError::new(operation, key, self.message.clone()).with_source(self)
+    }
+}
 
 /// An S3 client for the configured region, credentials, endpoint and addressing style.
 pub async fn s3_client(aws: &AwsConfig) -> aws_sdk_s3::Client {
@@ -30,7 +59,7 @@ pub async fn put_object(
     key: &str,
     bytes: Vec<u8>,
     content_type: &str,
-) -> Result<(), String> {
+) -> Result<(), S3Error> {
     client
         .put_object()
         .bucket(bucket)
@@ -40,7 +69,7 @@ pub async fn put_object(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| sdk_message(&e))
+        .map_err(S3Error::sdk)
 }
 
 /// Reads one object; `None` when the key does not exist (a missing bucket is an error).
@@ -48,21 +77,20 @@ pub async fn get_object(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Vec<u8>>, S3Error> {
     let output = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(output) => output,
         Err(error) => {
             return match error.as_service_error() {
                 Some(GetObjectError::NoSuchKey(_)) => Ok(None),
-                _ => Err(sdk_message(&error)),
+                _ => Err(S3Error::sdk(error)),
             }
         }
     };
-    let body = output
-        .body
-        .collect()
-        .await
-        .map_err(|e| format!("reading the body failed: {e}"))?;
+    let body = output.body.collect().await.map_err(|e| S3Error {
+        message: format!("reading the body failed: {e}"),
+        source: Box::new(e),
+    })?;
     Ok(Some(body.into_bytes().to_vec()))
 }
 
@@ -71,7 +99,7 @@ pub async fn list_keys(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, S3Error> {
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -82,7 +110,7 @@ pub async fn list_keys(
             .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|e| sdk_message(&e))?;
+            .map_err(S3Error::sdk)?;
         keys.extend(
             output
                 .contents()
@@ -172,11 +200,7 @@ impl S3ArtifactStore {
     pub async fn list(&self) -> Result<Vec<String>, ArtifactError> {
         let keys = list_keys(&self.client, &self.bucket, &self.prefix)
             .await
-            .map_err(|message| ArtifactError {
-                operation: "list",
-                key: self.uri(""),
-                message,
-            })?;
+            .map_err(|e| e.into_artifact_error("list", self.uri("")))?;
         Ok(keys
             .into_iter()
             .filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_string))
@@ -187,11 +211,11 @@ impl S3ArtifactStore {
         if valid_relative_key(key) {
             Ok(format!("{}{key}", self.prefix))
         } else {
-            Err(ArtifactError {
+            Err(ArtifactError::new(
                 operation,
-                key: key.to_string(),
-                message: "keys must be relative paths without '.' or '..' segments".to_string(),
-            })
+                key,
+                "keys must be relative paths without '.' or '..' segments",
+            ))
         }
     }
 
@@ -211,22 +235,14 @@ impl ArtifactStore for S3ArtifactStore {
         let object_key = self.object_key("put", key)?;
         put_object(&self.client, &self.bucket, &object_key, bytes, content_type)
             .await
-            .map_err(|message| ArtifactError {
-                operation: "put",
-                key: self.uri(key),
-                message,
-            })
+            .map_err(|e| e.into_artifact_error("put", self.uri(key)))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArtifactError> {
         let object_key = self.object_key("get", key)?;
         get_object(&self.client, &self.bucket, &object_key)
             .await
-            .map_err(|message| ArtifactError {
-                operation: "get",
-                key: self.uri(key),
-                message,
-            })
+            .map_err(|e| e.into_artifact_error("get", self.uri(key)))
     }
 
     fn location(&self) -> String {

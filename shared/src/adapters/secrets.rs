@@ -11,21 +11,34 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use serde::Deserialize;
 
 use crate::config::{AwsConfig, Redacted};
+use crate::BoxError;
 
 /// A secret could not be fetched or understood.
 #[derive(Debug, thiserror::Error)]
 #[error("secret {secret_id}: {message}")]
 pub struct SecretError {
     pub secret_id: String,
+    /// What failed, readable on its own (it may quote `source`).
     pub message: String,
+    /// The SDK's or the JSON parser's error, when there is one.
+    #[source]
+    pub source: Option<BoxError>,
 }
 
 impl SecretError {
-    fn new(secret_id: &str, message: impl Into<String>) -> Self {
+    /// A failure described in words.
+    pub fn new(secret_id: &str, message: impl Into<String>) -> Self {
         SecretError {
             secret_id: secret_id.to_string(),
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// The same failure with the error underneath it.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
     }
 }
 
@@ -84,6 +97,7 @@ pub fn parse_database_secret(secret_id: &str, text: &str) -> Result<DatabaseSecr
             secret_id,
             format!("not the RDS JSON shape (host, port, dbname, username, password): {e}"),
         )
+        .with_source(e)
     })?;
     let port = match raw.port {
         None => 5432,
@@ -114,6 +128,7 @@ pub fn parse_basic_credentials(
             secret_id,
             format!("expected JSON with username and password: {e}"),
         )
+        .with_source(e)
     })?;
     Ok(BasicCredentials {
         username: raw.username,
@@ -164,6 +179,7 @@ impl SecretsClient {
                     secret_id,
                     format!("GetSecretValue failed: {}", DisplayErrorContext(&e)),
                 )
+                .with_source(e)
             })?;
         let text = output.secret_string().ok_or_else(|| {
             SecretError::new(secret_id, "the secret has no string value (binary secret?)")

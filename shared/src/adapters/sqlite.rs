@@ -30,13 +30,13 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (or creates) the database file. Call `migrate` before use.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let connection = Connection::open(path).map_err(|e| StoreError::backend("open", e))?;
+        let connection = Connection::open(path).map_err(|e| StoreError::from_source("open", e))?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                  PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
             )
-            .map_err(|e| StoreError::backend("open", e))?;
+            .map_err(|e| StoreError::from_source("open", e))?;
         Ok(SqliteStore {
             connection: Arc::new(Mutex::new(connection)),
             path: path.to_path_buf(),
@@ -59,10 +59,10 @@ impl SqliteStore {
             let mut guard = connection
                 .lock()
                 .map_err(|_| StoreError::backend(operation, "connection mutex poisoned"))?;
-            work(&mut guard).map_err(|e| StoreError::backend(operation, e))
+            work(&mut guard).map_err(|e| StoreError::from_source(operation, e))
         })
         .await
-        .map_err(|e| StoreError::backend(operation, e))?
+        .map_err(|e| StoreError::from_source(operation, e))?
     }
 }
 

@@ -21,6 +21,7 @@
 //! Ann. Math. Statist. 18, 50-60; F. Yates (1934), JRSS Suppl. 1, 217-235; S. Holm (1979),
 //! Scand. J. Statist. 6, 65-70; Y. Benjamini and Y. Hochberg (1995), JRSS B 57, 289-300.
 
+mod categorical;
 mod correction;
 mod detect;
 mod hypothesis;

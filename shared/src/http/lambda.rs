@@ -1,5 +1,5 @@
-//! The glue between AWS Lambda and [`App`]: JSON logs, the app and its router built from the
-//! environment, and the two-shape handler of `retrain`. `hello`, `initialtrain` and
+//! The glue between AWS Lambda and [`App`]: the app and its router built from the
+//! environment, and the two-shape handler of `retrain` (logging: [`crate::telemetry`]). `hello`, `initialtrain` and
 //! `predict` hand their router to `lambda_http::run` directly.
 //!
 //! API Gateway HTTP API (payload 2.0) is the supported front door. Routing does not depend on
@@ -23,47 +23,16 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::Body;
 use serde_json::Value;
 
-use super::{router, App, AppConfig, AppError, Endpoint, ENV_STATE_DIR};
+use super::{router, App, AppConfig, AppError, Endpoint};
 use crate::pipeline::{PipelineError, RetrainMode};
 
 /// Where the embedded adapters keep their state inside Lambda (the only writable folder).
 pub const DEFAULT_LAMBDA_STATE_DIR: &str = "/tmp/fraudrisk";
-/// Environment variable: the mode of scheduled retrains without a mode in the event.
-pub const ENV_RETRAIN_MODE: &str = "RETRAIN_MODE";
+pub use crate::config::ENV_RETRAIN_MODE;
 
-/// JSON logs for CloudWatch. The level comes from `RUST_LOG`, else from Lambda's
-/// `AWS_LAMBDA_LOG_LEVEL`, else `info`.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .ok()
-        .or_else(|| {
-            std::env::var("AWS_LAMBDA_LOG_LEVEL")
-                .ok()
-                .and_then(|level| {
-                    let level = match level.to_ascii_lowercase().as_str() {
-                        "fatal" => "error".to_string(),
-                        other => other.to_string(),
-                    };
-                    tracing_subscriber::EnvFilter::try_new(level).ok()
-                })
-        })
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    // A second call (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_target(false)
-        // The request span carries the request id into every line of a request.
-        .with_current_span(true)
-        .with_span_list(false)
-        .try_init();
-}
-
-/// The state folder: [`ENV_STATE_DIR`] or [`DEFAULT_LAMBDA_STATE_DIR`].
+/// The state folder: [`ENV_STATE_DIR`](super::ENV_STATE_DIR) or [`DEFAULT_LAMBDA_STATE_DIR`].
 pub fn state_dir() -> PathBuf {
-    std::env::var_os(ENV_STATE_DIR)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LAMBDA_STATE_DIR))
+    crate::config::process::state_dir().unwrap_or_else(|| PathBuf::from(DEFAULT_LAMBDA_STATE_DIR))
 }
 
 /// The container's state, from the environment. Predictions are logged within each
@@ -151,7 +120,7 @@ impl RetrainEvent {
 
 /// The mode of a scheduled run: the event's, else [`ENV_RETRAIN_MODE`], else `always`.
 pub fn scheduled_mode(from_event: Option<&str>) -> Result<RetrainMode, EventError> {
-    let from_env = std::env::var(ENV_RETRAIN_MODE).ok();
+    let from_env = crate::config::process::retrain_mode();
     match from_event.or(from_env.as_deref()) {
         None => Ok(RetrainMode::Always),
         Some(text) => {

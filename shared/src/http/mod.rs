@@ -38,6 +38,7 @@ use http::HeaderMap;
 use crate::auth::{
     parse_basic_authorization, AuthError, Authenticator, HashPool, VerifyError, DEFAULT_CACHE_TTL,
 };
+use crate::config::ConfigError;
 use crate::pipeline::PipelineSettings;
 use crate::ports::StoreError;
 use crate::services::Services;
@@ -60,12 +61,9 @@ pub const LOGIN_QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// How often a container re-reads the champion pointer.
 pub const DEFAULT_CHAMPION_RECHECK: Duration = Duration::from_secs(30);
 
-/// Environment variable: local state folder.
-pub const ENV_STATE_DIR: &str = "FRAUDRISK_STATE_DIR";
-/// Environment variable: seconds between champion pointer checks.
-pub const ENV_CHAMPION_RECHECK: &str = "FRAUDRISK_CHAMPION_RECHECK_SECS";
-/// Environment variable: seconds a verified credential pair is trusted.
-pub const ENV_AUTH_CACHE: &str = "FRAUDRISK_AUTH_CACHE_SECS";
+// The environment variables this layer reads (through `config`, the one place that reads
+// the environment).
+pub use crate::config::{ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_STATE_DIR};
 
 /// The four endpoints of the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -181,17 +179,18 @@ impl AppConfig {
 }
 
 fn env_seconds(name: &'static str) -> Result<Option<Duration>, AppError> {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse::<u64>()
-            .map(|s| Some(Duration::from_secs(s)))
-            .map_err(|_| AppError::Config {
-                name,
-                message: format!("must be a whole number of seconds (got {text:?})"),
-            }),
-        Err(_) => Ok(None),
-    }
+    crate::config::process::seconds(name).map_err(|error| match error {
+        ConfigError::Invalid {
+            variable, message, ..
+        } => AppError::Config {
+            name: variable,
+            message,
+        },
+        other => AppError::Config {
+            name,
+            message: other.to_string(),
+        },
+    })
 }
 
 /// The state of one container: built once, shared by every request.

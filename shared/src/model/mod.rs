@@ -15,6 +15,7 @@
 pub mod artifact;
 pub mod encoding;
 pub mod metrics;
+mod solver;
 pub mod split;
 pub mod train;
 
@@ -64,8 +65,11 @@ pub enum ModelError {
     Fit {
         /// The regularisation strength being fitted.
         alpha: f64,
-        /// linfa's error, as text.
+        /// What failed (linfa's error as text, or what was wrong with its result).
         message: String,
+        /// linfa's error, when it reported one.
+        #[source]
+        source: Option<crate::BoxError>,
     },
     /// An artifact written by another format version.
     #[error(

@@ -46,6 +46,7 @@ impl TestState {
     /// A fresh state with the test user; `rows` loads generated reference and shifted rows;
     /// `train` also trains the first champion (version 1).
     pub async fn new(rows: bool, train: bool) -> Self {
+        fraudrisk::telemetry::init_test();
         let dir = tempfile::tempdir().expect("temporary folder");
         let state_dir: PathBuf = dir.path().to_path_buf();
         let services = Services::local(&state_dir).await.expect("local services");

@@ -34,8 +34,8 @@ pub fn services_env_file() -> PathBuf {
 }
 
 /// The services' settings, read from their env file, not from the process environment:
-/// `scripts/test.sh` exports only `FRAUDRISK_TEST_SERVICES` and `FRAUDRISK_SERVICES_DIR`, so
-/// the other tests of the workspace keep their local adapters.
+/// `scripts/test.sh` exports only `FRAUDRISK_SERVICES_DIR`, so the other tests of the
+/// workspace keep their local adapters.
 pub fn settings() -> &'static Settings {
     static SETTINGS: OnceLock<Settings> = OnceLock::new();
     SETTINGS.get_or_init(|| {
@@ -45,37 +45,26 @@ pub fn settings() -> &'static Settings {
     })
 }
 
-/// Whether the services are up. In CI (`CI=true`) their absence fails the test; elsewhere the
-/// test says why it does nothing and passes.
-pub fn services_available() -> bool {
-    if std::env::var("FRAUDRISK_TEST_SERVICES").is_ok_and(|v| v == "1") {
-        return true;
-    }
+/// Call first in every integration test. The tests that use this module are
+/// `#[ignore = "needs services"]`: `cargo test` reports them as ignored, and they run only when
+/// asked (`bash scripts/test.sh` asks, with `--run-ignored all` once it has started the
+/// services). So once running, a test never passes without its services: it fails here,
+/// naming what to do, when their env file is missing.
+pub fn start() {
+    fraudrisk::telemetry::init_test();
     let test = std::thread::current()
         .name()
         .unwrap_or("integration test")
         .to_string();
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
+    let path = services_env_file();
+    if !path.is_file() {
         panic!(
-            "{test}: FRAUDRISK_TEST_SERVICES is not set, but integration tests never skip in CI: \
-             run them through `bash scripts/test.sh`, which starts the services"
+            "{test}: the real services are not up ({} is missing). Run `bash scripts/test.sh`, \
+             or `bash scripts/services.sh start` and then \
+             `cargo test -p fraudrisk --test <name> -- --include-ignored`",
+            path.display()
         );
     }
-    eprintln!(
-        "{test}: not run: the real services are not up. Run `bash scripts/test.sh`, or \
-         `bash scripts/services.sh start` and set FRAUDRISK_TEST_SERVICES=1."
-    );
-    false
-}
-
-/// Returns early from a test when the services are absent outside CI.
-#[macro_export]
-macro_rules! require_services {
-    () => {
-        if !it_common::services_available() {
-            return;
-        }
-    };
 }
 
 /// A name unique to this test run: `<label>-<12 hex digits>` (lower case, S3- and

@@ -16,7 +16,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{string_field, tracker_error, CallError, MlflowTracker, Retry};
+use super::client::{string_field, tracker_error, CallError, Retry};
+use super::MlflowTracker;
 use crate::ports::{LoggedModel, ModelSpec, RunInfo, TrackerError};
 
 /// The experiment tag the MLflow 3 UI reads to choose the experiment's page.
@@ -49,7 +50,7 @@ pub(super) fn endpoint_missing(error: &CallError) -> bool {
             None => *status == StatusCode::NOT_FOUND || *status == StatusCode::METHOD_NOT_ALLOWED,
             Some(_) => false,
         },
-        CallError::Transport(_) => false,
+        CallError::Transport { .. } => false,
     }
 }
 
@@ -216,7 +217,7 @@ impl MlflowTracker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::api_error;
+    use super::super::client::api_error;
     use super::*;
 
     fn run() -> RunInfo {
@@ -251,7 +252,10 @@ mod tests {
             br#"{"error_code":"INVALID_PARAMETER_VALUE","message":"bad"}"#
         )));
         assert!(!endpoint_missing(&api_error(StatusCode::UNAUTHORIZED, b"")));
-        assert!(!endpoint_missing(&CallError::Transport("refused".into())));
+        assert!(!endpoint_missing(&CallError::Transport {
+            message: "refused".into(),
+            source: None,
+        }));
     }
 
     #[test]

@@ -1,0 +1,231 @@
+//! The champion: the small pointer that names the served model, loading the model it names
+//! (checking its hash), publishing a trained version and promoting it.
+//!
+//! Promotion order, so a failure never leaves a half promotion: the model files are written
+//! under `models/v<N>/`, the registry alias is moved, and the champion pointer is written
+//! last. Serving reads only the pointer and the file it names. If the pointer cannot be
+//! written, the alias is moved back to the previous champion.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::drift::DriftReport;
+use crate::model::{Model, ModelArtifact};
+use crate::ports::{ArtifactStore, RunInfo, Tracker, TrainingLock};
+
+use super::tracking::{self, ModelRecord, DRIFT_TABLE_PATH};
+use super::{json_bytes, sha256_hex, Cause, PipelineError, PipelineSettings};
+
+/// The key of the champion pointer in the artifact store.
+pub const CHAMPION_POINTER_KEY: &str = "champion.json";
+/// The registry alias of the served model.
+pub const CHAMPION_ALIAS: &str = "champion";
+
+/// `ChampionPointer::promoted_by` of a champion `initialtrain` made.
+pub const PROMOTED_BY_INITIALTRAIN: &str = "initialtrain";
+/// `ChampionPointer::promoted_by` of a challenger `retrain` promoted after comparing.
+pub const PROMOTED_BY_RETRAIN: &str = "retrain";
+
+/// The small object that names the served model. Written last on promotion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChampionPointer {
+    pub version: u32,
+    /// Key of the model artifact in the artifact store.
+    pub model_key: String,
+    /// SHA-256 of the model artifact, checked on load.
+    pub sha256: String,
+    pub run_id: String,
+    pub promoted_at: DateTime<Utc>,
+    /// `initialtrain` or `retrain`; absent in pointers written before it was recorded.
+    #[serde(default)]
+    pub promoted_by: Option<String>,
+}
+
+/// The served model, loaded from the artifact store.
+#[derive(Clone, Debug)]
+pub struct Champion {
+    pub pointer: ChampionPointer,
+    pub artifact: Arc<ModelArtifact>,
+    pub model: Arc<Model>,
+}
+
+/// Reads the champion pointer alone (a cheap check whether the champion changed).
+pub async fn read_champion_pointer(
+    artifacts: &dyn ArtifactStore,
+) -> Result<Option<ChampionPointer>, PipelineError> {
+    let Some(bytes) = artifacts.get(CHAMPION_POINTER_KEY).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        PipelineError::CorruptChampion(Cause::of(format!("{CHAMPION_POINTER_KEY}: {e}"), e))
+    })
+}
+
+/// Loads the model the pointer names, checking its hash.
+pub async fn load_champion_from(
+    artifacts: &dyn ArtifactStore,
+    pointer: ChampionPointer,
+) -> Result<Champion, PipelineError> {
+    let bytes = artifacts.get(&pointer.model_key).await?.ok_or_else(|| {
+        PipelineError::CorruptChampion(Cause::new(format!("{} is missing", pointer.model_key)))
+    })?;
+    if sha256_hex(&bytes) != pointer.sha256 {
+        return Err(PipelineError::CorruptChampion(Cause::new(format!(
+            "{} does not match the pointer's checksum",
+            pointer.model_key
+        ))));
+    }
+    let artifact = ModelArtifact::from_json_bytes(&bytes)
+        .map_err(|e| PipelineError::CorruptChampion(Cause::of(e.to_string(), e)))?;
+    let model = artifact
+        .model()
+        .map_err(|e| PipelineError::CorruptChampion(Cause::of(e.to_string(), e)))?;
+    Ok(Champion {
+        pointer,
+        artifact: Arc::new(artifact),
+        model: Arc::new(model),
+    })
+}
+
+/// Loads the champion, or `None` before the first training.
+pub async fn load_champion(
+    artifacts: &dyn ArtifactStore,
+) -> Result<Option<Champion>, PipelineError> {
+    match read_champion_pointer(artifacts).await? {
+        Some(pointer) => load_champion_from(artifacts, pointer).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A registered version whose files are in the artifact store, not yet promoted.
+pub(super) struct PublishedVersion {
+    pub(super) version: u32,
+    model_key: String,
+    sha256: String,
+    run_id: String,
+}
+
+/// Logs the model to the tracker, registers a version, and writes the serving copy.
+pub(super) async fn publish_version(
+    artifacts: &dyn ArtifactStore,
+    tracker: &dyn Tracker,
+    settings: &PipelineSettings,
+    run: &RunInfo,
+    mut artifact: ModelArtifact,
+    drift: Option<&DriftReport>,
+    classification_report: &str,
+) -> Result<PublishedVersion, PipelineError> {
+    let mlmodel = artifact.mlmodel_file(&run.run_id);
+    let registered = tracking::log_and_register_model(
+        tracker,
+        settings,
+        run,
+        ModelRecord {
+            config: &settings.training,
+            chosen_alpha: artifact.alpha,
+            cv: &artifact.cv,
+            holdout: artifact.metrics.as_ref(),
+            data_fingerprint: &artifact.provenance.data_fingerprint,
+            model_json: artifact.to_json_bytes()?,
+            mlmodel: mlmodel.clone(),
+        },
+    )
+    .await?;
+    if !classification_report.is_empty() {
+        tracker
+            .log_artifact(
+                run,
+                "classification_report.txt",
+                classification_report.as_bytes().to_vec(),
+            )
+            .await?;
+    }
+    let drift_bytes = drift.map(json_bytes).transpose()?;
+    if let (Some(bytes), Some(drift)) = (&drift_bytes, drift) {
+        tracker
+            .log_artifact(run, "drift_report.json", bytes.clone())
+            .await?;
+        tracker
+            .log_artifact(run, DRIFT_TABLE_PATH, tracking::drift_table(drift)?)
+            .await?;
+    }
+    let version = registered.version;
+
+    artifact.provenance.version = Some(version);
+    let serving_copy = artifact.to_json_bytes()?;
+    let sha256 = sha256_hex(&serving_copy);
+    let model_key = format!("models/v{version}/model.json");
+    artifacts
+        .put(&model_key, serving_copy, "application/json")
+        .await?;
+    artifacts
+        .put(
+            &format!("models/v{version}/MLmodel"),
+            mlmodel.into_bytes(),
+            "application/yaml",
+        )
+        .await?;
+    if let Some(bytes) = drift_bytes {
+        artifacts
+            .put(
+                &format!("models/v{version}/drift_report.json"),
+                bytes,
+                "application/json",
+            )
+            .await?;
+    }
+    Ok(PublishedVersion {
+        version,
+        model_key,
+        sha256,
+        run_id: run.run_id.clone(),
+    })
+}
+
+/// Moves the registry alias, then writes the pointer: the pointer is the commit point.
+/// Checks first that the training lock is still ours, so a training whose lock was lost
+/// meanwhile (while another one may have started) cannot promote.
+pub(super) async fn promote(
+    artifacts: &dyn ArtifactStore,
+    tracker: &dyn Tracker,
+    settings: &PipelineSettings,
+    lock: &dyn TrainingLock,
+    published: &PublishedVersion,
+    previous: Option<&ChampionPointer>,
+    promoted_by: &str,
+) -> Result<(), PipelineError> {
+    lock.confirm_held().await?;
+    tracker
+        .set_alias(&settings.model_name, CHAMPION_ALIAS, published.version)
+        .await?;
+    let pointer = ChampionPointer {
+        version: published.version,
+        model_key: published.model_key.clone(),
+        sha256: published.sha256.clone(),
+        run_id: published.run_id.clone(),
+        promoted_at: Utc::now(),
+        promoted_by: Some(promoted_by.to_string()),
+    };
+    let written = artifacts
+        .put(
+            CHAMPION_POINTER_KEY,
+            json_bytes(&pointer)?,
+            "application/json",
+        )
+        .await;
+    if let Err(error) = written {
+        if let Some(previous) = previous {
+            if let Err(restore) = tracker
+                .set_alias(&settings.model_name, CHAMPION_ALIAS, previous.version)
+                .await
+            {
+                tracing::error!(%restore, "could not move the champion alias back");
+            }
+        }
+        return Err(error.into());
+    }
+    tracing::info!(version = published.version, "promoted a new champion");
+    Ok(())
+}
