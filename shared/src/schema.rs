@@ -21,7 +21,7 @@ pub const FEATURE_COUNT: usize = 20;
 pub const LABEL_COLUMN: &str = "creditability";
 
 /// How a feature is measured, which decides its encoding and its drift test.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureKind {
     /// A quantity: standardised for the model, Welch's t-test for drift.

@@ -5,7 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// How the p-values of the per-feature tests are adjusted for testing many features at once.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Correction {
     /// Family-wise error control: p * m, capped at 1 (statsmodels `bonferroni`). The seed's

@@ -9,7 +9,7 @@ use super::{adjust_p_values, Correction, DriftConfig, TestOutcome};
 use crate::schema::{Applicant, Feature, FeatureKind, FEATURES};
 
 /// The drift verdict for one feature.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct FeatureDrift {
     /// Feature name, as in the schema.
     pub feature: String,
@@ -40,7 +40,7 @@ pub struct FeatureDrift {
 }
 
 /// The drift check of a current data set against a reference one.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct DriftReport {
     /// True when at least one feature drifted significantly.
     pub drift: bool,

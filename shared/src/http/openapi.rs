@@ -23,9 +23,13 @@ use super::error::ErrorBody;
 use super::handlers::{BatchAnswer, Hello, PredictionAnswer};
 use super::router::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES, REQUEST_ID_HEADER};
 use super::{Endpoint, MAX_BODY_BYTES};
+use crate::drift::{Correction, DriftReport, FeatureDrift};
+use crate::model::metrics::{ConfusionMatrix, Metrics};
 use crate::model::{Contribution, Decision};
+use crate::pipeline::promotion::Comparison;
+use crate::pipeline::{RetrainMode, RetrainOutcome, RetrainSummary, TrainingSummary};
 use crate::request::MAX_BATCH;
-use crate::schema::{Domain, Feature, FieldError, FEATURES};
+use crate::schema::{Domain, Feature, FeatureKind, FieldError, FEATURES};
 
 /// The route of the document itself.
 pub const OPENAPI_ROUTE: &str = "/openapi.json";
@@ -106,8 +110,17 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<Decision>()
         .schema_from::<ErrorBody<'static>>()
         .schema_from::<FieldError>()
-        .schema("TrainingSummary", training_summary_schema())
-        .schema("RetrainSummary", retrain_summary_schema())
+        .schema_from::<TrainingSummary>()
+        .schema_from::<RetrainSummary>()
+        .schema_from::<RetrainMode>()
+        .schema_from::<RetrainOutcome>()
+        .schema_from::<Comparison>()
+        .schema_from::<Metrics>()
+        .schema_from::<ConfusionMatrix>()
+        .schema_from::<DriftReport>()
+        .schema_from::<FeatureDrift>()
+        .schema_from::<Correction>()
+        .schema_from::<FeatureKind>()
         .build()
 }
 
@@ -506,25 +519,6 @@ fn batch_request_schema() -> Schema {
         )
         .required("records")
         .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
-        .into()
-}
-
-fn training_summary_schema() -> Schema {
-    object_schema()
-        .description(Some(
-            "The training summary: version, run id, regularisation, rows, data fingerprint \
-             and holdout metrics.",
-        ))
-        .into()
-}
-
-fn retrain_summary_schema() -> Schema {
-    object_schema()
-        .description(Some(
-            "The retrain summary: outcome (`promoted`, `rejected`, \
-             `absorbed_without_retraining`, `waiting_for_rows`, `no_new_rows`), reason, \
-             versions, the drift report per feature, challenger and champion metrics.",
-        ))
         .into()
 }
 

@@ -9,7 +9,7 @@ use super::{Model, ModelError};
 use crate::schema::LabeledRecord;
 
 /// Counts at the model's threshold; positive = fraud (creditability 0).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConfusionMatrix {
     /// Fraud predicted as fraud.
     pub true_positive: usize,
@@ -29,7 +29,7 @@ impl ConfusionMatrix {
 }
 
 /// How well a model does on a set of labelled records.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
 pub struct Metrics {
     /// Area under the ROC curve of P(fraud) against the fraud label (ties count half).
     pub roc_auc: f64,

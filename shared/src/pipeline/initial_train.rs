@@ -22,7 +22,7 @@ use super::{
 };
 
 /// What a training run produced.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TrainingSummary {
     pub version: u32,
     pub run_id: String,

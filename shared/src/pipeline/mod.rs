@@ -114,7 +114,7 @@ impl PipelineError {
 }
 
 /// How `retrain` decides whether to train.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RetrainMode {
     /// Train a challenger whenever new rows wait (the monthly rule, the manual endpoint).

@@ -8,7 +8,7 @@ use crate::model::{Metrics, ModelError};
 use super::{ChampionPointer, PipelineError, PROMOTED_BY_RETRAIN};
 
 /// Challenger against champion on held-out recent rows.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Comparison {
     pub holdout_rows: usize,
     pub margin: f64,

@@ -31,7 +31,7 @@ use super::{
 };
 
 /// What `retrain` decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RetrainOutcome {
     /// The challenger became champion.
@@ -47,7 +47,7 @@ pub enum RetrainOutcome {
 }
 
 /// The summary of a retrain call.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RetrainSummary {
     pub mode: RetrainMode,
     pub outcome: RetrainOutcome,
