@@ -9,8 +9,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use std::cell::RefCell;
+
+use argon2::password_hash::{rand_core::OsRng, Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, Version};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -80,14 +82,54 @@ pub async fn add_user(
     Ok(())
 }
 
+thread_local! {
+    /// The argon2 work area of a hashing thread (19 MiB with OWASP's parameters), allocated
+    /// once and reused: a fresh allocation per check left the allocator holding hundreds of
+    /// MiB after a burst of failed logins (glibc raises its mmap threshold after the first
+    /// free, so later areas came from arenas it does not give back).
+    static WORK_AREA: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// True when `password` matches the PHC string `phc` (argon2 of any variant and version).
 fn verify_hash(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut computed = vec![0u8; expected.len()];
+    let hashed = WORK_AREA.with(|area| {
+        let mut area = area.borrow_mut();
+        if area.len() < blocks {
+            area.resize(blocks, Block::default());
+        }
+        argon2.hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut computed,
+            &mut area[..blocks],
+        )
+    });
+    // `Output`'s comparison is constant-time.
+    hashed.is_ok() && Output::new(&computed).is_ok_and(|computed| computed == expected)
 }
 
 /// Splits an `Authorization: Basic ...` header value into username and password.
@@ -275,6 +317,26 @@ mod tests {
         assert!(verify_hash("correct horse", &hash));
         assert!(!verify_hash("wrong horse", &hash));
         assert!(!verify_hash("correct horse", "not a phc string"));
+    }
+
+    #[test]
+    fn the_reused_work_area_verifies_hashes_of_other_parameters() {
+        // Made with other tools' settings: argon2i, 4 MiB, and argon2d, 8 MiB, 2 lanes.
+        let small = Params::new(4096, 3, 1, None).unwrap();
+        let large = Params::new(8192, 2, 2, Some(24)).unwrap();
+        for (algorithm, params) in [(Algorithm::Argon2i, small), (Algorithm::Argon2d, large)] {
+            let salt = SaltString::generate(&mut OsRng);
+            let phc = Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"other tool", &salt)
+                .unwrap()
+                .to_string();
+            // The thread's area grew to 19 MiB for the default hash above or in other
+            // tests; a smaller one must still use exactly its own block count.
+            assert!(verify_hash("other tool", &phc), "{phc}");
+            assert!(!verify_hash("other tools", &phc), "{phc}");
+        }
+        let default = hash_password("correct horse").unwrap();
+        assert!(verify_hash("correct horse", &default));
     }
 
     #[test]
