@@ -40,27 +40,9 @@ if [ "$(cat "$node_dir/.stamp" 2>/dev/null)" != "$want" ] || [ ! -d "$node_dir/n
 fi
 
 # --- fraudctl -----------------------------------------------------------------------------------
-if [ -z "${FRAUDCTL:-}" ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
-  echo "browser-test: cargo build -p fraudctl (target dir $CARGO_TARGET_DIR)" >&2
-  (cd "$root" && cargo build --quiet -p fraudctl)
-  FRAUDCTL=$CARGO_TARGET_DIR/debug/fraudctl
-fi
-export FRAUDCTL
-
-# --- a fresh state and the server -----------------------------------------------------------------
-state=$(mktemp -d "${TMPDIR:-/tmp}/fraudrisk-browser.XXXXXX")
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-  stop_server
-  if [ "${KEEP_STATE:-0}" = 1 ]; then
-    echo "browser-test: state kept in $state" >&2
-  else
-    rm -rf "$state"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+ensure_fraudctl browser-test
+temporary_state browser-test
+state=$STATE
 
 user=tester
 password="browser-$RANDOM-$RANDOM-pass"

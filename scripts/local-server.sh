@@ -6,13 +6,17 @@
 #                                 every production setting is removed from the environment and
 #                                 no credentials.env is read, so a developer's settings never
 #                                 leak into a test run
+#   ensure_fraudctl NAME          build fraudctl (dev profile) unless FRAUDCTL names a binary;
+#                                 exports FRAUDCTL (NAME prefixes the messages)
+#   temporary_state NAME          a fresh state folder in $STATE, removed on exit unless
+#                                 KEEP_STATE=1 (the server is stopped first)
 #   prepare_state DIR USER PASS   load-data (generated; extra options in LOAD_DATA_ARGS),
 #                                 initialtrain, add a user
 #   start_server DIR              serve on 127.0.0.1:<free port>; sets SERVER_PID, SERVER_URL
 #   stop_server                   SIGTERM, wait for the graceful stop (kill after 15 s)
 #
 # The caller sets FRAUDCTL (the binary) and traps stop_server.
-# shellcheck disable=SC2034 # SERVER_URL, SERVER_LOG and LOCAL_ENV are for the caller
+# shellcheck disable=SC2034 # SERVER_URL, SERVER_LOG, STATE and LOCAL_ENV are for the caller
 
 # Every setting of credentials.env.example that selects or configures a production adapter.
 _FRAUDRISK_SETTINGS=(
@@ -37,6 +41,35 @@ _local_env() {
 fraudctl_local() {
   _local_env
   "${LOCAL_ENV[@]}" "$FRAUDCTL" "$@"
+}
+
+ensure_fraudctl() {
+  local name=$1 root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [ -z "${FRAUDCTL:-}" ]; then
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}/target}
+    echo "$name: cargo build -p fraudctl (target dir $CARGO_TARGET_DIR)" >&2
+    (cd "$root" && cargo build --quiet --locked -p fraudctl)
+    FRAUDCTL=$CARGO_TARGET_DIR/debug/fraudctl
+  fi
+  export FRAUDCTL
+}
+
+temporary_state() {
+  _TEMPORARY_STATE_NAME=$1
+  STATE=$(mktemp -d "${TMPDIR:-/tmp}/fraudrisk-$1.XXXXXX")
+  trap _remove_temporary_state EXIT
+  trap 'exit 130' INT TERM
+}
+
+# shellcheck disable=SC2317 # called by the trap
+_remove_temporary_state() {
+  stop_server
+  if [ "${KEEP_STATE:-0}" = 1 ]; then
+    echo "$_TEMPORARY_STATE_NAME: state kept in $STATE" >&2
+  else
+    rm -rf "$STATE"
+  fi
 }
 
 prepare_state() {

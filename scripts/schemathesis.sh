@@ -21,26 +21,9 @@ venv=$(FRAUDRISK_VENV=$cache/venv-schemathesis \
   FRAUDRISK_REQUIREMENTS=$root/scripts/requirements-schemathesis.txt \
   bash "$root/scripts/python-env.sh")
 
-if [ -z "${FRAUDCTL:-}" ]; then
-  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
-  echo "schemathesis: cargo build -p fraudctl (target dir $CARGO_TARGET_DIR)" >&2
-  (cd "$root" && cargo build --quiet --locked -p fraudctl)
-  FRAUDCTL=$CARGO_TARGET_DIR/debug/fraudctl
-fi
-export FRAUDCTL
-
-state=$(mktemp -d "${TMPDIR:-/tmp}/fraudrisk-schemathesis.XXXXXX")
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-  stop_server
-  if [ "${KEEP_STATE:-0}" = 1 ]; then
-    echo "schemathesis: state kept in $state" >&2
-  else
-    rm -rf "$state"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+ensure_fraudctl schemathesis
+temporary_state schemathesis
+state=$STATE
 
 user=schemathesis
 password="st-$RANDOM-$RANDOM-pass"

@@ -139,73 +139,23 @@ fn path_item(endpoint: Endpoint) -> PathItem {
                 .responses(common_refusals(false))
                 .response("200", json_response("alive", reference("Hello"))),
         ),
-        Endpoint::InitialTrain => PathItem::new(
-            HttpMethod::Post,
-            OperationBuilder::new()
-                .operation_id(Some("initialtrain"))
-                .summary(Some("Train on the reference rows and promote the result"))
-                .parameter(
-                    ParameterBuilder::new()
-                        .name("force")
-                        .parameter_in(ParameterIn::Query)
-                        .required(Required::False)
-                        .description(Some(
-                            "Replace a champion that a retrain promoted (409 otherwise).",
-                        ))
-                        .schema(Some(boolean_schema())),
-                )
-                .request_body(Some(optional_body(
-                    ObjectBuilder::new()
-                        .property("force", boolean_schema())
-                        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(
-                            false,
-                        )))
-                        .description(Some(
-                            "Optional; the same `force` as the query (given once).",
-                        ))
-                        .into(),
-                )))
-                .responses(training_refusals())
-                .response(
-                    "200",
-                    json_response("the training summary", reference("TrainingSummary")),
-                ),
-        ),
-        Endpoint::Retrain => PathItem::new(
-            HttpMethod::Post,
-            OperationBuilder::new()
-                .operation_id(Some("retrain"))
-                .summary(Some(
-                    "Drift test, challenger, promotion when the challenger is not worse",
-                ))
-                .parameter(
-                    ParameterBuilder::new()
-                        .name("mode")
-                        .parameter_in(ParameterIn::Query)
-                        .required(Required::False)
-                        .description(Some(
-                            "`always` (default) retrains on every waiting row; `if-drift` \
-                             only when the drift test finds drift.",
-                        ))
-                        .schema(Some(mode_schema())),
-                )
-                .request_body(Some(optional_body(
-                    ObjectBuilder::new()
-                        .property("mode", mode_schema())
-                        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(
-                            false,
-                        )))
-                        .description(Some(
-                            "Optional; the same `mode` as the query (both must agree).",
-                        ))
-                        .into(),
-                )))
-                .responses(training_refusals())
-                .response(
-                    "200",
-                    json_response("the retrain summary", reference("RetrainSummary")),
-                ),
-        ),
+        Endpoint::InitialTrain => training_operation(TrainingOperation {
+            id: "initialtrain",
+            summary: "Train on the reference rows and promote the result",
+            parameter: "force",
+            meaning: "Replace a champion that a retrain promoted (409 otherwise).",
+            schema: boolean_schema,
+            answer: "TrainingSummary",
+        }),
+        Endpoint::Retrain => training_operation(TrainingOperation {
+            id: "retrain",
+            summary: "Drift test, challenger, promotion when the challenger is not worse",
+            parameter: "mode",
+            meaning: "`always` (default) retrains on every waiting row; `if-drift` only when \
+                      the drift test finds drift.",
+            schema: mode_schema,
+            answer: "RetrainSummary",
+        }),
         Endpoint::Predict => {
             let mut get = OperationBuilder::new()
                 .operation_id(Some("predict_get"))
@@ -283,6 +233,49 @@ fn path_item(endpoint: Endpoint) -> PathItem {
             PathItem::new(HttpMethod::Get, get).merge_operations_into(HttpMethod::Post, post)
         }
     }
+}
+
+/// A training route: one optional parameter, in the query or a JSON body (both must agree).
+struct TrainingOperation {
+    id: &'static str,
+    summary: &'static str,
+    parameter: &'static str,
+    meaning: &'static str,
+    schema: fn() -> ObjectBuilder,
+    answer: &'static str,
+}
+
+fn training_operation(operation: TrainingOperation) -> PathItem {
+    let body = ObjectBuilder::new()
+        .property(operation.parameter, (operation.schema)())
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+        .description(Some(format!(
+            "Optional; `{}` as in the query (when both give it, they must agree).",
+            operation.parameter
+        )));
+    PathItem::new(
+        HttpMethod::Post,
+        OperationBuilder::new()
+            .operation_id(Some(operation.id))
+            .summary(Some(operation.summary))
+            .parameter(
+                ParameterBuilder::new()
+                    .name(operation.parameter)
+                    .parameter_in(ParameterIn::Query)
+                    .required(Required::False)
+                    .description(Some(operation.meaning))
+                    .schema(Some((operation.schema)())),
+            )
+            .request_body(Some(optional_body(body.into())))
+            .responses(training_refusals())
+            .response(
+                "200",
+                json_response(
+                    &format!("the {} summary", operation.id),
+                    reference(operation.answer),
+                ),
+            ),
+    )
 }
 
 /// `PathItem::new` takes one method; this adds another.
