@@ -320,6 +320,8 @@ async fn predict(state: &Path, args: crate::PredictArgs, format: Format) -> Resu
         applicants
             .iter()
             .map(|a| pipeline::ServedPrediction {
+                // Not logged, so no id: an id names a logged prediction.
+                prediction_id: None,
                 prediction: model.predict(a),
                 model_version: version,
             })

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::dataset::SourceRow;
 pub use crate::lock_owner::LockOwner;
@@ -228,8 +229,13 @@ pub trait UserStore: Send + Sync {
 /// One served prediction, as logged. Never used as a training label.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PredictionLogEntry {
+    /// The id the answer carried (UUID v7); unique in the log. Rows logged before ids
+    /// existed have none and cannot be looked up, so every entry read back has one.
+    pub prediction_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub model_version: u32,
+    /// The decision threshold the model applied (P(fraud) at or above it is fraud).
+    pub threshold: f64,
     pub probability_of_fraud: f64,
     pub fraud: bool,
     /// The 20 inputs as a JSON object.
@@ -248,7 +254,14 @@ pub struct PredictionStats {
 /// The log of served predictions.
 #[async_trait]
 pub trait PredictionLog: Send + Sync {
+    /// Stores the entries in one transaction. An entry whose id is stored already is
+    /// skipped, so a batch retried after an unconfirmed commit is not stored twice.
     async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError>;
+    /// The entry logged with this id (a unique-index lookup), if any.
+    async fn prediction_by_id(
+        &self,
+        prediction_id: Uuid,
+    ) -> Result<Option<PredictionLogEntry>, StoreError>;
     /// Aggregates over predictions made at or after `since` (all when `None`).
     async fn prediction_stats(
         &self,

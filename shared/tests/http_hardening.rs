@@ -17,6 +17,7 @@ use fraudrisk::request::seed_example_corrected;
 use http::{Method, StatusCode};
 use http_common::*;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 fn assert_status(response: &http::Response<Bytes>, status: StatusCode) {
     assert_eq!(response.status(), status, "body: {}", text(response));
@@ -183,6 +184,12 @@ impl PredictionLog for BrokenLog {
     async fn log_predictions(&self, _entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
         Err(StoreError::backend("log_predictions", "the disk is gone"))
     }
+    async fn prediction_by_id(
+        &self,
+        _prediction_id: Uuid,
+    ) -> Result<Option<PredictionLogEntry>, StoreError> {
+        Err(StoreError::backend("prediction_by_id", "the disk is gone"))
+    }
     async fn prediction_stats(
         &self,
         _since: Option<DateTime<Utc>>,
@@ -227,6 +234,12 @@ impl PredictionLog for FlakyLog {
             return Err(StoreError::backend("log_predictions", "database is locked"));
         }
         self.inner.log_predictions(entries).await
+    }
+    async fn prediction_by_id(
+        &self,
+        prediction_id: Uuid,
+    ) -> Result<Option<PredictionLogEntry>, StoreError> {
+        self.inner.prediction_by_id(prediction_id).await
     }
     async fn prediction_stats(
         &self,

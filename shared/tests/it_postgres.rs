@@ -5,7 +5,7 @@ mod it_common;
 
 use std::time::{Duration, Instant};
 
-use chrono::{Duration as TimeDelta, Utc};
+use chrono::{Duration as TimeDelta, SubsecRound, Utc};
 use fraudrisk::adapters::postgres::{PostgresSettings, PostgresStore};
 use fraudrisk::adapters::sqlite::SqliteStore;
 use fraudrisk::config::SslMode;
@@ -14,13 +14,15 @@ use fraudrisk::ports::{
     PredictionLog, PredictionLogEntry, RecordRole, RecordStore, StoreError, UserStore,
 };
 use it_common::TestDatabase;
+use uuid::Uuid;
 
-const ALL_MIGRATIONS: [&str; 5] = [
+const ALL_MIGRATIONS: [&str; 6] = [
     "0001_records",
     "0002_users",
     "0003_predictions",
     "0004_training_lock_owner",
     "0005_records_content_hash",
+    "0006_prediction_ids",
 ];
 
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {
@@ -182,24 +184,33 @@ async fn users_and_predictions_take_hostile_input_as_data() {
     assert!(store.remove_user(hostile).await.unwrap());
     assert!(!store.remove_user(hostile).await.unwrap());
 
-    let now = Utc::now();
+    // Microseconds, as PostgreSQL stores them (and `predict_and_log` logs them).
+    let now = Utc::now().trunc_subsecs(6);
     let entry = |minutes: i64, probability: f64, username: Option<&str>| PredictionLogEntry {
+        prediction_id: Uuid::now_v7(),
         created_at: now - TimeDelta::minutes(minutes),
         model_version: 3,
+        threshold: 0.5,
         probability_of_fraud: probability,
         fraud: probability >= 0.5,
         features: serde_json::json!({ "note": "'); DELETE FROM predictions; --" }),
         username: username.map(str::to_string),
     };
-    store
-        .log_predictions(&[
-            entry(60, 0.9, Some(hostile)),
-            entry(1, 0.2, None),
-            entry(0, 0.7, Some("merlin")),
-        ])
-        .await
-        .unwrap();
+    let entries = [
+        entry(60, 0.9, Some(hostile)),
+        entry(1, 0.2, None),
+        entry(0, 0.7, Some("merlin")),
+    ];
+    store.log_predictions(&entries).await.unwrap();
     store.log_predictions(&[]).await.unwrap();
+    // Each entry comes back whole by its id; an unknown id finds nothing.
+    for logged in &entries {
+        let stored = store.prediction_by_id(logged.prediction_id).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(logged));
+    }
+    assert_eq!(store.prediction_by_id(Uuid::now_v7()).await.unwrap(), None);
+    // A batch written again (a retry after an unconfirmed commit) is not stored twice.
+    store.log_predictions(&entries[..1]).await.unwrap();
     let all = store.prediction_stats(None).await.unwrap();
     assert_eq!((all.count, all.fraud_count), (3, 2));
     assert!((all.mean_probability_of_fraud - 0.6).abs() < 1e-12);

@@ -125,7 +125,10 @@ async fn a_database_from_before_content_keys_is_upgraded() {
                    {columns} loaded_at TEXT NOT NULL, absorbed_by INTEGER,
                    UNIQUE (source, source_key));
                  INSERT INTO records (source, source_key, role, creditability, {}, loaded_at)
-                   VALUES ('data.csv', '{}', 'new', {}, {}, 'x');",
+                   VALUES ('data.csv', '{}', 'new', {}, {}, 'x');
+                 CREATE TABLE predictions (id INTEGER PRIMARY KEY, created_at TEXT NOT NULL,
+                   model_version INTEGER NOT NULL, probability_of_fraud REAL NOT NULL,
+                   fraud INTEGER NOT NULL, features TEXT NOT NULL, username TEXT);",
                 names.join(", "),
                 first[0].key,
                 first[0].record.creditability,
@@ -136,7 +139,7 @@ async fn a_database_from_before_content_keys_is_upgraded() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["0006_records_content_hash"]
+        ["0006_records_content_hash", "0007_prediction_ids"]
     );
     // The old row got its hash: reloading it is "unchanged", the others are new.
     let loaded = store

@@ -95,6 +95,22 @@ async fn life_cycle_from_load_to_promotion() {
     assert_eq!(served[0].model_version, 1);
     let p = served[0].prediction.probability_of_fraud;
     assert!((0.0..=1.0).contains(&p));
+    // Logged under the id it was served with, with the threshold the model applied.
+    let id = served[0]
+        .prediction_id
+        .expect("a logged prediction has an id");
+    assert_eq!(id.get_version_num(), 7);
+    let stored = services.predictions.prediction_by_id(id).await.unwrap();
+    let stored = stored.expect("the served id is in the log");
+    assert_eq!(
+        (
+            stored.model_version,
+            stored.threshold,
+            stored.probability_of_fraud
+        ),
+        (1, champion.model.threshold(), p)
+    );
+    assert_eq!(stored.username.as_deref(), Some("merlin"));
     let stats = services.predictions.prediction_stats(None).await.unwrap();
     assert_eq!(stats.count, 1);
     assert_eq!(services.records.record_counts().await.unwrap().pending, 0);

@@ -13,12 +13,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::dataset::{row_hash, SourceRow};
 use crate::ports::{
-    LoadSummary, LockOwner, PredictionLog, PredictionLogEntry, PredictionStats, RecordCounts,
-    RecordRole, RecordStore, StoreError, StoredRecord, TrainingLock, UserStore, UserSummary,
+    LoadSummary, LockOwner, RecordCounts, RecordRole, RecordStore, StoreError, StoredRecord,
+    TrainingLock, UserStore, UserSummary,
 };
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
 mod lock;
+mod predictions;
 
 /// Records, users and predictions in one SQLite file.
 #[derive(Clone)]
@@ -149,6 +150,15 @@ fn migrations() -> Vec<(&'static str, String)> {
                  CREATE INDEX records_absorbed_by ON records (absorbed_by);",
                 features = feature_select_list()
             ),
+        ),
+        (
+            // Prediction ids (TEXT, the hyphenated UUID) and the threshold applied; rows
+            // logged before keep NULLs, which the unique index allows any number of.
+            "0007_prediction_ids",
+            "ALTER TABLE predictions ADD COLUMN prediction_id TEXT;\n\
+             ALTER TABLE predictions ADD COLUMN threshold REAL;\n\
+             CREATE UNIQUE INDEX predictions_prediction_id ON predictions (prediction_id);"
+                .to_string(),
         ),
     ]
 }
@@ -472,57 +482,6 @@ impl UserStore for SqliteStore {
             connection
                 .execute("DELETE FROM users WHERE username = ?1", [username])
                 .map(|n| n > 0)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl PredictionLog for SqliteStore {
-    async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
-        let entries = entries.to_vec();
-        self.with_connection("log_predictions", move |connection| {
-            let transaction = connection.transaction()?;
-            {
-                let mut statement = transaction.prepare(
-                    "INSERT INTO predictions \
-                     (created_at, model_version, probability_of_fraud, fraud, features, username) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?;
-                for entry in &entries {
-                    statement.execute(params![
-                        entry.created_at.to_rfc3339(),
-                        entry.model_version,
-                        entry.probability_of_fraud,
-                        entry.fraud,
-                        entry.features.to_string(),
-                        entry.username,
-                    ])?;
-                }
-            }
-            transaction.commit()
-        })
-        .await
-    }
-
-    async fn prediction_stats(
-        &self,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<PredictionStats, StoreError> {
-        let since = since.map(|t| t.to_rfc3339()).unwrap_or_default();
-        self.with_connection("prediction_stats", move |connection| {
-            connection.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(fraud), 0), COALESCE(AVG(probability_of_fraud), 0) \
-                 FROM predictions WHERE created_at >= ?1",
-                [since],
-                |row| {
-                    Ok(PredictionStats {
-                        count: row.get::<_, i64>(0)? as u64,
-                        fraud_count: row.get::<_, i64>(1)? as u64,
-                        mean_probability_of_fraud: row.get(2)?,
-                    })
-                },
-            )
         })
         .await
     }

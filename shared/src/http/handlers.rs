@@ -9,6 +9,7 @@ use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::error::json_response;
 use super::html::{self, Outcome};
@@ -498,6 +499,14 @@ fn optional_json_object(
 impl PredictionLog for PredictionSink {
     async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
         self.record(entries.to_vec()).await
+    }
+
+    /// Reads the store: an entry still queued for the background writer is not found yet.
+    async fn prediction_by_id(
+        &self,
+        prediction_id: Uuid,
+    ) -> Result<Option<PredictionLogEntry>, StoreError> {
+        self.inner().prediction_by_id(prediction_id).await
     }
 
     async fn prediction_stats(

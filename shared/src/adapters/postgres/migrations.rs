@@ -78,6 +78,16 @@ fn migrations() -> Vec<(&'static str, String)> {
              UNIQUE (source, source_key, content_hash);"
                 .to_string(),
         ),
+        (
+            // Prediction ids and the threshold applied; rows logged before keep NULLs
+            // (a unique index allows any number of them). The index makes the lookup by id
+            // an index scan, and is the conflict target that keeps retried writes single.
+            "0006_prediction_ids",
+            "ALTER TABLE predictions ADD COLUMN prediction_id UUID, \
+             ADD COLUMN threshold DOUBLE PRECISION;\n\
+             CREATE UNIQUE INDEX predictions_prediction_id ON predictions (prediction_id);"
+                .to_string(),
+        ),
     ]
 }
 
@@ -187,7 +197,8 @@ mod tests {
                 "0002_users",
                 "0003_predictions",
                 "0004_training_lock_owner",
-                "0005_records_content_hash"
+                "0005_records_content_hash",
+                "0006_prediction_ids"
             ]
         );
     }

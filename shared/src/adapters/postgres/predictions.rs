@@ -1,14 +1,17 @@
-//! The prediction log: batches written with one `INSERT ... SELECT FROM UNNEST`, and the
-//! aggregates retrain logs.
+//! The prediction log: batches written with one `INSERT ... SELECT FROM UNNEST`, the lookup
+//! by id (the unique index on `prediction_id`), and the aggregates retrain logs.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
 
 use super::PostgresStore;
 
 struct PredictionColumns {
+    prediction_id: Vec<Uuid>,
+    threshold: Vec<f64>,
     created_at: Vec<DateTime<Utc>>,
     model_version: Vec<i64>,
     probability: Vec<f64>,
@@ -25,6 +28,8 @@ impl PredictionLog for PostgresStore {
         }
         // One statement for the whole batch: arrays unnested server-side.
         let columns = PredictionColumns {
+            prediction_id: entries.iter().map(|e| e.prediction_id).collect(),
+            threshold: entries.iter().map(|e| e.threshold).collect(),
             created_at: entries.iter().map(|e| e.created_at).collect(),
             model_version: entries.iter().map(|e| i64::from(e.model_version)).collect(),
             probability: entries.iter().map(|e| e.probability_of_fraud).collect(),
@@ -37,9 +42,12 @@ impl PredictionLog for PostgresStore {
                 client
                     .execute(
                         "INSERT INTO predictions \
-                         (created_at, model_version, probability_of_fraud, fraud, features, username) \
+                         (created_at, model_version, probability_of_fraud, fraud, features, username, \
+                          prediction_id, threshold) \
                          SELECT * FROM UNNEST($1::TIMESTAMPTZ[], $2::BIGINT[], \
-                           $3::DOUBLE PRECISION[], $4::BOOLEAN[], $5::JSONB[], $6::TEXT[])",
+                           $3::DOUBLE PRECISION[], $4::BOOLEAN[], $5::JSONB[], $6::TEXT[], \
+                           $7::UUID[], $8::DOUBLE PRECISION[]) \
+                         ON CONFLICT (prediction_id) DO NOTHING",
                         &[
                             &c.created_at,
                             &c.model_version,
@@ -47,10 +55,45 @@ impl PredictionLog for PostgresStore {
                             &c.fraud,
                             &c.features,
                             &c.username,
+                            &c.prediction_id,
+                            &c.threshold,
                         ],
                     )
                     .await
                     .map(|_| ())
+            })
+        })
+        .await
+    }
+
+    async fn prediction_by_id(
+        &self,
+        prediction_id: Uuid,
+    ) -> Result<Option<PredictionLogEntry>, StoreError> {
+        self.run("prediction_by_id", &prediction_id, |client, id| {
+            Box::pin(async move {
+                let Some(row) = client
+                    .query_opt(
+                        "SELECT prediction_id, created_at, model_version, threshold, \
+                           probability_of_fraud, fraud, features, username \
+                         FROM predictions WHERE prediction_id = $1",
+                        &[id],
+                    )
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                Ok(Some(PredictionLogEntry {
+                    prediction_id: row.try_get(0)?,
+                    created_at: row.try_get(1)?,
+                    // Written from a u32, so it fits; a hand-edited row saturates.
+                    model_version: u32::try_from(row.try_get::<_, i64>(2)?).unwrap_or(u32::MAX),
+                    threshold: row.try_get(3)?,
+                    probability_of_fraud: row.try_get(4)?,
+                    fraud: row.try_get(5)?,
+                    features: row.try_get(6)?,
+                    username: row.try_get(7)?,
+                }))
             })
         })
         .await

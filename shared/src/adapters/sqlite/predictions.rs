@@ -1,0 +1,111 @@
+//! The embedded store's prediction log: entries written in one transaction, looked up by
+//! id through the unique index on `prediction_id`, and the aggregates retrain logs.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::types::Type;
+use rusqlite::{params, OptionalExtension};
+use uuid::Uuid;
+
+use super::SqliteStore;
+use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
+
+/// A column read as text that does not parse (only a hand-edited file could hold one).
+fn conversion_error(
+    index: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(error))
+}
+
+fn read_entry(row: &rusqlite::Row<'_>) -> Result<PredictionLogEntry, rusqlite::Error> {
+    let id: String = row.get(0)?;
+    let created_at: String = row.get(1)?;
+    let features: String = row.get(6)?;
+    Ok(PredictionLogEntry {
+        prediction_id: Uuid::parse_str(&id).map_err(|e| conversion_error(0, e))?,
+        created_at: DateTime::parse_from_rfc3339(&created_at)
+            .map_err(|e| conversion_error(1, e))?
+            .with_timezone(&Utc),
+        model_version: row.get(2)?,
+        threshold: row.get(3)?,
+        probability_of_fraud: row.get(4)?,
+        fraud: row.get(5)?,
+        features: serde_json::from_str(&features).map_err(|e| conversion_error(6, e))?,
+        username: row.get(7)?,
+    })
+}
+
+#[async_trait]
+impl PredictionLog for SqliteStore {
+    async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
+        let entries = entries.to_vec();
+        self.with_connection("log_predictions", move |connection| {
+            let transaction = connection.transaction()?;
+            {
+                let mut statement = transaction.prepare(
+                    "INSERT INTO predictions \
+                     (prediction_id, created_at, model_version, threshold, probability_of_fraud, \
+                      fraud, features, username) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                     ON CONFLICT (prediction_id) DO NOTHING",
+                )?;
+                for entry in &entries {
+                    statement.execute(params![
+                        entry.prediction_id.hyphenated().to_string(),
+                        entry.created_at.to_rfc3339(),
+                        entry.model_version,
+                        entry.threshold,
+                        entry.probability_of_fraud,
+                        entry.fraud,
+                        entry.features.to_string(),
+                        entry.username,
+                    ])?;
+                }
+            }
+            transaction.commit()
+        })
+        .await
+    }
+
+    async fn prediction_by_id(
+        &self,
+        prediction_id: Uuid,
+    ) -> Result<Option<PredictionLogEntry>, StoreError> {
+        let id = prediction_id.hyphenated().to_string();
+        self.with_connection("prediction_by_id", move |connection| {
+            connection
+                .query_row(
+                    "SELECT prediction_id, created_at, model_version, threshold, \
+                       probability_of_fraud, fraud, features, username \
+                     FROM predictions WHERE prediction_id = ?1",
+                    [id],
+                    read_entry,
+                )
+                .optional()
+        })
+        .await
+    }
+
+    async fn prediction_stats(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<PredictionStats, StoreError> {
+        let since = since.map(|t| t.to_rfc3339()).unwrap_or_default();
+        self.with_connection("prediction_stats", move |connection| {
+            connection.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(fraud), 0), COALESCE(AVG(probability_of_fraud), 0) \
+                 FROM predictions WHERE created_at >= ?1",
+                [since],
+                |row| {
+                    Ok(PredictionStats {
+                        count: row.get::<_, i64>(0)? as u64,
+                        fraud_count: row.get::<_, i64>(1)? as u64,
+                        mean_probability_of_fraud: row.get(2)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+}
