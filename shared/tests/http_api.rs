@@ -33,6 +33,7 @@ fn assert_one_prediction(body: &Value, version: u64) {
     let p = body["probability_of_fraud"].as_f64().expect("probability");
     assert!((0.0..=1.0).contains(&p));
     assert_eq!(body["model_version"], version);
+    prediction_id(body);
     let contributions = body["contributions"].as_array().expect("contributions");
     assert_eq!(contributions.len(), 5);
     for c in contributions {
@@ -131,12 +132,27 @@ async fn corrected_requests_answer_with_the_seeds_sentence() {
         .handle(post_json("/predict", &seed_example_corrected()))
         .await;
     assert_status(&by_post, StatusCode::OK);
-    let (get_body, post_body) = (json(&by_get), json(&by_post));
+    let (mut get_body, mut post_body) = (json(&by_get), json(&by_post));
     assert_one_prediction(&get_body, 1);
     assert_one_prediction(&post_body, 1);
+    // Each answer is logged under its own id, with what was answered and the threshold.
+    for body in [&get_body, &post_body] {
+        let stored = state.stored(body).await;
+        assert_eq!(stored.model_version, 1);
+        assert_eq!(stored.threshold, 0.5);
+        assert_eq!(stored.probability_of_fraud, body["probability_of_fraud"]);
+        assert_eq!(stored.fraud, body["decision"] == "fraud");
+        assert_eq!(stored.username.as_deref(), Some(USER));
+        assert_eq!(stored.features, seed_example_corrected());
+    }
+    assert_ne!(get_body["prediction_id"], post_body["prediction_id"]);
+    for body in [&mut get_body, &mut post_body] {
+        body.as_object_mut().unwrap().remove("prediction_id");
+    }
     assert_eq!(get_body, post_body, "GET and POST score alike");
-    // The message comes first, as the seed answered it.
+    // The message comes first, as the seed answered it, and the id beside it.
     assert!(String::from_utf8_lossy(by_post.body()).starts_with("{\"message\":"));
+    assert!(String::from_utf8_lossy(by_post.body()).contains("\",\"prediction_id\":\""));
     assert_eq!(state.logged().await, 2);
 
     // charset parameter on the content type is fine
@@ -160,10 +176,22 @@ async fn batches_answer_in_order_and_are_bounded() {
     let body = json(&response);
     let predictions = body["predictions"].as_array().unwrap();
     assert_eq!(predictions.len(), 3);
-    for p in predictions {
+    let mut ids = std::collections::HashSet::new();
+    for (p, record) in predictions
+        .iter()
+        .zip(records["records"].as_array().unwrap())
+    {
         assert_one_prediction(p, 1);
+        // Each item has its own id, and the log holds that item's inputs under it.
+        assert!(ids.insert(prediction_id(p)), "ids of a batch are distinct");
+        assert_eq!(state.stored(p).await.features, *record);
     }
-    assert_eq!(predictions[0], predictions[2]);
+    let without_id = |p: &Value| {
+        let mut p = p.clone();
+        p.as_object_mut().unwrap().remove("prediction_id");
+        p
+    };
+    assert_eq!(without_id(&predictions[0]), without_id(&predictions[2]));
     assert_eq!(state.logged().await, 3);
 
     // A full batch fits the body limit, one more record is refused with the rule.
@@ -439,6 +467,13 @@ async fn browsers_get_the_form_and_the_explained_result() {
     assert!(html.contains("id=\"contributions\""));
     assert_eq!(html.matches("<tr data-feature=").count(), 5);
     assert_eq!(state.logged().await, 1);
+    // The page shows the id the prediction was logged under.
+    let id = html
+        .split("<code id=\"prediction-id\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the page shows the prediction id");
+    state.stored(&json!({ "prediction_id": id })).await;
 
     let response = app.handle(page(format!("/predict?{SEED_QUERY}"))).await;
     assert_status(&response, StatusCode::UNPROCESSABLE_ENTITY);

@@ -260,11 +260,17 @@ async fn the_background_writer_retries_instead_of_dropping() {
     let mut config = state.config.clone();
     config.background_log = true;
     let app = TestApp::new(App::new(services, &config).await.unwrap());
+    let mut ids = Vec::new();
     for _ in 0..10 {
         let response = app
             .handle(get(&format!("/predict?{}", corrected_query())))
             .await;
         assert_status(&response, StatusCode::OK);
+        let id = json(&response)["prediction_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ids.push(Uuid::parse_str(&id).unwrap());
     }
     // Four failed writes (0.1 + 0.2 + 0.4 + 0.8 s of pauses), then everything is written.
     for _ in 0..50 {
@@ -275,6 +281,16 @@ async fn the_background_writer_retries_instead_of_dropping() {
     }
     assert_eq!(state.logged().await, 10);
     app.shutdown().await;
+    // The writer kept each answer's id through the retries: the answers' ids are stored.
+    for id in ids {
+        let stored = state
+            .services
+            .predictions
+            .prediction_by_id(id)
+            .await
+            .unwrap();
+        assert_eq!(stored.map(|e| e.prediction_id), Some(id));
+    }
 }
 
 #[tokio::test]

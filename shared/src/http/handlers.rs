@@ -234,8 +234,10 @@ pub(super) async fn predict_post(
     let (applicants, batch) = applicants_from_json(&body)?;
     let served = score(app, &applicants, user).await?;
     if batch {
-        let predictions: Vec<PredictionAnswer<'_>> =
-            served.iter().map(PredictionAnswer::from).collect();
+        let predictions = served
+            .iter()
+            .map(PredictionAnswer::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(json_response(StatusCode::OK, &BatchAnswer { predictions }))
     } else {
         one_answer(&served)
@@ -247,6 +249,8 @@ pub(super) async fn predict_post(
 pub(super) struct PredictionAnswer<'a> {
     /// The seed's sentence for the decision.
     message: &'static str,
+    /// The prediction's id in the prediction log (a UUID v7), to report its outcome by.
+    prediction_id: Uuid,
     /// P(fraud) from the champion.
     #[schema(minimum = 0.0, maximum = 1.0)]
     probability_of_fraud: f64,
@@ -263,17 +267,24 @@ pub(super) struct BatchAnswer<'a> {
     predictions: Vec<PredictionAnswer<'a>>,
 }
 
-impl<'a> From<&'a ServedPrediction> for PredictionAnswer<'a> {
-    fn from(served: &'a ServedPrediction) -> Self {
+impl<'a> TryFrom<&'a ServedPrediction> for PredictionAnswer<'a> {
+    type Error = ApiError;
+
+    fn try_from(served: &'a ServedPrediction) -> Result<Self, ApiError> {
         let prediction = &served.prediction;
         let top = prediction.contributions.len().min(TOP_CONTRIBUTIONS);
-        PredictionAnswer {
+        // `predict_and_log` gives every logged prediction an id; only unlogged ones lack it.
+        let prediction_id = served
+            .prediction_id
+            .ok_or_else(|| ApiError::Internal("a served prediction has no id".to_string()))?;
+        Ok(PredictionAnswer {
             message: prediction.message,
+            prediction_id,
             probability_of_fraud: prediction.probability_of_fraud,
             decision: prediction.decision,
             model_version: served.model_version,
             contributions: &prediction.contributions[..top],
-        }
+        })
     }
 }
 
@@ -283,7 +294,7 @@ fn one_answer(served: &[ServedPrediction]) -> Result<Response<Bytes>, ApiError> 
         .ok_or_else(|| ApiError::Internal("the model returned no prediction".to_string()))?;
     Ok(json_response(
         StatusCode::OK,
-        &PredictionAnswer::from(first),
+        &PredictionAnswer::try_from(first)?,
     ))
 }
 
@@ -354,6 +365,7 @@ async fn predict_page(
                 &Outcome::Result {
                     prediction: &served.prediction,
                     model_version: served.model_version,
+                    prediction_id: served.prediction_id,
                 },
             ),
         ),

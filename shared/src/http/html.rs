@@ -3,10 +3,12 @@
 //! the result with its explanation when the query holds fields.
 //!
 //! Every piece of text that did not come from this file is escaped with [`escape`]. Element
-//! ids (`predict-form`, `result`, `decision`, `probability`, `contributions`, `errors`,
-//! `unavailable`) are stable, for browser tests.
+//! ids (`predict-form`, `result`, `decision`, `probability`, `prediction-id`,
+//! `contributions`, `errors`, `unavailable`) are stable, for browser tests.
 
 use std::fmt::Write;
+
+use uuid::Uuid;
 
 use crate::model::{Contribution, Prediction};
 use crate::request::seed_example_corrected;
@@ -20,6 +22,8 @@ pub enum Outcome<'a> {
     Result {
         prediction: &'a Prediction,
         model_version: u32,
+        /// The id it was logged under (`None`: not logged).
+        prediction_id: Option<Uuid>,
     },
     /// The fields that broke their rules.
     Invalid(&'a [FieldError]),
@@ -91,7 +95,8 @@ pub fn render(query: &[(String, String)], outcome: &Outcome<'_>) -> String {
         Outcome::Result {
             prediction,
             model_version,
-        } => render_result(&mut page, prediction, *model_version),
+            prediction_id,
+        } => render_result(&mut page, prediction, *model_version, *prediction_id),
         Outcome::Invalid(fields) => {
             page.push_str("<section id=\"errors\"><h2>Please correct these fields</h2><ul>");
             for field in fields.iter() {
@@ -180,7 +185,12 @@ pub fn render(query: &[(String, String)], outcome: &Outcome<'_>) -> String {
     page
 }
 
-fn render_result(page: &mut String, prediction: &Prediction, model_version: u32) {
+fn render_result(
+    page: &mut String,
+    prediction: &Prediction,
+    model_version: u32,
+    prediction_id: Option<Uuid>,
+) {
     let class = prediction.decision.as_str();
     let _ = write!(
         page,
@@ -190,6 +200,14 @@ fn render_result(page: &mut String, prediction: &Prediction, model_version: u32)
         escape(prediction.message),
         prediction.probability_of_fraud * 100.0,
     );
+    if let Some(id) = prediction_id {
+        // The id to quote when the outcome of this application is known.
+        let _ = write!(
+            page,
+            "<p>Prediction id: <code id=\"prediction-id\">{}</code></p>",
+            id.hyphenated()
+        );
+    }
     page.push_str(
         "<h3>Why: the features that moved the estimate most</h3>\
          <table id=\"contributions\"><thead><tr><th>Feature</th><th>Value</th>\

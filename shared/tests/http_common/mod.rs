@@ -12,7 +12,7 @@ use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig};
 use fraudrisk::http::{router, App, AppConfig, Endpoint};
 use fraudrisk::model::TrainConfig;
 use fraudrisk::pipeline::PipelineSettings;
-use fraudrisk::ports::RecordRole;
+use fraudrisk::ports::{PredictionLogEntry, RecordRole};
 use fraudrisk::services::Services;
 use http::{Method, Request, Response};
 
@@ -111,6 +111,27 @@ impl TestState {
             .expect("prediction stats")
             .count
     }
+
+    /// The logged entry of an answer's `prediction_id`, which must be a UUID v7.
+    pub async fn stored(&self, answer: &serde_json::Value) -> PredictionLogEntry {
+        let id = prediction_id(answer);
+        self.services
+            .predictions
+            .prediction_by_id(id)
+            .await
+            .expect("prediction lookup")
+            .unwrap_or_else(|| panic!("prediction {id} is not in the log"))
+    }
+}
+
+/// The answer's `prediction_id`, checked to be a UUID v7.
+pub fn prediction_id(answer: &serde_json::Value) -> uuid::Uuid {
+    let text = answer["prediction_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no prediction_id in {answer}"));
+    let id = uuid::Uuid::parse_str(text).expect("prediction_id is a UUID");
+    assert_eq!(id.get_version_num(), 7, "{id} is a UUID v7");
+    id
 }
 
 /// An app and its router (every endpoint, as `fraudctl serve` mounts them), driven with
