@@ -349,6 +349,10 @@ pub fn print_one_prediction(s: &ServedPrediction) {
         s.prediction.probability_of_fraud,
         s.model_version
     );
+    match s.prediction_id {
+        Some(id) => outln!("prediction id {}", id.hyphenated()),
+        None => outln!("prediction id: none (not logged)"),
+    }
     let mut t = table(&["feature", "value", "contribution to log-odds of fraud"]);
     for c in s.prediction.contributions.iter().take(5) {
         t.add_row(vec![

@@ -4,6 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use fraudrisk::adapters::sqlite::SqliteStore;
+use fraudrisk::ports::PredictionLog;
+
 fn fraudctl(state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fraudctl"))
         .arg("--state")
@@ -167,6 +170,8 @@ fn train_reports_metrics_measured_on_the_eval_file_and_warns_of_shared_rows() {
     let p = predicted["probability_of_fraud"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p));
     assert_eq!(predicted["contributions"].as_array().unwrap().len(), 20);
+    // A file's model is not logged, so its prediction has no id.
+    assert!(predicted["prediction_id"].is_null(), "{predicted}");
 }
 
 #[test]
@@ -286,6 +291,8 @@ fn the_demo_runs_the_whole_life_cycle() {
         .as_str()
         .unwrap()
         .contains("commit fraud"));
+    assert!(prediction["prediction_id"].is_string(), "{prediction}");
+    predictions_carry_their_logged_id(state.path());
     let retrain = &report["retrain"];
     assert_eq!(retrain["drift"]["drift"], true);
     assert_eq!(retrain["challenger_version"], 2);
@@ -294,4 +301,33 @@ fn the_demo_runs_the_whole_life_cycle() {
     // A second demo in the same folder starts afresh.
     let again = json(&fraudctl(state.path(), &["demo", "--format", "json"]));
     assert_eq!(again["initialtrain"]["version"], 1);
+}
+
+/// `fraudctl predict` with the champion prints the id it logged the prediction under.
+fn predictions_carry_their_logged_id(state: &Path) {
+    let body = fraudrisk::request::seed_example_corrected().to_string();
+    let predicted = json(&fraudctl_with_stdin(
+        state,
+        &["predict", "--input", "-", "--format", "json"],
+        &body,
+    ));
+    let id = uuid::Uuid::parse_str(predicted["prediction_id"].as_str().unwrap()).unwrap();
+    assert_eq!(id.get_version_num(), 7);
+    let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = SqliteStore::open(&state.join("fraudrisk.sqlite3")).unwrap();
+        store.prediction_by_id(id).await.unwrap()
+    });
+    let stored = stored.expect("the printed id is in the prediction log");
+    assert_eq!(
+        stored.features,
+        fraudrisk::request::seed_example_corrected()
+    );
+    assert_eq!(
+        stored.probability_of_fraud,
+        predicted["probability_of_fraud"]
+    );
+
+    let table = fraudctl_with_stdin(state, &["predict", "--input", "-"], &body);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("prediction id "), "{text}");
 }
