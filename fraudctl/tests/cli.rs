@@ -292,7 +292,7 @@ fn the_demo_runs_the_whole_life_cycle() {
         .unwrap()
         .contains("commit fraud"));
     assert!(prediction["prediction_id"].is_string(), "{prediction}");
-    predictions_carry_their_logged_id(state.path());
+    predictions_carry_their_logged_id(&state.path().join("demo"));
     let retrain = &report["retrain"];
     assert_eq!(retrain["drift"]["drift"], true);
     assert_eq!(retrain["challenger_version"], 2);
@@ -303,7 +303,8 @@ fn the_demo_runs_the_whole_life_cycle() {
     assert_eq!(again["initialtrain"]["version"], 1);
 }
 
-/// `fraudctl predict` with the champion prints the id it logged the prediction under.
+/// `fraudctl predict` with the champion (the demo's state) prints the id it logged the
+/// prediction under.
 fn predictions_carry_their_logged_id(state: &Path) {
     let body = fraudrisk::request::seed_example_corrected().to_string();
     let predicted = json(&fraudctl_with_stdin(
