@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every file in events/ through the real Lambda runtime emulator: starts `cargo lambda watch`
-# (which builds and runs the four functions as Lambda would, over the Runtime API) on a fresh
+# (which builds and runs the five functions as Lambda would, over the Runtime API) on a fresh
 # local state, sends each event with `cargo lambda invoke <function> --data-file events/<file>`,
 # and checks the answer against events/manifest.json (scripts/lambda_invoke_check.py).
 # This is what the README's "Running the functions locally" shows, done end to end.
@@ -21,7 +21,7 @@ cargo_lambda=("$venv/bin/cargo-lambda" lambda)
 
 # Build first, so the first invocation of each function does not wait for `watch` to compile
 # it (watch runs `cargo run` of the same dev profile, which then finds everything built).
-build=(-p hello -p initialtrain -p retrain -p predict)
+build=(-p hello -p initialtrain -p retrain -p predict -p outcomes -p ingest)
 [ -n "${FRAUDCTL:-}" ] || build+=(-p fraudctl)
 echo "lambda-invoke-test: cargo build ${build[*]}" >&2
 (cd "$root" && cargo build --quiet "${build[@]}")
@@ -59,6 +59,29 @@ user=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test_use
 password=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test_user"]["password"])' "$root/events/manifest.json")
 fraudctl_local --state "$work/state" --format json load-data >/dev/null
 printf '%s\n' "$password" | fraudctl_local --state "$work/state" user add "$user" --password-stdin >/dev/null
+# The manifest's seeded predictions (fixed ids the outcomes events report on), logged as the
+# predict function logs them.
+python3 - "$root/events/manifest.json" "$work/state/fraudrisk.sqlite3" <<'PY'
+import datetime, json, sqlite3, sys
+seeded = json.load(open(sys.argv[1]))["seed_predictions"]
+now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+with sqlite3.connect(sys.argv[2]) as db:
+    for prediction_id in seeded["prediction_ids"]:
+        db.execute(
+            "INSERT INTO predictions (prediction_id, created_at, model_version, threshold, "
+            "probability_of_fraud, fraud, features, username) VALUES (?, ?, 1, 0.5, 0.25, 0, ?, 'merlin')",
+            (prediction_id, now, json.dumps(seeded["features"])),
+        )
+PY
+# The manifest's seeded objects, where the local artifact store keeps incoming files.
+python3 - "$root/events/manifest.json" "$work/state/artifacts" <<'PY'
+import json, os, sys
+for key, content in json.load(open(sys.argv[1]))["seed_objects"].items():
+    path = os.path.join(sys.argv[2], key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(content)
+PY
 
 port=${LAMBDA_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 echo "lambda-invoke-test: cargo lambda watch on 127.0.0.1:$port (state $work/state)" >&2

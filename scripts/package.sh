@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the four Lambda functions for arm64 (Graviton, provided.al2023) as zip files with
+# Builds the Lambda functions for arm64 (Graviton, provided.al2023) as zip files with
 # cargo-lambda (from the project venv: the PyPI package ships the binary, and zig as the
 # cross linker), then prints each zip's path and size.
 #
-#   scripts/package.sh                 hello, initialtrain, retrain, predict
+#   scripts/package.sh                 hello, initialtrain, retrain, predict, outcomes, ingest
 #   scripts/package.sh predict         just these
 #
 # Environment:
@@ -18,7 +18,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}
-all_functions=(hello initialtrain retrain predict)
+all_functions=(hello initialtrain retrain predict outcomes ingest)
 if [ "$#" -gt 0 ]; then functions=("$@"); else functions=("${all_functions[@]}"); fi
 for f in "${functions[@]}"; do
   case " ${all_functions[*]} " in

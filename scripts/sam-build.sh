@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `sam build` without traps: the four functions built by SAM's rust-cargolambda method from any
+# `sam build` without traps: the functions built by SAM's rust-cargolambda method from any
 # PATH order and any CARGO_TARGET_DIR, with SAM's build cache working.
 #
 #   bash scripts/sam-build.sh            then: sam deploy --guided (see docs/deployment.md)

@@ -155,10 +155,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let champion = pipeline::read_champion_pointer(services.artifacts.as_ref()).await?;
             let users = services.users.list_users().await?;
             let lock = services.records.training_lock_owner().await?;
+            let waiting = services.records.pending_by_source().await?;
             output::print_status(
                 format,
                 &services,
                 &counts,
+                &waiting,
                 champion.as_ref(),
                 users.len(),
                 lock.as_ref(),
@@ -177,6 +179,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 },
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Outcomes(crate::OutcomesCommand::Load { file, overwrite }) => {
+            crate::outcomes::load(&cli.state, &file, overwrite, format).await
         }
         Command::User(command) => user(&cli.state, command, format).await,
     }

@@ -5,10 +5,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use chrono::Utc;
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SHIFTS};
+use fraudrisk::outcomes::{Outcome, OutcomeResult};
 use fraudrisk::pipeline::{self, PipelineSettings, RetrainMode, RetrainOutcome};
 use fraudrisk::ports::RecordRole;
 use fraudrisk::request::{applicants_from_json, seed_example_corrected, SEED_EXAMPLE_JSON};
+use fraudrisk::services::Services;
 
 use crate::output::{self, Spinner};
 use crate::state::open;
@@ -54,6 +57,65 @@ fn step(format: Format, text: &str) {
     if format == Format::Table {
         outln!("\n== {text}");
     }
+}
+
+/// Predictions the demo serves after the first training, and how many of them get outcomes.
+const SERVED: usize = 300;
+const REPORTED: usize = 180;
+
+struct ReportedOutcomes {
+    recorded: usize,
+    fraud: usize,
+}
+
+/// Scores shifted applicants through the API's code path (`predict_and_log`), then reports
+/// the true label of the first [`REPORTED`] as their outcome, as a fraud team would weeks
+/// later: each becomes a labelled row waiting for the retrain.
+async fn serve_and_report(
+    services: &Services,
+    champion: &pipeline::Champion,
+    config: GeneratorConfig,
+) -> Result<ReportedOutcomes> {
+    let traffic = generated_rows(
+        GeneratedKind::Shifted,
+        GeneratorConfig {
+            seed: config.seed.wrapping_add(1),
+            shifted_rows: SERVED,
+            ..config
+        },
+    );
+    let applicants: Vec<_> = traffic.iter().map(|row| row.record.applicant).collect();
+    let served = pipeline::predict_and_log(
+        champion,
+        &applicants,
+        services.predictions.as_ref(),
+        Some("demo"),
+    )
+    .await?;
+    let observed_at = Utc::now();
+    let outcomes: Vec<Outcome> = served
+        .iter()
+        .zip(&traffic)
+        .take(REPORTED)
+        .filter_map(|(prediction, row)| {
+            Some(Outcome {
+                prediction_id: prediction.prediction_id?,
+                fraud: row.record.is_fraud(),
+                observed_at,
+            })
+        })
+        .collect();
+    let decisions = services
+        .outcomes
+        .record_outcomes(&outcomes, false, Some("demo"))
+        .await?;
+    Ok(ReportedOutcomes {
+        recorded: decisions
+            .iter()
+            .filter(|d| d.result == OutcomeResult::Recorded)
+            .count(),
+        fraud: outcomes.iter().filter(|o| o.fraud).count(),
+    })
 }
 
 pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCode> {
@@ -155,7 +217,31 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
 
     step(
         format,
-        "5. Retrain: drift tests, challenger, promotion decision",
+        &format!(
+            "5. Serve {SERVED} shifted applicants, then report the fraud outcomes of {REPORTED} of them"
+        ),
+    );
+    let outcomes = serve_and_report(&services, &champion, config).await?;
+    if format == Format::Table {
+        outln!(
+            "Served {SERVED} predictions (each logged with its id); outcomes: {} recorded as \
+             labelled rows, {} of them fraud.",
+            outcomes.recorded,
+            outcomes.fraud
+        );
+        outln!("Rows waiting for the retrain, by source:");
+        for (source, count) in services.records.pending_by_source().await? {
+            outln!("  {source}: {count}");
+        }
+    }
+    report.insert(
+        "outcomes".into(),
+        serde_json::json!({"served": SERVED, "recorded": outcomes.recorded, "fraud": outcomes.fraud}),
+    );
+
+    step(
+        format,
+        "6. Retrain: drift tests, challenger, promotion decision",
     );
     let spinner = Spinner::start(format, "Drift tests and training the challenger");
     let retrained = services.retrain(&settings, RetrainMode::Always).await;

@@ -21,6 +21,7 @@ macro_rules! outln {
 mod args;
 mod commands;
 mod demo;
+mod outcomes;
 mod output;
 mod progress;
 mod serve;
@@ -57,7 +58,7 @@ enum TopCommand {
     Demo(DemoArgs),
     #[command(flatten)]
     OneShot(Command),
-    /// Serve the HTTP API (hello, initialtrain, retrain, predict) on a local address.
+    /// Serve the HTTP API (hello, initialtrain, retrain, predict, outcomes) on a local address.
     Serve(serve::ServeArgs),
 }
 
@@ -104,9 +105,26 @@ enum Command {
     /// its own; this is for the rest (a process on another host, a hung one). A training
     /// still running under the removed lock does not promote its model.
     Unlock,
+    /// Fraud outcomes of served predictions, by prediction id.
+    #[command(subcommand)]
+    Outcomes(OutcomesCommand),
     /// Manage API users.
     #[command(subcommand)]
     User(UserCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum OutcomesCommand {
+    /// Record outcomes from a file: CSV with a header naming prediction_id,fraud[,observed_at],
+    /// or JSON lines of the same fields. The file is checked whole first: one bad line
+    /// refuses it (exit 2, naming line and column) and nothing is stored.
+    Load {
+        /// The CSV or JSON-lines file.
+        file: PathBuf,
+        /// Replace a different stored outcome whose labelled row is still waiting.
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -278,7 +296,9 @@ fn main() -> ExitCode {
 /// 2 when the input was refused (a bad file, invalid fields), 1 for every other failure.
 fn exit_code_of(error: &anyhow::Error) -> ExitCode {
     let refused_input = error.chain().any(|cause| {
-        cause.is::<fraudrisk::dataset::CsvError>() || cause.is::<fraudrisk::request::RequestError>()
+        cause.is::<fraudrisk::dataset::CsvError>()
+            || cause.is::<fraudrisk::request::RequestError>()
+            || cause.is::<fraudrisk::outcomes::OutcomeFileError>()
     });
     if refused_input {
         ExitCode::from(2)

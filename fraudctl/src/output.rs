@@ -368,12 +368,16 @@ pub fn print_status(
     format: Format,
     services: &Services,
     counts: &RecordCounts,
+    waiting: &[(String, usize)],
     champion: Option<&ChampionPointer>,
     users: usize,
     lock: Option<&LockOwner>,
 ) {
+    let by_source: std::collections::BTreeMap<&str, usize> =
+        waiting.iter().map(|(s, n)| (s.as_str(), *n)).collect();
     let value = serde_json::json!({
         "records": counts,
+        "waiting_by_source": by_source,
         "champion": champion,
         "users": users,
         "training_lock": lock,
@@ -393,6 +397,12 @@ pub fn print_status(
             Cell::new("waiting for retrain"),
             Cell::new(counts.pending),
         ]);
+        for (source, count) in waiting {
+            t.add_row(vec![
+                Cell::new(format!("  waiting from {source}")),
+                Cell::new(count),
+            ]);
+        }
         t.add_row(vec![
             Cell::new("champion"),
             Cell::new(

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::dataset::SourceRow;
 pub use crate::lock_owner::LockOwner;
+use crate::outcomes::{self, Outcome, StoredOutcome};
 use crate::schema::LabeledRecord;
 use crate::BoxError;
 
@@ -192,6 +193,9 @@ pub trait RecordStore: Send + Sync {
 
     async fn record_counts(&self) -> Result<RecordCounts, StoreError>;
 
+    /// Rows waiting for a retrain, counted by source (a file name, or `outcome`), by name.
+    async fn pending_by_source(&self) -> Result<Vec<(String, usize)>, StoreError>;
+
     /// Takes the training lock if nobody holds it; `None` when another training holds it.
     /// The lock records its owner (this process's pid and host, and the time).
     async fn try_lock_training(
@@ -269,6 +273,35 @@ pub trait PredictionLog: Send + Sync {
     ) -> Result<PredictionStats, StoreError>;
 }
 
+/// Outcomes of served predictions, and the labelled rows they make.
+#[async_trait]
+pub trait OutcomeStore: Send + Sync {
+    /// Records `outcomes` in one transaction, all or nothing: each one's fate is
+    /// [`outcomes::decide`] over what is stored for its prediction id, and a recorded (or
+    /// replaced) outcome writes the labelled row (source [`outcomes::OUTCOME_SOURCE`], key the
+    /// prediction id) that waits for the next retrain. Decisions come back in input order.
+    /// Outcome writers are serialised, so two reports of one id never both insert.
+    async fn record_outcomes(
+        &self,
+        outcomes: &[Outcome],
+        overwrite: bool,
+        username: Option<&str>,
+    ) -> Result<Vec<outcomes::Decision>, StoreError>;
+
+    /// The outcome stored for a prediction, with the outcomes it replaced (oldest first).
+    async fn outcome_of(
+        &self,
+        prediction_id: Uuid,
+    ) -> Result<Option<(StoredOutcome, Vec<StoredOutcome>)>, StoreError>;
+}
+
+/// A logged prediction whose inputs cannot become a labelled row (a hand-edited log).
+impl From<outcomes::UnusableInputs> for StoreError {
+    fn from(error: outcomes::UnusableInputs) -> Self {
+        StoreError::backend("record_outcomes", error)
+    }
+}
+
 /// A failure of the artifact store.
 #[derive(Debug, thiserror::Error)]
 #[error("artifact store error during {operation} of {key}: {message}")]
@@ -311,6 +344,8 @@ pub trait ArtifactStore: Send + Sync {
         -> Result<(), ArtifactError>;
     /// The object, or `None` when there is none.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArtifactError>;
+    /// Removes the object; removing a missing one is not an error.
+    async fn delete(&self, key: &str) -> Result<(), ArtifactError>;
     /// Where this store writes, for messages (a folder or an `s3://` URI).
     fn location(&self) -> String;
 }

@@ -20,7 +20,8 @@ use crate::pipeline::{
     self, PipelineError, PipelineSettings, RetrainMode, RetrainSummary, TrainingSummary,
 };
 use crate::ports::{
-    ArtifactStore, PredictionLog, RecordStore, StoreError, Tracker, TrackerError, UserStore,
+    ArtifactStore, OutcomeStore, PredictionLog, RecordStore, StoreError, Tracker, TrackerError,
+    UserStore,
 };
 
 /// The default local state folder, relative to the working directory.
@@ -54,6 +55,7 @@ pub struct Services {
     pub records: Arc<dyn RecordStore>,
     pub users: Arc<dyn UserStore>,
     pub predictions: Arc<dyn PredictionLog>,
+    pub outcomes: Arc<dyn OutcomeStore>,
     pub artifacts: Arc<dyn ArtifactStore>,
     pub tracker: Arc<dyn Tracker>,
     /// Where each port points, for humans.
@@ -135,36 +137,38 @@ impl Services {
         };
         let mut description = Vec::new();
 
-        let (records, users, predictions): (
-            Arc<dyn RecordStore>,
-            Arc<dyn UserStore>,
-            Arc<dyn PredictionLog>,
-        ) = match &config.database {
+        let database: DatabasePorts = match &config.database {
             Some(database) => {
                 let settings = postgres_settings(database, secrets.as_ref()).await?;
                 let store = Arc::new(PostgresStore::connect(&settings).await?);
                 store.migrate().await?;
                 description.push((
-                    "records, users, predictions",
+                    "records, users, predictions, outcomes",
                     format!(
                         "PostgreSQL {} (sslmode {})",
                         settings.description,
                         settings.sslmode.as_str()
                     ),
                 ));
-                (store.clone(), store.clone(), store)
+                DatabasePorts::of(store)
             }
             None => {
                 let database = local_dir(state_dir)?.join("fraudrisk.sqlite3");
                 let store = Arc::new(SqliteStore::open(&database)?);
                 store.migrate().await?;
                 description.push((
-                    "records, users, predictions",
+                    "records, users, predictions, outcomes",
                     format!("SQLite {}", database.display()),
                 ));
-                (store.clone(), store.clone(), store)
+                DatabasePorts::of(store)
             }
         };
+        let DatabasePorts {
+            records,
+            users,
+            predictions,
+            outcomes,
+        } = database;
 
         let artifacts: Arc<dyn ArtifactStore> = match (&config.artifacts, &s3) {
             (Some(settings), Some(client)) => {
@@ -217,6 +221,7 @@ impl Services {
             records,
             users,
             predictions,
+            outcomes,
             artifacts,
             tracker,
             description,
@@ -226,6 +231,28 @@ impl Services {
     /// The embedded defaults: SQLite and folders below `state_dir`, migrated and ready.
     pub async fn local(state_dir: &Path) -> Result<Self, StoreError> {
         Ok(Self::production(&Config::default(), state_dir).await?)
+    }
+}
+
+/// The ports one database serves.
+struct DatabasePorts {
+    records: Arc<dyn RecordStore>,
+    users: Arc<dyn UserStore>,
+    predictions: Arc<dyn PredictionLog>,
+    outcomes: Arc<dyn OutcomeStore>,
+}
+
+impl DatabasePorts {
+    fn of<S>(store: Arc<S>) -> Self
+    where
+        S: RecordStore + UserStore + PredictionLog + OutcomeStore + 'static,
+    {
+        DatabasePorts {
+            records: store.clone(),
+            users: store.clone(),
+            predictions: store.clone(),
+            outcomes: store,
+        }
     }
 }
 
@@ -243,10 +270,14 @@ pub async fn postgres_settings(
 ) -> Result<PostgresSettings, ServicesError> {
     let mut settings = match (&database.source, secrets) {
         (DatabaseSource::Url(url), _) => PostgresSettings::from_url(url.expose())?,
-        (DatabaseSource::Secret(id), Some(client)) => PostgresSettings::from_secret(
-            &client.database_secret(id).await?,
-            database.default_dbname.as_deref(),
-        ),
+        (DatabaseSource::Secret(id), Some(client)) => {
+            let mut secret = client.database_secret(id).await?;
+            // RDS Proxy: the proxy's endpoint, the database's credentials.
+            if let Some(host) = &database.host_override {
+                secret.host = host.clone();
+            }
+            PostgresSettings::from_secret(&secret, database.default_dbname.as_deref())
+        }
         (DatabaseSource::Secret(id), None) => {
             return Err(SecretError::new(id, "no Secrets Manager client").into())
         }

@@ -1,7 +1,8 @@
 //! Every file in `events/` through its Lambda function's handler, as the runtime would call
 //! it: API Gateway events are decoded by lambda_http and answered by the function's router
 //! (hello, initialtrain, predict: what `lambda_http::run` serves) or `lambda::retrain_event`
-//! (retrain, which also takes EventBridge events). Expectations live in `events/manifest.json`; a file missing from it fails.
+//! (retrain, which also takes EventBridge events); S3 events go to `ingest::ingest_event` as
+//! functions/ingest hands them over. Expectations live in `events/manifest.json`; a file missing from it fails.
 
 mod http_common;
 
@@ -9,6 +10,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use fraudrisk::http::{lambda, router, Endpoint};
+use fraudrisk::ingest::{ingest_event, IngestStores, IngestTarget};
+use fraudrisk::ports::PredictionLogEntry;
 use http_common::*;
 use serde_json::Value;
 
@@ -39,6 +42,25 @@ struct Answer {
 }
 
 async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer {
+    if function == "ingest" {
+        // What functions/ingest does over the local store: the prefix is the template's.
+        let payload: Value = serde_json::from_str(text).unwrap();
+        let services = app.services();
+        let stores = IngestStores {
+            records: services.records.as_ref(),
+            outcomes: services.outcomes.as_ref(),
+            objects: services.artifacts.as_ref(),
+        };
+        let target = IngestTarget::local();
+        let files = ingest_event(&stores, &target, &payload)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: the invocation failed: {e}"));
+        return Answer {
+            status: None,
+            headers: http::HeaderMap::new(),
+            body: serde_json::json!({ "files": files }).to_string(),
+        };
+    }
     let endpoint = Endpoint::ALL
         .into_iter()
         .find(|e| e.name() == function)
@@ -87,6 +109,31 @@ async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer
     }
 }
 
+/// Logs the manifest's seeded predictions (fixed ids the outcomes events report on).
+async fn seed_predictions(state: &TestState, seeded: &Value) {
+    let entries: Vec<PredictionLogEntry> = seeded["prediction_ids"]
+        .as_array()
+        .expect("seed_predictions.prediction_ids")
+        .iter()
+        .map(|id| PredictionLogEntry {
+            prediction_id: id.as_str().and_then(|t| t.parse().ok()).expect("a UUID"),
+            created_at: chrono::Utc::now(),
+            model_version: 1,
+            threshold: 0.5,
+            probability_of_fraud: 0.25,
+            fraud: false,
+            features: seeded["features"].clone(),
+            username: Some(USER.to_string()),
+        })
+        .collect();
+    state
+        .services
+        .predictions
+        .log_predictions(&entries)
+        .await
+        .expect("seeded predictions");
+}
+
 #[tokio::test]
 async fn every_event_file_runs_through_its_function() {
     let manifest: Value = serde_json::from_str(
@@ -116,6 +163,19 @@ async fn every_event_file_runs_through_its_function() {
     );
 
     let state = TestState::new(false, true).await;
+    seed_predictions(&state, &manifest["seed_predictions"]).await;
+    for (key, content) in manifest["seed_objects"].as_object().expect("seed_objects") {
+        state
+            .services
+            .artifacts
+            .put(
+                key,
+                content.as_str().unwrap().as_bytes().to_vec(),
+                "text/csv",
+            )
+            .await
+            .expect("seeded object");
+    }
     let app = state.app().await;
     let mut failures = Vec::new();
     for (file, expect) in events {

@@ -16,13 +16,14 @@ use fraudrisk::ports::{
 use it_common::TestDatabase;
 use uuid::Uuid;
 
-const ALL_MIGRATIONS: [&str; 6] = [
+const ALL_MIGRATIONS: [&str; 7] = [
     "0001_records",
     "0002_users",
     "0003_predictions",
     "0004_training_lock_owner",
     "0005_records_content_hash",
     "0006_prediction_ids",
+    "0007_outcomes",
 ];
 
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {

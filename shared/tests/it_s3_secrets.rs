@@ -198,4 +198,15 @@ async fn services_can_be_configured_by_secret_ids_alone() {
         .end_run(&run, RunStatus::Finished)
         .await
         .unwrap();
+
+    // RDS Proxy: FRAUDRISK_DB_HOST replaces the secret's host, keeping its credentials.
+    settings.set("FRAUDRISK_DB_HOST", "localhost");
+    let config = fraudrisk::config::Config::from_settings(&settings).unwrap();
+    let proxied = Services::production(&config, state.path()).await.unwrap();
+    let described = format!("{:?}", proxied.description);
+    assert!(
+        described.contains("PostgreSQL postgres://postgres@localhost"),
+        "{described}"
+    );
+    proxied.records.record_counts().await.unwrap();
 }

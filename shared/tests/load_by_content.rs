@@ -139,7 +139,11 @@ async fn a_database_from_before_content_keys_is_upgraded() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        ["0006_records_content_hash", "0007_prediction_ids"]
+        [
+            "0006_records_content_hash",
+            "0007_prediction_ids",
+            "0008_outcomes"
+        ]
     );
     // The old row got its hash: reloading it is "unchanged", the others are new.
     let loaded = store

@@ -63,6 +63,15 @@ impl ArtifactStore for LocalArtifactStore {
         }
     }
 
+    async fn delete(&self, key: &str) -> Result<(), ArtifactError> {
+        let path = self.path_of("delete", key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ArtifactError::new("delete", key, e.to_string()).with_source(e)),
+        }
+    }
+
     fn location(&self) -> String {
         self.root.display().to_string()
     }

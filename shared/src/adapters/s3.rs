@@ -245,6 +245,18 @@ impl ArtifactStore for S3ArtifactStore {
             .map_err(|e| e.into_artifact_error("get", self.uri(key)))
     }
 
+    async fn delete(&self, key: &str) -> Result<(), ArtifactError> {
+        let object_key = self.object_key("delete", key)?;
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&object_key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| S3Error::sdk(e).into_artifact_error("delete", self.uri(key)))
+    }
+
     fn location(&self) -> String {
         self.uri("")
     }

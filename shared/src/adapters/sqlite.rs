@@ -19,6 +19,7 @@ use crate::ports::{
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
 mod lock;
+mod outcomes;
 mod predictions;
 
 /// Records, users and predictions in one SQLite file.
@@ -160,6 +161,7 @@ fn migrations() -> Vec<(&'static str, String)> {
              CREATE UNIQUE INDEX predictions_prediction_id ON predictions (prediction_id);"
                 .to_string(),
         ),
+        ("0008_outcomes", outcomes::MIGRATION.to_string()),
     ]
 }
 
@@ -173,7 +175,7 @@ fn backfill_content_hashes(transaction: &Connection) -> Result<(), rusqlite::Err
     Ok(())
 }
 
-fn feature_select_list() -> String {
+pub(super) fn feature_select_list() -> String {
     FEATURES
         .iter()
         .map(|f| f.name)
@@ -400,6 +402,20 @@ impl RecordStore for SqliteStore {
                     })
                 },
             )
+        })
+        .await
+    }
+
+    async fn pending_by_source(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.with_connection("pending_by_source", |connection| {
+            let mut statement = connection.prepare(
+                "SELECT source, COUNT(*) FROM records WHERE absorbed_by IS NULL \
+                 GROUP BY source ORDER BY source",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as usize))
+            })?;
+            rows.collect()
         })
         .await
     }

@@ -95,6 +95,9 @@ pub struct DatabaseConfig {
     pub sslmode: Option<SslMode>,
     /// Database name when the secret has no `dbname` (RDS-managed secrets often don't).
     pub default_dbname: Option<String>,
+    /// Host to connect to instead of the secret's, with the secret's credentials (an RDS
+    /// Proxy endpoint: many Lambda containers share its connection pool).
+    pub host_override: Option<String>,
     /// PEM file of extra trusted CAs (e.g. the RDS CA bundle) for verify-ca / verify-full.
     pub ca_file: Option<PathBuf>,
     /// Connections kept by one process (a Lambda container serves one request at a time).
@@ -139,6 +142,9 @@ pub(super) fn database_config(settings: &Settings) -> Result<Option<DatabaseConf
         source,
         sslmode,
         default_dbname: settings.get("FRAUDRISK_DB_NAME"),
+        host_override: settings
+            .get("FRAUDRISK_DB_HOST")
+            .filter(|h| !h.trim().is_empty()),
         ca_file: settings.get("FRAUDRISK_DB_CA_FILE").map(PathBuf::from),
         pool_size,
         connect_timeout: Duration::from_secs(connect_timeout.max(1)),

@@ -299,7 +299,7 @@ fn one_answer(served: &[ServedPrediction]) -> Result<Response<Bytes>, ApiError> 
 }
 
 /// A JSON body, strictly: a duplicate key is a 422 naming it, like a repeated query field.
-fn parse_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+pub(super) fn parse_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     strict_json::parse(body).map_err(|error| match error {
         StrictJsonError::Malformed(message) => ApiError::MalformedJson(message),
         StrictJsonError::Duplicates(fields) => ApiError::invalid(fields),
@@ -403,7 +403,7 @@ fn html_response(status: StatusCode, page: String) -> Response<Bytes> {
     response
 }
 
-fn query_pairs(request: &Request<Bytes>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+pub(super) fn query_pairs(request: &Request<Bytes>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     request
         .uri()
         .query()
@@ -460,7 +460,7 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 /// 415 unless the body is declared `application/json` (a UTF-8 charset may follow).
-fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let declared = headers
         .get(CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());

@@ -8,6 +8,7 @@
 //! | `POST /retrain` | the retrain summary; `mode` = `always` (default) or `if-drift`, in the query or a JSON body |
 //! | `GET /predict?<20 fields>` | one prediction; an HTML page for browsers (`Accept: text/html`) |
 //! | `POST /predict` | one prediction for a JSON object, `{"predictions": [...]}` for `{"records": [...]}` |
+//! | `POST /outcomes` | what became of each reported outcome (`recorded`, `unchanged`, `conflict`, ...) |
 //!
 //! Every route needs HTTP Basic credentials of a user in the store. Requests are checked in
 //! this order, so the cheapest refusal comes first and nothing is stored for a refused
@@ -26,6 +27,7 @@ pub mod html;
 pub mod lambda;
 pub mod login;
 pub mod openapi;
+mod outcomes;
 pub mod prediction_log;
 pub mod router;
 mod strict_json;
@@ -65,7 +67,7 @@ pub const DEFAULT_CHAMPION_RECHECK: Duration = Duration::from_secs(30);
 // the environment).
 pub use crate::config::{ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_STATE_DIR};
 
-/// The four endpoints of the seed.
+/// The four endpoints of the seed, and the outcomes route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `GET /hello`.
@@ -76,15 +78,18 @@ pub enum Endpoint {
     Retrain,
     /// `GET /predict` and `POST /predict`.
     Predict,
+    /// `POST /outcomes`.
+    Outcomes,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; 5] = [
         Endpoint::Hello,
         Endpoint::InitialTrain,
         Endpoint::Retrain,
         Endpoint::Predict,
+        Endpoint::Outcomes,
     ];
 
     /// The route's name: its path without the slash, and the Lambda function's name.
@@ -94,6 +99,7 @@ impl Endpoint {
             Endpoint::InitialTrain => "initialtrain",
             Endpoint::Retrain => "retrain",
             Endpoint::Predict => "predict",
+            Endpoint::Outcomes => "outcomes",
         }
     }
 
@@ -101,7 +107,7 @@ impl Endpoint {
     pub fn allow(self) -> &'static str {
         match self {
             Endpoint::Hello => "GET",
-            Endpoint::InitialTrain | Endpoint::Retrain => "POST",
+            Endpoint::InitialTrain | Endpoint::Retrain | Endpoint::Outcomes => "POST",
             Endpoint::Predict => "GET, POST",
         }
     }

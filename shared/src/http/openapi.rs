@@ -103,6 +103,11 @@ fn components() -> utoipa::openapi::Components {
         )
         .schema("Applicant", applicant_schema())
         .schema("BatchRequest", batch_request_schema())
+        .schema("OutcomesRequest", super::outcomes::request_schema())
+        .schema_from::<super::outcomes::OutcomesAnswer>()
+        .schema_from::<crate::outcomes::OutcomeItem>()
+        .schema_from::<crate::outcomes::OutcomeResult>()
+        .schema_from::<crate::outcomes::OutcomeCounts>()
         .schema_from::<Hello>()
         .schema_from::<PredictionAnswer<'static>>()
         .schema_from::<BatchAnswer<'static>>()
@@ -232,6 +237,7 @@ fn path_item(endpoint: Endpoint) -> PathItem {
                 );
             PathItem::new(HttpMethod::Get, get).merge_operations_into(HttpMethod::Post, post)
         }
+        Endpoint::Outcomes => super::outcomes::path_item(),
     }
 }
 
@@ -295,7 +301,7 @@ impl MergeOperation for PathItem {
 }
 
 /// What every authenticated route may answer before its own work.
-fn common_refusals(with_body: bool) -> ResponsesBuilder {
+pub(super) fn common_refusals(with_body: bool) -> ResponsesBuilder {
     let mut responses = ResponsesBuilder::new()
         .response("401", unauthorized())
         .response(
@@ -377,7 +383,7 @@ fn unauthorized() -> ResponseBuilder {
     )
 }
 
-fn error_response(description: &str) -> ResponseBuilder {
+pub(super) fn error_response(description: &str) -> ResponseBuilder {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -389,7 +395,7 @@ fn error_response(description: &str) -> ResponseBuilder {
         .header(REQUEST_ID_HEADER, request_id_header())
 }
 
-fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> Response {
+pub(super) fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -431,7 +437,7 @@ fn optional_body(schema: RefOr<Schema>) -> utoipa::openapi::request_body::Reques
         .build()
 }
 
-fn reference(name: &str) -> RefOr<Schema> {
+pub(super) fn reference(name: &str) -> RefOr<Schema> {
     RefOr::Ref(Ref::from_schema_name(name))
 }
 

@@ -9,13 +9,14 @@
 //! is retried with growing pauses until it is written, each failure reported in the log:
 //! meanwhile the channel fills and new predictions wait (back-pressure) rather than being
 //! answered and dropped. Only at shutdown does the writer give up, after a few tries, and
-//! then it reports how many entries were lost.
+//! then it reports how many entries were lost. [`PredictionSink::flush`] waits until what
+//! was queued before it is written (outcomes are looked up by id right after).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use crate::ports::{PredictionLog, PredictionLogEntry, StoreError};
@@ -38,10 +39,18 @@ pub enum PredictionSink {
     Background(BackgroundWriter),
 }
 
+/// What the background writer receives.
+enum Queued {
+    /// One request's entries.
+    Entries(Vec<PredictionLogEntry>),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
+}
+
 /// The background writer's handles.
 pub struct BackgroundWriter {
     log: Arc<dyn PredictionLog>,
-    sender: mpsc::Sender<Vec<PredictionLogEntry>>,
+    sender: mpsc::Sender<Queued>,
     stop: Arc<Notify>,
     stopping: Arc<AtomicBool>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -85,11 +94,28 @@ impl PredictionSink {
     pub async fn record(&self, entries: Vec<PredictionLogEntry>) -> Result<(), StoreError> {
         match self {
             PredictionSink::Inline(log) => log.log_predictions(&entries).await,
-            PredictionSink::Background(writer) => match writer.sender.send(entries).await {
-                Ok(()) => Ok(()),
-                // The writer has stopped (shutdown): write this one ourselves.
-                Err(mpsc::error::SendError(entries)) => writer.log.log_predictions(&entries).await,
-            },
+            PredictionSink::Background(writer) => {
+                match writer.sender.send(Queued::Entries(entries)).await {
+                    Ok(()) => Ok(()),
+                    // The writer has stopped (shutdown): write this one ourselves.
+                    Err(mpsc::error::SendError(Queued::Entries(entries))) => {
+                        writer.log.log_predictions(&entries).await
+                    }
+                    Err(mpsc::error::SendError(Queued::Flush(_))) => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Waits until every entry queued before this call is written (at once when inline, or
+    /// when the writer has stopped).
+    pub async fn flush(&self) {
+        if let PredictionSink::Background(writer) = self {
+            let (done, written) = oneshot::channel();
+            if writer.sender.send(Queued::Flush(done)).await.is_ok() {
+                // An error means the writer stopped, after writing what it had.
+                let _ = written.await;
+            }
         }
     }
 
@@ -110,7 +136,7 @@ impl PredictionSink {
 
 async fn write_batches(
     log: Arc<dyn PredictionLog>,
-    mut receiver: mpsc::Receiver<Vec<PredictionLogEntry>>,
+    mut receiver: mpsc::Receiver<Queued>,
     stop: Arc<Notify>,
     stopping: Arc<AtomicBool>,
 ) {
@@ -135,17 +161,35 @@ async fn write_batches(
     }
 }
 
-async fn write(
+async fn write(log: &dyn PredictionLog, requests: &mut Vec<Queued>, stopping: &AtomicBool) {
+    let mut entries = Vec::new();
+    let mut flushes = Vec::new();
+    for queued in requests.drain(..) {
+        match queued {
+            Queued::Entries(batch) => entries.extend(batch),
+            Queued::Flush(done) => flushes.push(done),
+        }
+    }
+    write_entries(log, &entries, stopping).await;
+    for done in flushes {
+        // The flusher may have gone away; nothing to tell then.
+        let _ = done.send(());
+    }
+}
+
+async fn write_entries(
     log: &dyn PredictionLog,
-    requests: &mut Vec<Vec<PredictionLogEntry>>,
+    entries: &[PredictionLogEntry],
     stopping: &AtomicBool,
 ) {
-    let entries: Vec<PredictionLogEntry> = requests.drain(..).flatten().collect();
+    if entries.is_empty() {
+        return;
+    }
     let mut pause = FIRST_RETRY_PAUSE;
     let mut tries = 0;
     loop {
         tries += 1;
-        let Err(error) = log.log_predictions(&entries).await else {
+        let Err(error) = log.log_predictions(entries).await else {
             if tries > 1 {
                 tracing::info!(count = entries.len(), tries, "prediction log written again");
             }

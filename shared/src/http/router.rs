@@ -100,6 +100,7 @@ fn method_router(endpoint: Endpoint) -> MethodRouter<Arc<App>> {
         Endpoint::Predict => get(predict_get)
             .post(predict_post)
             .layer(timeout(SERVING_TIMEOUT)),
+        Endpoint::Outcomes => post(record_outcomes).layer(timeout(SERVING_TIMEOUT)),
     }
 }
 
@@ -181,6 +182,14 @@ async fn predict_post(
     Buffered(request): Buffered,
 ) -> Response {
     answer(handlers::predict_post(&app, &request, &user.0).await)
+}
+
+async fn record_outcomes(
+    State(app): State<Arc<App>>,
+    Extension(user): Extension<User>,
+    Buffered(request): Buffered,
+) -> Response {
+    answer(super::outcomes::record_outcomes(&app, &request, &user.0).await)
 }
 
 /// `GET /openapi.json`: the document, made once per container.

@@ -116,6 +116,17 @@ pub async fn admin_client() -> tokio_postgres::Client {
     client
 }
 
+/// A plain connection to a test database (for EXPLAIN and hand-made damage).
+pub async fn client_for(database: &TestDatabase) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&database.url, tokio_postgres::NoTls)
+        .await
+        .expect("connection to the test database");
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
 /// Ends every other session on `database`: what a failover or an idle timeout does.
 pub async fn terminate_connections(database: &str) -> i64 {
     admin_client()
@@ -193,6 +204,7 @@ pub fn isolated_config(database: &TestDatabase, prefix: &str) -> Config {
         source: DatabaseSource::Url(Redacted::new(database.url.clone())),
         sslmode: None,
         default_dbname: None,
+        host_override: None,
         ca_file: None,
         pool_size: 2,
         connect_timeout: Duration::from_secs(10),

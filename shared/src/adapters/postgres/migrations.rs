@@ -88,6 +88,7 @@ fn migrations() -> Vec<(&'static str, String)> {
              CREATE UNIQUE INDEX predictions_prediction_id ON predictions (prediction_id);"
                 .to_string(),
         ),
+        ("0007_outcomes", super::outcomes::MIGRATION.to_string()),
     ]
 }
 
@@ -198,7 +199,8 @@ mod tests {
                 "0003_predictions",
                 "0004_training_lock_owner",
                 "0005_records_content_hash",
-                "0006_prediction_ids"
+                "0006_prediction_ids",
+                "0007_outcomes"
             ]
         );
     }

@@ -23,6 +23,7 @@
 
 mod lock;
 mod migrations;
+mod outcomes;
 mod pool;
 mod predictions;
 mod records;

@@ -313,6 +313,24 @@ impl RecordStore for PostgresStore {
         .await
     }
 
+    async fn pending_by_source(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.run("pending_by_source", &(), |client, _| {
+            Box::pin(async move {
+                let rows = client
+                    .query(
+                        "SELECT source, COUNT(*) FROM records WHERE absorbed_by IS NULL \
+                         GROUP BY source ORDER BY source",
+                        &[],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get::<_, i64>(1)?.max(0) as usize)))
+                    .collect()
+            })
+        })
+        .await
+    }
+
     async fn try_lock_training(
         &self,
         holder: &str,

@@ -1,0 +1,282 @@
+//! Outcomes in both stores, with one scenario: every per-item result, the labelled rows they
+//! make (waiting, relabelled, absorbed), the audit trail, all-or-nothing on a damaged log
+//! entry; on PostgreSQL also concurrent reports of one id and the index lookup's plan.
+
+mod it_common;
+
+use std::sync::Arc;
+
+use chrono::{Duration, SubsecRound, Utc};
+use fraudrisk::adapters::postgres::PostgresStore;
+use fraudrisk::adapters::sqlite::SqliteStore;
+use fraudrisk::outcomes::{Outcome, OutcomeResult, OUTCOME_SOURCE};
+use fraudrisk::ports::{OutcomeStore, PredictionLog, PredictionLogEntry, RecordStore};
+use fraudrisk::request::seed_example_corrected;
+use it_common::TestDatabase;
+use uuid::Uuid;
+
+trait Store: OutcomeStore + PredictionLog + RecordStore {}
+impl<T: OutcomeStore + PredictionLog + RecordStore> Store for T {}
+
+fn entry(features: serde_json::Value) -> PredictionLogEntry {
+    PredictionLogEntry {
+        prediction_id: Uuid::now_v7(),
+        created_at: Utc::now().trunc_subsecs(6),
+        model_version: 1,
+        threshold: 0.5,
+        probability_of_fraud: 0.3,
+        fraud: false,
+        features,
+        username: Some("merlin".to_string()),
+    }
+}
+
+fn outcome(id: Uuid, fraud: bool) -> Outcome {
+    Outcome {
+        prediction_id: id,
+        fraud,
+        observed_at: (Utc::now() - Duration::days(20)).trunc_subsecs(6),
+    }
+}
+
+async fn results(store: &dyn Store, outcomes: &[Outcome], overwrite: bool) -> Vec<OutcomeResult> {
+    store
+        .record_outcomes(outcomes, overwrite, Some("merlin"))
+        .await
+        .expect("record outcomes")
+        .iter()
+        .map(|d| d.result)
+        .collect()
+}
+
+async fn waiting_from_outcomes(store: &dyn Store) -> usize {
+    store
+        .pending_by_source()
+        .await
+        .expect("pending by source")
+        .into_iter()
+        .find(|(source, _)| source == OUTCOME_SOURCE)
+        .map_or(0, |(_, n)| n)
+}
+
+/// The label of the waiting outcome row made from `id`'s prediction (fraud = creditability 0).
+async fn waiting_label(store: &dyn Store, features: &serde_json::Value) -> Vec<u8> {
+    let values: Vec<f64> = fraudrisk::schema::FEATURES
+        .iter()
+        .map(|f| features[f.name].as_f64().unwrap_or(f64::NAN))
+        .collect();
+    store
+        .pending_records()
+        .await
+        .expect("pending rows")
+        .into_iter()
+        .filter(|r| r.record.applicant.0.to_vec() == values)
+        .map(|r| r.record.creditability)
+        .collect()
+}
+
+async fn scenario(store: &dyn Store) {
+    let base = seed_example_corrected();
+    let mut other = base.clone();
+    other["age_years"] = serde_json::json!(33);
+    let (a, b) = (entry(base.clone()), entry(other.clone()));
+    store
+        .log_predictions(&[a.clone(), b.clone()])
+        .await
+        .expect("log");
+    let unknown = Uuid::now_v7();
+
+    // First report: two recorded, one unknown; the rows wait as source `outcome`.
+    let first = [
+        outcome(a.prediction_id, true),
+        outcome(b.prediction_id, false),
+        outcome(unknown, true),
+    ];
+    assert_eq!(
+        results(store, &first, false).await,
+        [
+            OutcomeResult::Recorded,
+            OutcomeResult::Recorded,
+            OutcomeResult::UnknownPrediction
+        ]
+    );
+    assert_eq!(waiting_from_outcomes(store).await, 2);
+    assert_eq!(
+        waiting_label(store, &base).await,
+        [0],
+        "fraud is creditability 0"
+    );
+    let (stored, history) = store.outcome_of(a.prediction_id).await.unwrap().unwrap();
+    assert!(stored.fraud && history.is_empty());
+    assert_eq!(stored.observed_at, first[0].observed_at);
+
+    // The same report again changes nothing.
+    assert_eq!(
+        results(store, &first, false).await,
+        [
+            OutcomeResult::Unchanged,
+            OutcomeResult::Unchanged,
+            OutcomeResult::UnknownPrediction
+        ]
+    );
+    assert_eq!(waiting_from_outcomes(store).await, 2);
+
+    // A different outcome: a conflict, then replaced with overwrite; the old one is audited
+    // and the waiting row carries the new label.
+    let changed = [outcome(a.prediction_id, false)];
+    let decisions = store.record_outcomes(&changed, false, None).await.unwrap();
+    assert_eq!(decisions[0].result, OutcomeResult::Conflict);
+    assert_eq!(decisions[0].stored.map(|s| s.fraud), Some(true));
+    assert_eq!(
+        results(store, &changed, true).await,
+        [OutcomeResult::Replaced]
+    );
+    let (stored, history) = store.outcome_of(a.prediction_id).await.unwrap().unwrap();
+    assert!(!stored.fraud);
+    assert_eq!(history.len(), 1);
+    assert!(history[0].fraud);
+    assert_eq!(waiting_label(store, &base).await, [1]);
+    assert_eq!(waiting_from_outcomes(store).await, 2);
+
+    // A retrain absorbs the rows; a replacement is then refused per item.
+    let pending: Vec<i64> = store
+        .pending_records()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    store.mark_absorbed(&pending, 2).await.unwrap();
+    assert_eq!(waiting_from_outcomes(store).await, 0);
+    let decisions = store
+        .record_outcomes(&[outcome(a.prediction_id, true)], true, None)
+        .await
+        .unwrap();
+    assert_eq!(decisions[0].result, OutcomeResult::Absorbed);
+    assert_eq!(decisions[0].absorbed_by, Some(2));
+    assert!(
+        !store
+            .outcome_of(a.prediction_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .fraud
+    );
+
+    // A logged entry whose inputs are damaged fails the whole report: nothing is stored,
+    // not even the valid outcome before it.
+    let mut damaged = base.clone();
+    damaged["age_years"] = serde_json::json!("old");
+    let (good, bad) = (entry(other.clone()), entry(damaged));
+    store
+        .log_predictions(&[good.clone(), bad.clone()])
+        .await
+        .unwrap();
+    let error = store
+        .record_outcomes(
+            &[
+                outcome(good.prediction_id, true),
+                outcome(bad.prediction_id, true),
+            ],
+            false,
+            None,
+        )
+        .await
+        .expect_err("damaged inputs");
+    assert!(error.to_string().contains("age_years"), "{error}");
+    assert!(store
+        .outcome_of(good.prediction_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(waiting_from_outcomes(store).await, 0);
+}
+
+#[tokio::test]
+async fn sqlite_store_records_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("o.sqlite3")).unwrap();
+    store.migrate().await.unwrap();
+    scenario(&store).await;
+}
+
+#[tokio::test]
+#[ignore = "needs services"]
+async fn postgres_store_records_outcomes() {
+    it_common::start();
+    let database = TestDatabase::create("outcomes").await;
+    let store = PostgresStore::connect(&database.settings()).await.unwrap();
+    store.migrate().await.unwrap();
+    scenario(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs services"]
+async fn postgres_reports_of_one_id_at_once_record_it_once() {
+    it_common::start();
+    let database = TestDatabase::create("outcomes_race").await;
+    let store = Arc::new(PostgresStore::connect(&database.settings()).await.unwrap());
+    store.migrate().await.unwrap();
+    let logged = entry(seed_example_corrected());
+    store.log_predictions(std::slice::from_ref(&logged)).await.unwrap();
+    let reports = (0..8).map(|_| {
+        let store = store.clone();
+        let id = logged.prediction_id;
+        tokio::spawn(async move {
+            store
+                .record_outcomes(&[outcome(id, true)], false, None)
+                .await
+                .unwrap()[0]
+                .result
+        })
+    });
+    let mut seen = Vec::new();
+    for report in reports.collect::<Vec<_>>() {
+        seen.push(report.await.unwrap());
+    }
+    assert_eq!(
+        seen.iter()
+            .filter(|r| **r == OutcomeResult::Recorded)
+            .count(),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|r| **r == OutcomeResult::Unchanged)
+            .count(),
+        7,
+        "{seen:?}"
+    );
+    assert_eq!(waiting_from_outcomes(store.as_ref()).await, 1);
+}
+
+#[tokio::test]
+#[ignore = "needs services"]
+async fn postgres_outcome_lookups_use_the_indexes() {
+    it_common::start();
+    let database = TestDatabase::create("outcomes_plan").await;
+    let store = PostgresStore::connect(&database.settings()).await.unwrap();
+    store.migrate().await.unwrap();
+    // Enough rows that a sequential scan would be the planner's choice without an index.
+    let entries: Vec<PredictionLogEntry> = (0..20_000)
+        .map(|_| entry(seed_example_corrected()))
+        .collect();
+    store.log_predictions(&entries).await.unwrap();
+    let admin = it_common::client_for(&database).await;
+    admin.batch_execute("ANALYZE predictions").await.unwrap();
+    let plan: Vec<String> = admin
+        .query(
+            "EXPLAIN SELECT features FROM predictions WHERE prediction_id = $1",
+            &[&entries[77].prediction_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("predictions_prediction_id"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+}
