@@ -261,6 +261,14 @@ pub trait PredictionLog: Send + Sync {
     /// Stores the entries in one transaction. An entry whose id is stored already is
     /// skipped, so a batch retried after an unconfirmed commit is not stored twice.
     async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError>;
+    /// [`PredictionLog::log_predictions`] for entries the caller no longer needs: a log that
+    /// keeps them (a queue for a background writer) takes them without a copy.
+    async fn log_owned_predictions(
+        &self,
+        entries: Vec<PredictionLogEntry>,
+    ) -> Result<(), StoreError> {
+        self.log_predictions(&entries).await
+    }
     /// The entry logged with this id (a unique-index lookup), if any.
     async fn prediction_by_id(
         &self,

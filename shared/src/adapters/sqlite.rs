@@ -242,7 +242,11 @@ impl RecordStore for SqliteStore {
                     applied.push(name.to_string());
                 }
             }
-            backfill_content_hashes(&transaction)?;
+            // Only in the run that applies migrations (0006 added the column), as the
+            // PostgreSQL store does: a cold start does not scan every record for it.
+            if !applied.is_empty() {
+                backfill_content_hashes(&transaction)?;
+            }
             transaction.commit()?;
             Ok(applied)
         })

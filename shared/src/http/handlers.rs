@@ -513,6 +513,14 @@ impl PredictionLog for PredictionSink {
         self.record(entries.to_vec()).await
     }
 
+    /// Queued as they are: no copy of each entry's features.
+    async fn log_owned_predictions(
+        &self,
+        entries: Vec<PredictionLogEntry>,
+    ) -> Result<(), StoreError> {
+        self.record(entries).await
+    }
+
     /// Reads the store: an entry still queued for the background writer is not found yet.
     async fn prediction_by_id(
         &self,

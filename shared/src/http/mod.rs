@@ -276,10 +276,12 @@ impl App {
     /// The username of valid Basic credentials. A pair verified recently is answered from
     /// the cache; otherwise the failed-login limits are checked (429) before any hashing,
     /// and hashing waits a bounded time for a thread (503).
+    /// `address` gives the client's address, asked for only when the credentials are not
+    /// cached.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
-        address: Option<String>,
+        address: impl FnOnce() -> Option<String>,
     ) -> Result<String, ApiError> {
         let header = headers
             .get(http::header::AUTHORIZATION)
@@ -291,7 +293,7 @@ impl App {
             return Ok(username);
         }
         let mut keys = vec![LoginKey::User(username.clone())];
-        keys.extend(address.map(LoginKey::Address));
+        keys.extend(address().map(LoginKey::Address));
         if let Some(wait) = self.logins.retry_after(&keys) {
             return Err(ApiError::TooManyLogins {
                 retry_after: wait.as_secs().max(1),

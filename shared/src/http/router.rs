@@ -19,8 +19,9 @@ use axum::routing::{get, post, MethodRouter};
 use axum::{Extension, Router};
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{StatusCode, Uri};
+use http::{Method, StatusCode, Uri};
 use lambda_http::request::RequestContext;
+use tower::util::MapRequestLayer;
 use tower::ServiceExt;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
@@ -72,11 +73,13 @@ pub fn router(app: Arc<App>, endpoints: &[Endpoint]) -> Router {
         .fallback_service(routes)
         // A stage or API mapping before the route (`/prod/predict`) is stripped before the
         // inner router routes, so the Lambda functions and `fraudctl serve` route alike.
-        .layer(middleware::map_request(strip_stage))
+        // Plain request maps (tower's, not axum's middleware::map_request): no boxed future
+        // and no clone of the inner stack per request.
+        .layer(MapRequestLayer::new(strip_stage))
         .layer(RequestBodyLimitLayer::new(app.max_body_bytes()))
-        .layer(middleware::from_fn_with_state(app, authenticate))
-        .layer(middleware::from_fn(protocol_limits))
-        .layer(middleware::from_fn(error_shape))
+        // Error shape, protocol limits and credentials in one middleware: one boxed future
+        // per request instead of three.
+        .layer(middleware::from_fn_with_state(app, admit))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -85,7 +88,7 @@ pub fn router(app: Arc<App>, endpoints: &[Endpoint]) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeId))
-        .layer(middleware::map_request(drop_client_request_id))
+        .layer(MapRequestLayer::new(drop_client_request_id))
 }
 
 fn method_router(endpoint: Endpoint) -> MethodRouter<Arc<App>> {
@@ -215,7 +218,7 @@ async fn not_found(uri: Uri) -> ApiError {
 /// `/prod/predict`, `/v1/fraud/predict/` → `/predict`: API Gateway has routed the request
 /// already and may put a stage or mapping before the route. Paths whose last segment is no
 /// endpoint are left alone (404).
-async fn strip_stage(mut request: Request) -> Request {
+fn strip_stage(mut request: Request) -> Request {
     let path = request.uri().path();
     let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
     let route = match Endpoint::ALL.into_iter().find(|e| e.name() == last) {
@@ -244,16 +247,24 @@ struct MakeId;
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, request: &http::Request<B>) -> Option<RequestId> {
         let from_gateway = match request.extensions().get::<RequestContext>() {
-            Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+            Some(RequestContext::ApiGatewayV2(context)) => context.request_id.as_deref(),
             _ => None,
         };
-        let id = from_gateway.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
-        HeaderValue::from_str(&id).ok().map(RequestId::new)
+        let value = match from_gateway {
+            Some(id) => HeaderValue::from_str(id).ok(),
+            None => {
+                // 32 hex digits, written in place (no intermediate String).
+                let mut digits = [0u8; 32];
+                hex::encode_to_slice(rand::random::<u128>().to_be_bytes(), &mut digits).ok()?;
+                HeaderValue::from_bytes(&digits).ok()
+            }
+        };
+        value.map(RequestId::new)
     }
 }
 
 /// The id is ours to give: a client's own `x-request-id` would let it forge log lines.
-async fn drop_client_request_id(mut request: Request) -> Request {
+fn drop_client_request_id(mut request: Request) -> Request {
     request.headers_mut().remove(REQUEST_ID_HEADER);
     request
 }
@@ -273,25 +284,39 @@ fn request_span(request: &http::Request<Body>) -> tracing::Span {
 }
 
 /// The client's address: API Gateway's `sourceIp`, else the TCP peer (`fraudctl serve`).
-fn client_address(request: &Request) -> Option<String> {
-    if let Some(RequestContext::ApiGatewayV2(context)) =
-        request.extensions().get::<RequestContext>()
-    {
+fn client_address(extensions: &http::Extensions) -> Option<String> {
+    if let Some(RequestContext::ApiGatewayV2(context)) = extensions.get::<RequestContext>() {
         return context.http.source_ip.clone();
     }
-    request
-        .extensions()
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| peer.ip().to_string())
 }
 
+/// The refusals every request may get, in the JSON shape with the request id: protocol
+/// limits (414, 431), then credentials (401, 429, 503) before any body byte is read; the
+/// routes' own refusals and the bare ones of axum and tower-http get their shape here too.
+async fn admit(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let request_id = request.headers().get(REQUEST_ID_HEADER).cloned();
+    let method = request.method().clone();
+    let response = match protocol_limits(&request) {
+        Some(refusal) => IntoResponse::into_response(refusal),
+        None => authenticate(&app, request, next).await,
+    };
+    error_shape(response, request_id, &method).await
+}
+
 /// Credentials before bodies: nothing of the body is read for an unauthenticated request.
-async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+async fn authenticate(app: &App, mut request: Request, next: Next) -> Response {
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
-    let address = client_address(&request);
-    match app.authenticate(request.headers(), address).await {
+    // The address is only needed when the credentials are not in the cache.
+    let extensions = request.extensions();
+    match app
+        .authenticate(request.headers(), || client_address(extensions))
+        .await
+    {
         Ok(user) => {
             request.extensions_mut().insert(User(user));
             next.run(request).await
@@ -300,11 +325,20 @@ async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: N
     }
 }
 
+/// The length of the request target as written (`Uri`'s `Display`), without writing it.
+fn uri_len(uri: &Uri) -> usize {
+    uri.scheme_str().map_or(0, |scheme| scheme.len() + 3)
+        + uri
+            .authority()
+            .map_or(0, |authority| authority.as_str().len())
+        + uri.path().len()
+        + uri.query().map_or(0, |query| query.len() + 1)
+}
+
 /// 414 and 431 in the JSON shape, below hyper's own (bare) limits.
-async fn protocol_limits(request: Request, next: Next) -> Response {
-    let uri_bytes = request.uri().to_string().len();
-    if uri_bytes > MAX_URI_BYTES {
-        return IntoResponse::into_response(ApiError::Protocol {
+fn protocol_limits(request: &Request) -> Option<ApiError> {
+    if uri_len(request.uri()) > MAX_URI_BYTES {
+        return Some(ApiError::Protocol {
             status: StatusCode::URI_TOO_LONG,
             message: format!("the request target is longer than {MAX_URI_BYTES} bytes"),
         });
@@ -315,7 +349,7 @@ async fn protocol_limits(request: Request, next: Next) -> Response {
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum();
     if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
-        return IntoResponse::into_response(ApiError::Protocol {
+        return Some(ApiError::Protocol {
             status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             message: format!(
                 "the request has more than {MAX_HEADERS} header fields or {MAX_HEADER_BYTES} \
@@ -323,19 +357,17 @@ async fn protocol_limits(request: Request, next: Next) -> Response {
             ),
         });
     }
-    next.run(request).await
+    None
 }
 
 /// Every refusal in the JSON shape, with the request id: ours already are JSON; the bare
-/// answers of axum and tower-http (405, 408, 413) get a body here.
-async fn error_shape(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let method = request.method().clone();
-    let response = next.run(request).await;
+/// answers of axum and tower-http (405, 408, 413) get a body here. Other answers pass
+/// untouched.
+async fn error_shape(
+    response: Response,
+    request_id: Option<HeaderValue>,
+    method: &Method,
+) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -395,6 +427,7 @@ async fn error_shape(request: Request, next: Next) -> Response {
         };
         serde_json::json!({ "error": message })
     });
+    let request_id = request_id.and_then(|id| id.to_str().ok().map(str::to_string));
     if let (Some(id), Some(object)) = (request_id, value.as_object_mut()) {
         object.insert("request_id".to_string(), serde_json::Value::String(id));
     }

@@ -7,6 +7,7 @@
 //! function ([`decide`]) the stores apply inside their transaction, so the embedded store and
 //! PostgreSQL follow the same rules.
 
+mod file;
 mod parse;
 
 use chrono::{DateTime, Utc};
@@ -16,10 +17,11 @@ use uuid::Uuid;
 
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
-pub use parse::{
-    is_outcomes_header, outcomes_from_json, read_outcomes_file, read_outcomes_from,
-    OutcomeFileError, OutcomesFile, MAX_FILE_OUTCOMES,
+pub use file::{
+    is_outcomes_header, read_outcomes_file, read_outcomes_from, OutcomeFileError, OutcomesFile,
+    MAX_FILE_OUTCOMES,
 };
+pub use parse::outcomes_from_json;
 
 /// Most outcomes in one request (422 above it).
 pub const MAX_OUTCOMES: usize = 1000;

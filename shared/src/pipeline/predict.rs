@@ -55,6 +55,6 @@ pub async fn predict_and_log(
             model_version: champion.pointer.version,
         });
     }
-    log.log_predictions(&entries).await?;
+    log.log_owned_predictions(entries).await?;
     Ok(served)
 }
