@@ -149,7 +149,7 @@ pub fn outcomes_from_json(
             }
         };
         let observed_at = match item.get("observed_at") {
-            None | Some(Value::Null) => Some(now),
+            None => Some(now),
             Some(Value::String(text)) => match parse_time(text, now) {
                 Some(time) => Some(time),
                 None => {
@@ -244,6 +244,10 @@ mod tests {
             "2026-01-02T02:04:05+00:00"
         );
         assert_eq!(outcomes[1].observed_at, now);
+        // `observed_at` is optional, but not nullable (the schema says a date-time).
+        let null = json!({"outcomes": [{"prediction_id": ID, "fraud": true, "observed_at": null}]});
+        let errors = outcomes_from_json(&null, now).unwrap_err();
+        assert_eq!(fields(&errors), ["outcomes[0].observed_at"]);
     }
 
     #[test]
