@@ -74,14 +74,20 @@ async fn an_outcomes_file_is_recorded_with_a_report_per_item() {
     ));
     assert_eq!(report["counts"]["recorded"], 2, "{report}");
     assert_eq!(report["counts"]["unknown_prediction"], 1);
-    assert_eq!(report["outcomes"][2]["index"], 5, "the line of the unknown id");
+    assert_eq!(
+        report["outcomes"][2]["index"], 5,
+        "the line of the unknown id"
+    );
     assert_eq!(report["outcomes"][2]["result"], "unknown_prediction");
 
     // The table lists what needs attention, with its line.
     let table = fraudctl(state.path(), &["outcomes", "load", path]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(table.status.success());
-    assert!(text.contains("unchanged") && text.contains(&unknown.to_string()), "{text}");
+    assert!(
+        text.contains("unchanged") && text.contains(&unknown.to_string()),
+        "{text}"
+    );
 
     // JSON lines, and a different outcome with --overwrite.
     let lines = state.path().join("flip.jsonl");
@@ -98,7 +104,14 @@ async fn an_outcomes_file_is_recorded_with_a_report_per_item() {
     assert_eq!(conflict["outcomes"][0]["result"], "conflict");
     let replaced = json(&fraudctl(
         state.path(),
-        &["outcomes", "load", lines_path, "--overwrite", "--format", "json"],
+        &[
+            "outcomes",
+            "load",
+            lines_path,
+            "--overwrite",
+            "--format",
+            "json",
+        ],
     ));
     assert_eq!(replaced["outcomes"][0]["result"], "replaced");
 

@@ -219,7 +219,10 @@ async fn postgres_reports_of_one_id_at_once_record_it_once() {
     let store = Arc::new(PostgresStore::connect(&database.settings()).await.unwrap());
     store.migrate().await.unwrap();
     let logged = entry(seed_example_corrected());
-    store.log_predictions(std::slice::from_ref(&logged)).await.unwrap();
+    store
+        .log_predictions(std::slice::from_ref(&logged))
+        .await
+        .unwrap();
     let reports = (0..8).map(|_| {
         let store = store.clone();
         let id = logged.prediction_id;
