@@ -253,24 +253,27 @@ say "$writers writers x $seconds s, batch 16"
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 count_end=$(psql_db -Atc "SELECT count(*) FROM predictions")
 size_end=$(psql_db -Atc "SELECT pg_size_pretty(pg_total_relation_size('predictions'))")
-j() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/$1.json" "$2"; }
-per_s() { python3 -c 'import json,sys; print(f"{json.load(open(sys.argv[1]))[\"predictions_per_second\"]:,.0f}")' "$work/$1.json"; }
-ms2() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(f"{d[\"p50_ms\"]:.2f} / {d[\"p99_ms\"]:.2f} ms")' "$work/$1.json"; }
+j() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/$1.json" "$2"; }
+thousands() { python3 -c 'import sys; print(format(round(float(sys.argv[1])), ","))' "$1"; }
+writers_cells() {
+  python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))
+print(format(round(d["predictions_per_second"]), ",") + "; " + format(d["p50_ms"], ".1f") + " / " + format(d["p99_ms"], ".1f") + " ms")' "$work/$1.json"
+}
 fill_text=${fill_seconds:+ (filled in $fill_seconds s)}
 cat <<EOF
 
 | measure | value |
 |---|---|
-| predictions in the log | $(printf "%'d" "$count") before, $(printf "%'d" "$count_end") after the writers$fill_text |
+| predictions in the log | $(thousands "$count") before, $(thousands "$count_end") after the writers$fill_text |
 | \`predictions\` with its indexes (pg_total_relation_size) | $size before, $size_end after |
 | lookup by id (\`prediction_by_id\`), EXPLAIN ANALYZE | $(plan_ms lookup) ms, index scan |
 | state query for 1,000 new ids, EXPLAIN ANALYZE | $(plan_ms state) ms, index scans |
-| state query for 1,000 reported ids ($(printf "%'d" "$outcome_count") outcomes stored) | $(plan_ms state-reported) ms |
+| state query for 1,000 reported ids ($(thousands "$outcome_count") outcomes stored) | $(plan_ms state-reported) ms |
 | outcome lookup by id (\`outcome_of\`) | $(plan_ms outcome) ms |
-| POST /outcomes, $batch new ids (all \`recorded\`), $requests requests: p50 / p95 / p99 / max | $(j post-recorded p50_ms) / $(j post-recorded p95_ms) / $(j post-recorded p99_ms) / $(j post-recorded max_ms) ms |
+| POST /outcomes, $(thousands "$batch") new ids (all \`recorded\`), $requests requests: p50 / p95 / p99 / max | $(j post-recorded p50_ms) / $(j post-recorded p95_ms) / $(j post-recorded p99_ms) / $(j post-recorded max_ms) ms |
 | POST /outcomes, the same again (all \`unchanged\`): p50 / p95 / p99 / max | $(j post-unchanged p50_ms) / $(j post-unchanged p95_ms) / $(j post-unchanged p99_ms) / $(j post-unchanged max_ms) ms |
-| $writers writers, 1 prediction a call: predictions/s; per call p50 / p99 | $(per_s writers-1); $(ms2 writers-1) |
-| $writers writers, 16 predictions a call: predictions/s; per call p50 / p99 | $(per_s writers-16); $(ms2 writers-16) |
+| $writers writers, 1 prediction a call: predictions/s; per call p50 / p99 | $(writers_cells writers-1) |
+| $writers writers, 16 predictions a call: predictions/s; per call p50 / p99 | $(writers_cells writers-16) |
 | load average (1, 5, 15 min) at start / end | $load_start / $load_end |
 | machine | $(nproc) cores; PostgreSQL $(psql_db -Atc "SHOW server_version" | cut -d' ' -f1), shared_buffers $(psql_db -Atc "SHOW shared_buffers") |
 
