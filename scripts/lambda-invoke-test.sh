@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every file in events/ through the real Lambda runtime emulator: starts `cargo lambda watch`
-# (which builds and runs the five functions as Lambda would, over the Runtime API) on a fresh
+# (which builds and runs every function as Lambda would, over the Runtime API) on a fresh
 # local state, sends each event with `cargo lambda invoke <function> --data-file events/<file>`,
 # and checks the answer against events/manifest.json (scripts/lambda_invoke_check.py).
 # This is what the README's "Running the functions locally" shows, done end to end.
@@ -21,7 +21,7 @@ cargo_lambda=("$venv/bin/cargo-lambda" lambda)
 
 # Build first, so the first invocation of each function does not wait for `watch` to compile
 # it (watch runs `cargo run` of the same dev profile, which then finds everything built).
-build=(-p hello -p initialtrain -p retrain -p predict -p outcomes -p ingest)
+build=(-p hello -p initialtrain -p retrain -p predict -p outcomes -p ingest -p monitor)
 [ -n "${FRAUDCTL:-}" ] || build+=(-p fraudctl)
 echo "lambda-invoke-test: cargo build ${build[*]}" >&2
 (cd "$root" && cargo build --quiet "${build[@]}")

@@ -51,6 +51,15 @@ pub fn row_count(text: &str) -> Result<usize, String> {
         .ok_or_else(rule)
 }
 
+/// A time in RFC 3339 (`2026-11-01T00:00:00Z`, any offset), as UTC (`--since`, `--until`).
+pub fn timestamp(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            format!("must be an RFC 3339 time such as 2026-11-01T00:00:00Z (got {text:?})")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +78,10 @@ mod tests {
         assert!(row_count("10000001").is_err());
         assert!(row_count("18446744073709551615").is_err());
         assert!(row_count("-1").is_err());
+        assert!(timestamp("2026-11-01").is_err());
+        assert_eq!(
+            timestamp("2026-11-01T01:00:00+01:00").map(|t| t.to_rfc3339()),
+            Ok("2026-11-01T00:00:00+00:00".to_string())
+        );
     }
 }

@@ -6,16 +6,18 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use fraudrisk::dataset::{
-    distinct_overlap, generated_rows, read_applicants_csv, read_labeled_csv, GeneratedKind,
-    GeneratorConfig, SourceRow,
+    distinct_overlap, generated_rows, read_applicants_csv, read_applicants_tolerant,
+    read_labeled_csv, GeneratedKind, GeneratorConfig, SourceRow,
 };
 use fraudrisk::drift::{detect_drift, Correction, DriftConfig};
 use fraudrisk::model::{evaluate, fit, train_with_holdout, ModelArtifact, Provenance, TrainConfig};
-use fraudrisk::pipeline::{self, PipelineSettings, RetrainMode};
+use fraudrisk::monitor::MonitorSettings;
+use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings, RetrainMode};
 use fraudrisk::ports::RecordRole;
 use fraudrisk::request::{applicants_from_json, RequestError, SEED_EXAMPLE_JSON};
 use fraudrisk::schema::{Applicant, FieldValue, LabeledRecord};
 
+use crate::monitor_output;
 use crate::output::{self, Spinner};
 use crate::state::open;
 use crate::{Cli, Command, Format, Generate, Mode, UserCommand};
@@ -137,14 +139,47 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("--alpha must be between 0 and 1 (got {})", args.alpha);
             }
             let reference = read_applicants_csv(&args.reference)?;
-            let current = read_applicants_csv(&args.current)?;
+            // The current file is examined, not trained on: a drifted feed's new codes are
+            // reported, not a reason to refuse the check (unless --strict).
+            let (current, quality) = if args.strict {
+                (read_applicants_csv(&args.current)?, None)
+            } else {
+                let (current, quality) = read_applicants_tolerant(&args.current)?;
+                (current, Some(quality))
+            };
             let config = DriftConfig {
                 alpha: args.alpha,
                 correction,
                 min_psi: args.min_psi,
             };
-            let report = detect_drift(&reference, &current, &config);
+            let mut report = detect_drift(&reference, &current, &config);
+            report.data_quality = quality;
             output::print_drift(format, &report);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Monitor(args) => {
+            if let (Some(since), Some(until)) = (args.since, args.until) {
+                if since >= until {
+                    bail!("--since ({since}) must be before --until ({until})");
+                }
+            }
+            let services = open(&cli.state).await?;
+            let settings = MonitorSettings {
+                drift: DriftConfig {
+                    alpha: args.alpha,
+                    ..DriftConfig::default()
+                },
+                min_roc_auc: args.min_roc_auc,
+                min_labelled: args.min_labelled,
+            };
+            let request = MonitorRequest {
+                since: args.since,
+                until: args.until,
+            };
+            let spinner = Spinner::start(format, "Monitoring the served predictions");
+            let report = pipeline::monitor_and_record(&services, request, &settings).await;
+            spinner.finish();
+            monitor_output::print_monitor(format, &report?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Train(args) => train(args, format).await,

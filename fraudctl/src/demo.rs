@@ -7,12 +7,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SHIFTS};
+use fraudrisk::monitor::MonitorSettings;
 use fraudrisk::outcomes::{Outcome, OutcomeResult};
-use fraudrisk::pipeline::{self, PipelineSettings, RetrainMode, RetrainOutcome};
+use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings, RetrainMode, RetrainOutcome};
 use fraudrisk::ports::RecordRole;
 use fraudrisk::request::{applicants_from_json, seed_example_corrected, SEED_EXAMPLE_JSON};
 use fraudrisk::services::Services;
 
+use crate::monitor_output;
 use crate::output::{self, Spinner};
 use crate::state::open;
 use crate::Format;
@@ -221,6 +223,7 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
             "5. Serve {SERVED} shifted applicants, then report the fraud outcomes of {REPORTED} of them"
         ),
     );
+    let served_since = Utc::now();
     let outcomes = serve_and_report(&services, &champion, config).await?;
     if format == Format::Table {
         outln!(
@@ -251,6 +254,21 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
         output::print_retrain_summary(format, &retrained);
     }
     report.insert("retrain".into(), serde_json::to_value(&retrained)?);
+
+    step(
+        format,
+        "7. Monitor the traffic served in step 5 against the champion's training data",
+    );
+    let request = MonitorRequest {
+        since: Some(served_since),
+        until: None,
+    };
+    let monitored =
+        pipeline::monitor_and_record(&services, request, &MonitorSettings::default()).await?;
+    if format == Format::Table {
+        monitor_output::print_monitor(format, &monitored);
+    }
+    report.insert("monitor".into(), serde_json::to_value(&monitored)?);
     let elapsed = started.elapsed();
     report.insert("seconds".into(), elapsed.as_secs_f64().into());
     match format {

@@ -21,6 +21,7 @@ macro_rules! outln {
 mod args;
 mod commands;
 mod demo;
+mod monitor_output;
 mod outcomes;
 mod output;
 mod progress;
@@ -93,6 +94,9 @@ enum Command {
     Retrain(RetrainArgs),
     /// Drift tests between two CSV files.
     Drift(DriftArgs),
+    /// Watch what was served: input and score drift, data quality, realized performance
+    /// per version, week and segment, and alerts, since the champion's promotion.
+    Monitor(MonitorArgs),
     /// Train a model on a CSV file and evaluate it on another (or on a held-out split).
     Train(TrainArgs),
     /// Score applicants with the champion or a model file.
@@ -201,6 +205,30 @@ struct DriftArgs {
     /// Only call a feature drifted when its PSI is at least this (a finite number, 0 or more).
     #[arg(long, value_parser = args::non_negative, allow_negative_numbers = true)]
     min_psi: Option<f64>,
+    /// Refuse a current file with a missing or out-of-domain value (by default such values are
+    /// left out of the tests and reported under data quality).
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Args, Debug)]
+struct MonitorArgs {
+    /// Predictions made at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z); default:
+    /// the champion's promotion.
+    #[arg(long, value_parser = args::timestamp)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Predictions made before this time (RFC 3339); default: no bound.
+    #[arg(long, value_parser = args::timestamp)]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Significance level of the drift tests, strictly between 0 and 1.
+    #[arg(long, default_value_t = 0.05, value_parser = args::probability, allow_negative_numbers = true)]
+    alpha: f64,
+    /// Alert when the realized ROC AUC is below this (over at least --min-labelled outcomes).
+    #[arg(long, default_value_t = 0.7, value_parser = args::probability, allow_negative_numbers = true)]
+    min_roc_auc: f64,
+    /// Outcomes needed before a low realized ROC AUC raises an alert.
+    #[arg(long, default_value_t = 100, value_parser = args::row_count)]
+    min_labelled: usize,
 }
 
 #[derive(Args, Debug)]

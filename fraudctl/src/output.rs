@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use fraudrisk::dataset::DataQuality;
 use fraudrisk::drift::DriftReport;
 use fraudrisk::model::{CvResult, Metrics};
 use fraudrisk::pipeline::{ChampionPointer, RetrainSummary, ServedPrediction, TrainingSummary};
@@ -51,7 +52,7 @@ pub fn emit<T: Serialize>(format: Format, value: &T, human: impl FnOnce()) {
     }
 }
 
-fn table(header: &[&str]) -> Table {
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
@@ -59,11 +60,11 @@ fn table(header: &[&str]) -> Table {
     table
 }
 
-fn number(value: f64) -> Cell {
+pub(crate) fn number(value: f64) -> Cell {
     Cell::new(format!("{value:.4}")).set_alignment(CellAlignment::Right)
 }
 
-fn p_value(value: f64) -> Cell {
+pub(crate) fn p_value(value: f64) -> Cell {
     let text = if value == 0.0 || value >= 1e-4 {
         format!("{value:.4}")
     } else {
@@ -211,7 +212,7 @@ pub fn print_retrain_summary(format: Format, summary: &RetrainSummary) {
     });
 }
 
-fn print_drift_table(report: &DriftReport) {
+pub(crate) fn print_drift_table(report: &DriftReport) {
     let mut t = table(&[
         "feature",
         "kind",
@@ -255,6 +256,54 @@ fn print_drift_table(report: &DriftReport) {
             "no drift".to_string()
         }
     );
+    if let Some(quality) = &report.data_quality {
+        print_data_quality(quality);
+    }
+}
+
+pub(crate) fn print_data_quality(quality: &DataQuality) {
+    if quality.is_clean() {
+        outln!(
+            "Data quality: every value of the {} current rows is in its domain",
+            quality.rows
+        );
+        return;
+    }
+    outln!(
+        "Data quality: {} of {} current rows have missing or out-of-domain values; those values \
+         were left out of their feature's test",
+        quality.rows_with_issues,
+        quality.rows
+    );
+    let mut t = table(&[
+        "feature",
+        "missing",
+        "out of domain",
+        "share",
+        "examples (line: value)",
+    ]);
+    for f in quality.with_issues() {
+        let examples: Vec<String> = f
+            .examples
+            .iter()
+            .map(|e| match (e.line, &e.prediction_id) {
+                (Some(line), _) => format!("{line}: {:?}", e.value),
+                (None, Some(id)) => format!("{id}: {:?}", e.value),
+                (None, None) => format!("{:?}", e.value),
+            })
+            .collect();
+        t.add_row(vec![
+            Cell::new(&f.feature),
+            Cell::new(f.missing),
+            Cell::new(f.out_of_domain),
+            Cell::new(format!(
+                "{:.2} %",
+                100.0 * (f.missing_share + f.out_of_domain_share)
+            )),
+            Cell::new(examples.join(", ")),
+        ]);
+    }
+    outln!("{t}");
 }
 
 pub fn print_drift(format: Format, report: &DriftReport) {

@@ -117,6 +117,115 @@ fn drift_on_the_seed_files_prints_one_json_object() {
     assert!(features.iter().any(|f| f["feature"] == "foreign_worker"));
 }
 
+/// The seed's shifted file with a drifted feed's faults: `purpose` 11 (no such code) on every
+/// 10th data row and an empty `age_years` on data row 5.
+fn shifted_file_with_bad_cells(shifted: &Path, dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(shifted).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (purpose, age) = (column("purpose"), column("age_years"));
+    for (index, line) in lines.iter_mut().enumerate().skip(1) {
+        let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+        if index % 10 == 0 {
+            cells[purpose] = "11".to_string();
+        }
+        if index == 5 {
+            cells[age] = String::new();
+        }
+        *line = cells.join(",");
+    }
+    let path = dir.join("shifted_with_bad_cells.csv");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn drift_reports_out_of_domain_values_and_tests_the_rest_unless_strict() {
+    let (Some(reference), Some(shifted)) = (
+        seed_file("german_credit_resampled.csv"),
+        seed_file("shifted_data.csv"),
+    ) else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let current = shifted_file_with_bad_cells(&shifted, state.path());
+    let args = |strict: bool| {
+        let mut args = vec![
+            "drift",
+            "--reference",
+            reference.to_str().unwrap(),
+            "--current",
+            current.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        args
+    };
+    let report = json(&fraudctl(state.path(), &args(false)));
+    let quality = &report["data_quality"];
+    assert_eq!(quality["rows"], 1000);
+    assert_eq!(quality["rows_with_issues"], 101, "{quality}");
+    let features = quality["features"].as_array().unwrap();
+    assert_eq!(features.len(), 20);
+    let purpose = features.iter().find(|f| f["feature"] == "purpose").unwrap();
+    assert_eq!(purpose["out_of_domain"], 100);
+    assert_eq!(purpose["missing"], 0);
+    assert_eq!(purpose["out_of_domain_share"], 0.1);
+    // Data row 10 is line 11 (the header is line 1).
+    assert_eq!(purpose["examples"][0]["line"], 11);
+    assert_eq!(purpose["examples"][0]["value"], "11");
+    let age = features
+        .iter()
+        .find(|f| f["feature"] == "age_years")
+        .unwrap();
+    assert_eq!(
+        (age["missing"].as_u64(), age["out_of_domain"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(age["examples"][0]["line"], 6);
+    // The bad cells are left out of their feature's test, not tested as a new category.
+    let tested = |name: &str| {
+        report["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["feature"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(tested("purpose")["current_n"], 900);
+    assert_eq!(tested("age_years")["current_n"], 999);
+    assert_eq!(tested("telephone")["current_n"], 1000);
+    assert_eq!(tested("telephone")["significant"], true);
+
+    let strict = fraudctl(state.path(), &args(true));
+    assert!(!strict.status.success());
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(stderr.contains("line 6, column age_years"), "{stderr}");
+
+    // The clean seed file gets a clean data-quality line in the table.
+    let table = fraudctl(
+        state.path(),
+        &[
+            "drift",
+            "--reference",
+            reference.to_str().unwrap(),
+            "--current",
+            shifted.to_str().unwrap(),
+        ],
+    );
+    assert!(table.status.success());
+    let stdout = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        stdout.contains("Data quality: every value of the 1000 current rows is in its domain"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn train_reports_metrics_measured_on_the_eval_file_and_warns_of_shared_rows() {
     let (Some(reference), Some(current)) = (
@@ -298,9 +407,59 @@ fn the_demo_runs_the_whole_life_cycle() {
     assert_eq!(retrain["challenger_version"], 2);
     let outcome = retrain["outcome"].as_str().unwrap();
     assert!(outcome == "promoted" || outcome == "rejected", "{outcome}");
+    // It ends with the monitor over the 300 shifted predictions it served, 180 with outcomes.
+    let monitor = &report["monitor"];
+    assert_eq!(monitor["window"]["served"], 300, "{}", monitor["window"]);
+    assert_eq!(monitor["performance"]["labelled"], 180);
+    assert_eq!(monitor["performance"]["by_version"][0]["model_version"], 1);
+    assert_eq!(monitor["input_drift"]["drift"], true);
+    let alerts = monitor["alerts"].as_array().unwrap();
+    assert!(
+        alerts.iter().any(|a| a["kind"] == "input_drift"),
+        "{alerts:?}"
+    );
+    monitor_prints_its_tables(&state.path().join("demo"));
     // A second demo in the same folder starts afresh.
     let again = json(&fraudctl(state.path(), &["demo", "--format", "json"]));
     assert_eq!(again["initialtrain"]["version"], 1);
+}
+
+/// `fraudctl monitor` over the demo's traffic prints every section; bad windows are refused.
+fn monitor_prints_its_tables(state: &Path) {
+    let all = ["monitor", "--since", "2000-01-01T00:00:00Z"];
+    let output = fraudctl(state, &all);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    for part in [
+        "Input drift",
+        "Kolmogorov-Smirnov on P(fraud)",
+        "Data quality",
+        "Realized performance",
+        "version 1",
+        "age_band under 25",
+        "Alerts:",
+    ] {
+        assert!(text.contains(part), "{part} missing in:\n{text}");
+    }
+    let bad = fraudctl(state, &["monitor", "--since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+    let reversed = fraudctl(
+        state,
+        &[
+            "monitor",
+            "--since",
+            "2026-02-01T00:00:00Z",
+            "--until",
+            "2026-01-01T00:00:00Z",
+        ],
+    );
+    assert!(!reversed.status.success());
+    assert!(String::from_utf8_lossy(&reversed.stderr).contains("must be before --until"));
 }
 
 /// `fraudctl predict` with the champion (the demo's state) prints the id it logged the

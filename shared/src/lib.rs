@@ -13,6 +13,7 @@ pub mod http;
 pub mod ingest;
 pub mod lock_owner;
 pub mod model;
+pub mod monitor;
 pub mod outcomes;
 pub mod pipeline;
 pub mod ports;

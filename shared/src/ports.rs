@@ -255,6 +255,14 @@ pub struct PredictionStats {
     pub mean_probability_of_fraud: f64,
 }
 
+/// A served prediction with the fraud outcome reported for it, if one was (the monitor's row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MonitoredPrediction {
+    pub entry: PredictionLogEntry,
+    /// The reported outcome: true = fraud.
+    pub outcome: Option<bool>,
+}
+
 /// The log of served predictions.
 #[async_trait]
 pub trait PredictionLog: Send + Sync {
@@ -279,6 +287,15 @@ pub trait PredictionLog: Send + Sync {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<PredictionStats, StoreError>;
+    /// The predictions made at or after `since` and before `until` (unbounded when `None`),
+    /// oldest first, each with its outcome. Row by row: the monitor's memory grows with the
+    /// window (at most `limit` rows are read; the caller says when the window was cut).
+    async fn predictions_in_window(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError>;
 }
 
 /// Outcomes of served predictions, and the labelled rows they make.

@@ -16,8 +16,10 @@ use crate::adapters::s3::{s3_client, S3ArtifactStore};
 use crate::adapters::secrets::{SecretError, SecretsClient};
 use crate::adapters::sqlite::SqliteStore;
 use crate::config::{Config, ConfigError, DatabaseConfig, DatabaseSource, MlflowCredentials};
+use crate::monitor::{MonitorReport, MonitorSettings};
 use crate::pipeline::{
-    self, PipelineError, PipelineSettings, RetrainMode, RetrainSummary, TrainingSummary,
+    self, MonitorRequest, PipelineError, PipelineSettings, RetrainMode, RetrainSummary,
+    TrainingSummary,
 };
 use crate::ports::{
     ArtifactStore, OutcomeStore, PredictionLog, RecordStore, StoreError, Tracker, TrackerError,
@@ -102,6 +104,22 @@ impl Services {
             self.tracker.as_ref(),
             settings,
             mode,
+        )
+        .await
+    }
+
+    /// [`pipeline::monitor`] over these services.
+    pub async fn monitor(
+        &self,
+        request: MonitorRequest,
+        settings: &MonitorSettings,
+    ) -> Result<MonitorReport, PipelineError> {
+        pipeline::monitor(
+            self.records.as_ref(),
+            self.predictions.as_ref(),
+            self.artifacts.as_ref(),
+            request,
+            settings,
         )
         .await
     }

@@ -1,7 +1,8 @@
 //! Every file in `events/` through its Lambda function's handler, as the runtime would call
 //! it: API Gateway events are decoded by lambda_http and answered by the function's router
-//! (hello, initialtrain, predict: what `lambda_http::run` serves) or `lambda::retrain_event`
-//! (retrain, which also takes EventBridge events); S3 events go to `ingest::ingest_event` as
+//! (hello, initialtrain, predict, outcomes: what `lambda_http::run` serves),
+//! `lambda::retrain_event` or `lambda_monitor::monitor_event` (retrain and monitor, which also
+//! take EventBridge events); S3 events go to `ingest::ingest_event` as
 //! functions/ingest hands them over. Expectations live in `events/manifest.json`; a file missing from it fails.
 
 mod http_common;
@@ -9,7 +10,7 @@ mod http_common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use fraudrisk::http::{lambda, router, Endpoint};
+use fraudrisk::http::{lambda, lambda_monitor, router, Endpoint};
 use fraudrisk::ingest::{ingest_event, IngestStores, IngestTarget};
 use fraudrisk::ports::PredictionLogEntry;
 use http_common::*;
@@ -65,12 +66,17 @@ async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer
         .into_iter()
         .find(|e| e.name() == function)
         .unwrap_or_else(|| panic!("{file}: unknown function {function}"));
-    if endpoint == Endpoint::Retrain {
+    if endpoint == Endpoint::Retrain || endpoint == Endpoint::Monitor {
+        // The two functions that also take EventBridge events, as their main.rs hands them over.
         let payload: Value = serde_json::from_str(text).unwrap();
-        let router = lambda::retrain_router(app.app.clone());
-        let output = lambda::retrain_event(app, &router, payload)
-            .await
-            .unwrap_or_else(|e| panic!("{file}: the invocation failed: {e}"));
+        let output = if endpoint == Endpoint::Retrain {
+            let router = lambda::retrain_router(app.app.clone());
+            lambda::retrain_event(app, &router, payload).await
+        } else {
+            let router = lambda_monitor::monitor_router(app.app.clone());
+            lambda_monitor::monitor_event(app, &router, payload).await
+        }
+        .unwrap_or_else(|e| panic!("{file}: the invocation failed: {e}"));
         return match output.get("statusCode") {
             Some(status) => {
                 let mut headers = http::HeaderMap::new();

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use fraudrisk::http::{App, BROKEN_CHAMPION_HINT};
-use fraudrisk::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
+use fraudrisk::ports::{
+    MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
+};
 use fraudrisk::request::seed_example_corrected;
 use http::{Method, StatusCode};
 use http_common::*;
@@ -196,6 +198,17 @@ impl PredictionLog for BrokenLog {
     ) -> Result<PredictionStats, StoreError> {
         Err(StoreError::backend("prediction_stats", "the disk is gone"))
     }
+    async fn predictions_in_window(
+        &self,
+        _since: Option<DateTime<Utc>>,
+        _until: Option<DateTime<Utc>>,
+        _limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        Err(StoreError::backend(
+            "predictions_in_window",
+            "the disk is gone",
+        ))
+    }
 }
 
 #[tokio::test]
@@ -246,6 +259,14 @@ impl PredictionLog for FlakyLog {
         since: Option<DateTime<Utc>>,
     ) -> Result<PredictionStats, StoreError> {
         self.inner.prediction_stats(since).await
+    }
+    async fn predictions_in_window(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        self.inner.predictions_in_window(since, until, limit).await
     }
 }
 

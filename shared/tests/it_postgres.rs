@@ -11,7 +11,7 @@ use fraudrisk::adapters::sqlite::SqliteStore;
 use fraudrisk::config::SslMode;
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SourceRow};
 use fraudrisk::ports::{
-    PredictionLog, PredictionLogEntry, RecordRole, RecordStore, StoreError, UserStore,
+    OutcomeStore, PredictionLog, PredictionLogEntry, RecordRole, RecordStore, StoreError, UserStore,
 };
 use it_common::TestDatabase;
 use uuid::Uuid;
@@ -225,6 +225,77 @@ async fn users_and_predictions_take_hostile_input_as_data() {
         .await
         .unwrap();
     assert_eq!((none.count, none.mean_probability_of_fraud), (0, 0.0));
+
+    // The monitor's window: oldest first, bounded on both sides and by the limit.
+    let window = |since: Option<i64>, until: Option<i64>, limit: usize| {
+        let store = &store;
+        async move {
+            store
+                .predictions_in_window(
+                    since.map(|m| now - TimeDelta::minutes(m)),
+                    until.map(|m| now - TimeDelta::minutes(m)),
+                    limit,
+                )
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| {
+                    assert_eq!(p.outcome, None);
+                    p.entry.prediction_id
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let ids: Vec<Uuid> = entries.iter().map(|e| e.prediction_id).collect();
+    assert_eq!(window(None, None, 10).await, ids);
+    assert_eq!(window(Some(5), None, 10).await, ids[1..]);
+    assert_eq!(window(None, Some(0), 10).await, ids[..2]);
+    assert_eq!(window(Some(5), Some(0), 10).await, ids[1..2]);
+    assert_eq!(window(None, None, 1).await, ids[..1]);
+}
+
+#[tokio::test]
+#[ignore = "needs services"]
+async fn the_monitor_window_carries_each_prediction_s_outcome() {
+    it_common::start();
+    let database = TestDatabase::create("window").await;
+    let store = migrated_store(&database).await;
+    let now = Utc::now().trunc_subsecs(6);
+    let entry = |seconds: i64| PredictionLogEntry {
+        prediction_id: Uuid::now_v7(),
+        created_at: now - TimeDelta::seconds(seconds),
+        model_version: 1,
+        threshold: 0.5,
+        probability_of_fraud: 0.25,
+        fraud: false,
+        features: fraudrisk::request::seed_example_corrected(),
+        username: None,
+    };
+    let entries = [entry(3), entry(2), entry(1)];
+    store.log_predictions(&entries).await.unwrap();
+    let outcome = |i: usize, fraud: bool| fraudrisk::outcomes::Outcome {
+        prediction_id: entries[i].prediction_id,
+        fraud,
+        observed_at: now,
+    };
+    store
+        .record_outcomes(&[outcome(0, true), outcome(2, false)], false, None)
+        .await
+        .unwrap();
+    let window = store.predictions_in_window(None, None, 10).await.unwrap();
+    let seen: Vec<(Uuid, Option<bool>)> = window
+        .iter()
+        .map(|p| (p.entry.prediction_id, p.outcome))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (entries[0].prediction_id, Some(true)),
+            (entries[1].prediction_id, None),
+            (entries[2].prediction_id, Some(false)),
+        ]
+    );
+    assert_eq!(window[1].entry, entries[1]);
 }
 
 #[tokio::test]

@@ -54,6 +54,14 @@ pub fn seconds(name: &'static str) -> Result<Option<Duration>, ConfigError> {
     }
 }
 
+/// Environment variable the Lambda runtime sets to the function's name.
+pub const ENV_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+
+/// True inside AWS Lambda (or `cargo lambda watch`), where standard output is CloudWatch Logs.
+pub fn running_in_lambda() -> bool {
+    var(ENV_LAMBDA_FUNCTION_NAME).is_some()
+}
+
 /// [`ENV_RETRAIN_MODE`], unparsed (the pipeline decides what is valid), when set.
 pub fn retrain_mode() -> Option<String> {
     var(ENV_RETRAIN_MODE)

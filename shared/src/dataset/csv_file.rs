@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
+use super::quality::{CellAt, DataQuality, QualityTally};
 use crate::schema::{
     feature_index, Applicant, LabeledRecord, FEATURES, FEATURE_COUNT, LABEL_COLUMN,
 };
@@ -121,14 +122,17 @@ pub fn read_labeled_csv(path: &Path) -> Result<LabeledCsv, CsvError> {
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let step = Step::start(format!("parse {origin}"), Unit::Bytes, size);
     labeled_from_parsed(
-        parse(file, &origin, LabelRule::Required, Some(&step))?,
+        parse(file, &origin, LabelRule::Required, Some(&step), None)?,
         &origin,
     )
 }
 
 /// Reads labelled CSV from any reader; `origin` names it in errors.
 pub fn read_labeled_csv_from<R: io::Read>(reader: R, origin: &str) -> Result<LabeledCsv, CsvError> {
-    labeled_from_parsed(parse(reader, origin, LabelRule::Required, None)?, origin)
+    labeled_from_parsed(
+        parse(reader, origin, LabelRule::Required, None, None)?,
+        origin,
+    )
 }
 
 fn labeled_from_parsed(parsed: Parsed, origin: &str) -> Result<LabeledCsv, CsvError> {
@@ -171,11 +175,35 @@ pub fn read_applicants_csv_from<R: io::Read>(
     reader: R,
     origin: &str,
 ) -> Result<Vec<Applicant>, CsvError> {
-    let parsed = parse(reader, origin, LabelRule::Optional, None)?;
+    let parsed = parse(reader, origin, LabelRule::Optional, None, None)?;
     // Collecting in place would keep the larger parse rows' capacity; give it back.
     let mut applicants: Vec<Applicant> = parsed.rows.into_iter().map(|row| row.applicant).collect();
     applicants.shrink_to_fit();
     Ok(applicants)
+}
+
+/// Reads applicants as [`read_applicants_csv`] does, except that a feature value that is
+/// missing, not a number or outside its domain does not refuse the file: it is NaN in the
+/// returned row (drift tests leave it out) and counted in the [`DataQuality`]. For data that is
+/// examined, never for data that is trained on.
+pub fn read_applicants_tolerant(path: &Path) -> Result<(Vec<Applicant>, DataQuality), CsvError> {
+    let origin = path.display().to_string();
+    let file = File::open(path).map_err(|source| CsvError::Io {
+        origin: origin.clone(),
+        source,
+    })?;
+    read_applicants_tolerant_from(file, &origin)
+}
+
+/// Reads applicants tolerantly from any reader; see [`read_applicants_tolerant`].
+pub fn read_applicants_tolerant_from<R: io::Read>(
+    reader: R,
+    origin: &str,
+) -> Result<(Vec<Applicant>, DataQuality), CsvError> {
+    let mut tally = QualityTally::new();
+    let parsed = parse(reader, origin, LabelRule::Optional, None, Some(&mut tally))?;
+    let applicants = parsed.rows.into_iter().map(|row| row.applicant).collect();
+    Ok((applicants, tally.finish()))
 }
 
 /// Writes rows with the header `id`, `creditability`, then the 20 features by schema name,
@@ -386,11 +414,15 @@ fn record_line(bytes: &[u8], position: Option<&csv::Position>) -> u64 {
     position.line() + skipped as u64
 }
 
+/// Reads and checks the whole file. With `tally`, a feature cell that is empty, not a number
+/// or outside its domain becomes NaN (left out of drift tests) and is counted there instead of
+/// refusing the file; structural faults (columns, field counts, keys, labels) still refuse it.
 fn parse<R: io::Read>(
     mut reader: R,
     origin: &str,
     label_rule: LabelRule,
     progress: Option<&Step>,
+    mut tally: Option<&mut QualityTally>,
 ) -> Result<Parsed, CsvError> {
     // Read whole, so a record's line can be found from its byte offset (see `record_line`).
     let mut bytes = Vec::new();
@@ -470,15 +502,27 @@ fn parse<R: io::Read>(
         }
 
         let mut values = [0.0; FEATURE_COUNT];
-        for ((slot, feature), &column) in values
+        for (j, ((slot, feature), &column)) in values
             .iter_mut()
             .zip(FEATURES.iter())
             .zip(layout.features.iter())
+            .enumerate()
         {
-            let rule = || format!("must be {}", feature.domain.describe());
-            let number: f64 = cell(column).parse().map_err(|_| bad(column, rule()))?;
-            let code = feature.check(number).map_err(|e| bad(column, e.rule))?;
-            *slot = code as f64;
+            let code = cell(column)
+                .parse::<f64>()
+                .map_err(|_| format!("must be {}", feature.domain.describe()))
+                .and_then(|number| feature.check(number).map_err(|e| e.rule));
+            *slot = match (code, tally.as_deref_mut()) {
+                (Ok(code), _) => code as f64,
+                (Err(rule), Some(tally)) => {
+                    tally.bad_cell(j, CellAt::Line(line), cell(column), &rule);
+                    f64::NAN
+                }
+                (Err(rule), None) => return Err(bad(column, rule)),
+            };
+        }
+        if let Some(tally) = tally.as_deref_mut() {
+            tally.end_row();
         }
 
         let label = match layout.label {
@@ -509,88 +553,5 @@ fn parse<R: io::Read>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn header() -> String {
-        let names: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
-        format!("{LABEL_COLUMN},{}", names.join(","))
-    }
-
-    const ROW: &str = "1,4,12,4,3,618,1,5,4,3,1,4,2,56,3,2,1,1,1,0,0";
-
-    #[test]
-    fn a_file_without_key_column_keys_rows_by_data_row_number() {
-        let text = format!("{}\n{ROW}\n{ROW}\n", header());
-        let csv = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap();
-        assert_eq!(csv.key_column, None);
-        let keys: Vec<&str> = csv.rows.iter().map(|r| r.key.as_str()).collect();
-        assert_eq!(keys, ["1", "2"]);
-        assert_eq!(csv.rows[0].record.applicant.0[4], 618.0);
-    }
-
-    #[test]
-    fn the_label_is_optional_only_for_applicant_reads() {
-        let names: Vec<&str> = FEATURES.iter().map(|f| f.name).collect();
-        let text = format!("{}\n{}\n", names.join(","), &ROW[2..]);
-        let applicants = read_applicants_csv_from(text.as_bytes(), "a.csv").unwrap();
-        assert_eq!(applicants.len(), 1);
-        assert_eq!(applicants[0].0[12], 56.0);
-        let err = read_labeled_csv_from(text.as_bytes(), "a.csv").unwrap_err();
-        assert!(
-            matches!(&err, CsvError::MissingColumn { column, .. } if column == LABEL_COLUMN),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn an_unnamed_column_that_is_not_first_is_ignored_and_reported_by_position() {
-        let text = format!("{},\n{ROW},x\n", header());
-        let csv = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap();
-        assert_eq!(csv.key_column, None);
-        assert_eq!(csv.ignored_columns, ["(unnamed column 22)"]);
-    }
-
-    #[test]
-    fn a_short_row_is_malformed_at_its_line() {
-        let text = format!("{}\n{ROW}\n1,2,3\n", header());
-        let err = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap_err();
-        assert!(matches!(err, CsvError::Malformed { line: 3, .. }), "{err}");
-    }
-
-    #[test]
-    fn errors_name_the_real_line_after_blank_lines() {
-        // Line 1 header, 2 blank, 3 a row, 4 and 5 blank (one CRLF), 6 the bad row.
-        let bad_row = ROW.replacen("618", "abc", 1);
-        let text = format!("{}\n\n{ROW}\n\r\n\n{bad_row}\n", header());
-        let err = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap_err();
-        assert!(matches!(err, CsvError::BadValue { line: 6, .. }), "{err}");
-        let short = format!("{}\n\n\n{ROW}\n\n1,2,3\n", header());
-        let err = read_labeled_csv_from(short.as_bytes(), "t.csv").unwrap_err();
-        assert!(matches!(err, CsvError::Malformed { line: 6, .. }), "{err}");
-    }
-
-    #[test]
-    fn a_column_given_twice_in_different_case_is_malformed() {
-        let text = format!("{},PURPOSE\n{ROW},3\n", header());
-        let err = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "t.csv line 1: column purpose appears more than once"
-        );
-    }
-
-    #[test]
-    fn writing_rejects_nothing_and_reads_back_identically() {
-        let text = format!("id,{}\nk1,{ROW}\nk2,{ROW}\n", header());
-        let csv = read_labeled_csv_from(text.as_bytes(), "t.csv").unwrap();
-        let mut out = Vec::new();
-        write_labeled_csv(&mut out, &csv.rows).unwrap();
-        let back = read_labeled_csv_from(out.as_slice(), "out").unwrap();
-        assert_eq!(back.rows, csv.rows);
-        assert_eq!(back.key_column.as_deref(), Some("id"));
-        assert!(String::from_utf8(out)
-            .unwrap()
-            .starts_with("id,creditability,account_balance,"));
-    }
-}
+#[path = "csv_file_tests.rs"]
+mod tests;

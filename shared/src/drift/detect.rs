@@ -6,6 +6,7 @@ use super::categorical::{categorical_feature, CategoryCounts};
 use super::hypothesis::{non_finite_note, welch_finite};
 use super::psi::psi_deciles;
 use super::{adjust_p_values, Correction, DriftConfig, TestOutcome};
+use crate::dataset::DataQuality;
 use crate::schema::{Applicant, Feature, FeatureKind, FEATURES};
 
 /// The drift verdict for one feature.
@@ -56,6 +57,10 @@ pub struct DriftReport {
     pub current_rows: usize,
     /// One entry per feature, in schema order: all 20 are tested.
     pub features: Vec<FeatureDrift>,
+    /// Missing and out-of-domain values in the current data, when it was read tolerantly
+    /// (`fraudctl drift` without `--strict`): their cells were left out of their feature's test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_quality: Option<DataQuality>,
 }
 
 /// Tests every feature of `current` against `reference` with its kind's test, adjusts the 20
@@ -129,6 +134,7 @@ pub fn detect_drift(
         reference_rows: reference.len(),
         current_rows: current.len(),
         features,
+        data_quality: None,
     }
 }
 

@@ -101,11 +101,14 @@ pub(crate) fn finite_values(values: &[f64]) -> (std::borrow::Cow<'_, [f64]>, usi
     (std::borrow::Cow::Owned(kept), dropped)
 }
 
-/// The note for values left out of a test, if any.
+/// The note for values left out of a test, if any. A tolerant file read
+/// ([`crate::dataset::read_applicants_tolerant`]) leaves missing and out-of-domain cells as NaN,
+/// so the note names them too.
 pub(crate) fn non_finite_note(reference: usize, current: usize) -> Option<String> {
     (reference + current > 0).then(|| {
         format!(
-            "{reference} reference and {current} current non-finite values left out of the test"
+            "{reference} reference and {current} current values left out of the test \
+             (non-finite, missing or out of domain)"
         )
     })
 }

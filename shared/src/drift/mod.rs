@@ -25,6 +25,8 @@ mod categorical;
 mod correction;
 mod detect;
 mod hypothesis;
+mod kolmogorov;
+mod ks;
 mod psi;
 mod special;
 #[cfg(test)]
@@ -33,6 +35,9 @@ mod statrs_accuracy;
 pub use correction::{adjust_p_values, Correction, UnknownCorrection};
 pub use detect::{detect_drift, DriftReport, FeatureDrift};
 pub use hypothesis::{chi_square_test, mann_whitney_u_test, two_proportion_z_test, welch_t_test};
+pub use kolmogorov::kolmogorov_two_sided_sf;
+pub use ks::{ks_2samp, ks_2samp_sorted, KsMethod, KsOutcome};
+pub(crate) use psi::psi_deciles;
 pub use psi::{population_stability_index, PSI_SHARE_FLOOR};
 
 use serde::{Deserialize, Serialize};

@@ -18,7 +18,9 @@ use super::strict_json::{self, StrictJsonError};
 use super::{ApiError, App, BROKEN_CHAMPION_HINT, NO_MODEL_HINT, TOP_CONTRIBUTIONS};
 use crate::model::{Contribution, Decision};
 use crate::pipeline::{self, PipelineError, RetrainMode, ServedPrediction};
-use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
+use crate::ports::{
+    MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
+};
 use crate::request::applicants_from_json;
 use crate::schema::{Applicant, FieldError, FieldValue};
 
@@ -534,6 +536,17 @@ impl PredictionLog for PredictionSink {
         since: Option<DateTime<Utc>>,
     ) -> Result<PredictionStats, StoreError> {
         self.inner().prediction_stats(since).await
+    }
+
+    async fn predictions_in_window(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        self.inner()
+            .predictions_in_window(since, until, limit)
+            .await
     }
 }
 

@@ -47,13 +47,14 @@ pub async fn api(router: &Router, request: lambda_http::Request) -> Response<Byt
     router::call(router, request.map(axum::body::Body::new)).await
 }
 
-/// Why a `retrain` invocation failed (Lambda reports it as a failed invocation).
+/// Why a `retrain` or `monitor` invocation failed (Lambda reports it as a failed invocation).
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     /// Neither an API Gateway nor an EventBridge event.
     #[error(
         "unrecognised event: expected an API Gateway HTTP API (payload 2.0) event, an \
-         EventBridge Scheduled Event or {{\"mode\": \"always\" | \"if-drift\"}}"
+         EventBridge Scheduled Event, or a constant input ({{\"mode\": \"always\" | \
+         \"if-drift\"}} for retrain, {{\"since\": ..., \"until\": ...}} for monitor)"
     )]
     Unrecognised,
     /// Looks like API Gateway but does not decode as payload 2.0.
@@ -62,8 +63,11 @@ pub enum EventError {
     /// A mode other than `always` or `if-drift`.
     #[error("invalid retrain mode {0:?}: use \"always\" or \"if-drift\"")]
     BadMode(String),
-    /// The retrain itself failed.
-    #[error("scheduled retrain failed: {0}")]
+    /// A scheduled monitor's window is not RFC 3339.
+    #[error("invalid monitor window: {0} (use RFC 3339 times such as 2026-11-01T00:00:00Z)")]
+    BadWindow(String),
+    /// The scheduled retrain (or monitor) itself failed.
+    #[error("scheduled run failed: {0}")]
     Retrain(#[from] PipelineError),
     /// The answer could not be serialised.
     #[error("cannot encode the answer: {0}")]
@@ -165,7 +169,7 @@ pub async fn retrain_event(
     }
 }
 
-fn api_gateway_v2_response(response: Response<Bytes>) -> Result<Value, EventError> {
+pub(super) fn api_gateway_v2_response(response: Response<Bytes>) -> Result<Value, EventError> {
     let (parts, bytes) = response.into_parts();
     let mut answer = ApiGatewayV2httpResponse::default();
     answer.status_code = i64::from(parts.status.as_u16());

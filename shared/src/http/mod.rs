@@ -25,7 +25,9 @@ pub mod error;
 mod handlers;
 pub mod html;
 pub mod lambda;
+pub mod lambda_monitor;
 pub mod login;
+mod monitor;
 pub mod openapi;
 mod outcomes;
 pub mod prediction_log;
@@ -67,7 +69,7 @@ pub const DEFAULT_CHAMPION_RECHECK: Duration = Duration::from_secs(30);
 // the environment).
 pub use crate::config::{ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_STATE_DIR};
 
-/// The four endpoints of the seed, and the outcomes route.
+/// The four endpoints of the seed, and the outcomes and monitor routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `GET /hello`.
@@ -80,16 +82,19 @@ pub enum Endpoint {
     Predict,
     /// `POST /outcomes`.
     Outcomes,
+    /// `POST /monitor`.
+    Monitor,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::Hello,
         Endpoint::InitialTrain,
         Endpoint::Retrain,
         Endpoint::Predict,
         Endpoint::Outcomes,
+        Endpoint::Monitor,
     ];
 
     /// The route's name: its path without the slash, and the Lambda function's name.
@@ -100,6 +105,7 @@ impl Endpoint {
             Endpoint::Retrain => "retrain",
             Endpoint::Predict => "predict",
             Endpoint::Outcomes => "outcomes",
+            Endpoint::Monitor => "monitor",
         }
     }
 
@@ -107,7 +113,9 @@ impl Endpoint {
     pub fn allow(self) -> &'static str {
         match self {
             Endpoint::Hello => "GET",
-            Endpoint::InitialTrain | Endpoint::Retrain | Endpoint::Outcomes => "POST",
+            Endpoint::InitialTrain | Endpoint::Retrain | Endpoint::Outcomes | Endpoint::Monitor => {
+                "POST"
+            }
             Endpoint::Predict => "GET, POST",
         }
     }

@@ -124,6 +124,18 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<ConfusionMatrix>()
         .schema_from::<DriftReport>()
         .schema_from::<FeatureDrift>()
+        .schema_from::<crate::dataset::DataQuality>()
+        .schema_from::<crate::dataset::FeatureQuality>()
+        .schema_from::<crate::dataset::QualityExample>()
+        .schema_from::<crate::monitor::MonitorReport>()
+        .schema_from::<crate::monitor::MonitorWindow>()
+        .schema_from::<crate::monitor::PredictionDrift>()
+        .schema_from::<crate::monitor::Performance>()
+        .schema_from::<crate::monitor::PerformanceFigures>()
+        .schema_from::<crate::monitor::VersionPerformance>()
+        .schema_from::<crate::monitor::WeekPerformance>()
+        .schema_from::<crate::monitor::SegmentPerformance>()
+        .schema_from::<crate::monitor::Alert>()
         .schema_from::<Correction>()
         .schema_from::<FeatureKind>()
         .build()
@@ -238,6 +250,7 @@ fn path_item(endpoint: Endpoint) -> PathItem {
             PathItem::new(HttpMethod::Get, get).merge_operations_into(HttpMethod::Post, post)
         }
         Endpoint::Outcomes => super::outcomes::path_item(),
+        Endpoint::Monitor => super::monitor::path_item(),
     }
 }
 

@@ -104,6 +104,8 @@ fn method_router(endpoint: Endpoint) -> MethodRouter<Arc<App>> {
             .post(predict_post)
             .layer(timeout(SERVING_TIMEOUT)),
         Endpoint::Outcomes => post(record_outcomes).layer(timeout(SERVING_TIMEOUT)),
+        // Reads the whole window and scores the training data: a training-sized budget.
+        Endpoint::Monitor => post(monitor).layer(timeout(TRAINING_TIMEOUT)),
     }
 }
 
@@ -193,6 +195,10 @@ async fn record_outcomes(
     Buffered(request): Buffered,
 ) -> Response {
     answer(super::outcomes::record_outcomes(&app, &request, &user.0).await)
+}
+
+async fn monitor(State(app): State<Arc<App>>, Buffered(request): Buffered) -> Response {
+    answer(super::monitor::monitor(&app, &request).await)
 }
 
 /// `GET /openapi.json`: the document, made once per container.

@@ -10,7 +10,8 @@
 //! Layout: [`champion`] (the pointer, loading, publishing a version, promoting it),
 //! [`initial_train`](mod@initial_train) and [`retrain`](mod@retrain) (each a sequence of named
 //! steps), [`promotion`] (the decisions, as pure functions), `predict` (scoring and logging),
-//! `tracking` (what runs record, under which names).
+//! [`monitor`](mod@monitor) (served traffic against the champion's data), `tracking` (what runs
+//! record, under which names).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -24,6 +25,7 @@ use crate::BoxError;
 
 pub mod champion;
 pub mod initial_train;
+pub mod monitor;
 mod predict;
 pub mod promotion;
 pub mod retrain;
@@ -34,6 +36,10 @@ pub use champion::{
     CHAMPION_ALIAS, CHAMPION_POINTER_KEY, PROMOTED_BY_INITIALTRAIN, PROMOTED_BY_RETRAIN,
 };
 pub use initial_train::{initial_train, TrainingSummary};
+pub use monitor::{
+    monitor, monitor_and_record, MonitorRequest, MONITORING_EXPERIMENT, MONITOR_MAX_ROWS,
+    MONITOR_REPORT_PATH,
+};
 pub use predict::{predict_and_log, ServedPrediction};
 pub use promotion::Comparison;
 pub use retrain::{retrain, RetrainOutcome, RetrainSummary};

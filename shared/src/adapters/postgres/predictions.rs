@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
+use crate::ports::{
+    MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
+};
 
 use super::PostgresStore;
 
@@ -83,17 +85,7 @@ impl PredictionLog for PostgresStore {
                 else {
                     return Ok(None);
                 };
-                Ok(Some(PredictionLogEntry {
-                    prediction_id: row.try_get(0)?,
-                    created_at: row.try_get(1)?,
-                    // Written from a u32, so it fits; a hand-edited row saturates.
-                    model_version: u32::try_from(row.try_get::<_, i64>(2)?).unwrap_or(u32::MAX),
-                    threshold: row.try_get(3)?,
-                    probability_of_fraud: row.try_get(4)?,
-                    fraud: row.try_get(5)?,
-                    features: row.try_get(6)?,
-                    username: row.try_get(7)?,
-                }))
+                Ok(Some(read_entry(&row)?))
             })
         })
         .await
@@ -123,4 +115,59 @@ impl PredictionLog for PostgresStore {
         })
         .await
     }
+
+    async fn predictions_in_window(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(
+            "predictions_in_window",
+            &(since, until, limit),
+            |client, (since, until, limit)| {
+                Box::pin(async move {
+                    let rows = client
+                        .query(
+                            "SELECT p.prediction_id, p.created_at, p.model_version, p.threshold, \
+                               p.probability_of_fraud, p.fraud, p.features, p.username, o.fraud \
+                             FROM predictions p \
+                             LEFT JOIN outcomes o ON o.prediction_id = p.prediction_id \
+                             WHERE p.prediction_id IS NOT NULL \
+                               AND ($1::TIMESTAMPTZ IS NULL OR p.created_at >= $1::TIMESTAMPTZ) \
+                               AND ($2::TIMESTAMPTZ IS NULL OR p.created_at < $2::TIMESTAMPTZ) \
+                             ORDER BY p.created_at, p.prediction_id LIMIT $3",
+                            &[since, until, limit],
+                        )
+                        .await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(MonitoredPrediction {
+                                entry: read_entry(row)?,
+                                outcome: row.try_get(8)?,
+                            })
+                        })
+                        .collect()
+                })
+            },
+        )
+        .await
+    }
+}
+
+/// A log entry from the first eight columns of `prediction_id, created_at, model_version,
+/// threshold, probability_of_fraud, fraud, features, username`.
+fn read_entry(row: &tokio_postgres::Row) -> Result<PredictionLogEntry, tokio_postgres::Error> {
+    Ok(PredictionLogEntry {
+        prediction_id: row.try_get(0)?,
+        created_at: row.try_get(1)?,
+        // Written from a u32, so it fits; a hand-edited row saturates.
+        model_version: u32::try_from(row.try_get::<_, i64>(2)?).unwrap_or(u32::MAX),
+        threshold: row.try_get(3)?,
+        probability_of_fraud: row.try_get(4)?,
+        fraud: row.try_get(5)?,
+        features: row.try_get(6)?,
+        username: row.try_get(7)?,
+    })
 }

@@ -8,7 +8,9 @@ use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
 use super::SqliteStore;
-use crate::ports::{PredictionLog, PredictionLogEntry, PredictionStats, StoreError};
+use crate::ports::{
+    MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
+};
 
 /// A column read as text that does not parse (only a hand-edited file could hold one).
 fn conversion_error(
@@ -105,6 +107,36 @@ impl PredictionLog for SqliteStore {
                     })
                 },
             )
+        })
+        .await
+    }
+
+    async fn predictions_in_window(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        // Times are stored as RFC 3339 text in UTC, so text order is time order.
+        let since = since.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let until = until.map(|t| t.to_rfc3339());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_connection("predictions_in_window", move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT p.prediction_id, p.created_at, p.model_version, p.threshold, \
+                   p.probability_of_fraud, p.fraud, p.features, p.username, o.fraud \
+                 FROM predictions p LEFT JOIN outcomes o ON o.prediction_id = p.prediction_id \
+                 WHERE p.prediction_id IS NOT NULL AND p.created_at >= ?1 \
+                   AND (?2 IS NULL OR p.created_at < ?2) \
+                 ORDER BY p.created_at, p.prediction_id LIMIT ?3",
+            )?;
+            let rows = statement.query_map(params![since, until, limit], |row| {
+                Ok(MonitoredPrediction {
+                    entry: read_entry(row)?,
+                    outcome: row.get(8)?,
+                })
+            })?;
+            rows.collect()
         })
         .await
     }

@@ -1,0 +1,287 @@
+//! The monitor: what the service actually served in a window, against what its champion was
+//! trained on, and how the served decisions did once outcomes came back.
+//!
+//! - [`scores`]: prediction drift, the two-sample Kolmogorov-Smirnov test on P(fraud)
+//!   (`scipy.stats.ks_2samp`), PSI over the reference deciles, and the two-proportion z test on
+//!   the fraud-decision rate.
+//! - [`performance`]: realized performance (label coverage, ROC AUC, precision, recall, F1,
+//!   Brier) overall, per model version, per ISO week, and per segment (age band,
+//!   `sex_marital_status` code).
+//!
+//! - [`emf_documents`]: the figures as CloudWatch metrics in Embedded Metric Format.
+//!
+//! [`monitor_report`] is pure: the pipeline ([`crate::pipeline::monitor`]) reads the window
+//! and the reference from the stores and hands them over.
+
+mod emf;
+mod performance;
+mod scores;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{CellAt, DataQuality, QualityTally};
+use crate::drift::{detect_drift, DriftConfig, DriftReport};
+use crate::ports::MonitoredPrediction;
+use crate::schema::{feature_index, Applicant, FEATURES, FEATURE_COUNT};
+
+pub use emf::{emf_documents, METRIC_NAMESPACE};
+pub use performance::{
+    age_band, Performance, PerformanceFigures, SegmentPerformance, VersionPerformance,
+    WeekPerformance,
+};
+pub use scores::{prediction_drift, PredictionDrift};
+
+use performance::{GroupedOutcome, ScoredOutcome};
+
+/// What the monitor looked at.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct MonitorWindow {
+    /// Predictions made at or after this time (default: the champion's promotion).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub since: Option<DateTime<Utc>>,
+    /// Predictions made before this time (default: unbounded).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<DateTime<Utc>>,
+    /// The champion whose training data is the reference.
+    pub champion_version: u32,
+    /// When it was promoted.
+    #[schema(value_type = String, format = DateTime)]
+    pub champion_promoted_at: DateTime<Utc>,
+    /// Predictions examined.
+    pub served: usize,
+    /// True when the window held more predictions than the monitor reads at once: the
+    /// oldest `served` were examined (narrow the window with `until`).
+    pub truncated: bool,
+    /// Rows of the champion's training data.
+    pub reference_rows: usize,
+}
+
+/// Something a person should look at.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct Alert {
+    /// `no_traffic`, `input_drift`, `prediction_drift`, `data_quality` or `realized_auc`.
+    pub kind: String,
+    /// What was found, in a sentence.
+    pub detail: String,
+}
+
+/// When the monitor raises alerts.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default)]
+pub struct MonitorSettings {
+    /// The drift tests' settings (input drift; alpha also for prediction drift).
+    pub drift: DriftConfig,
+    /// Alert when the realized ROC AUC falls below this...
+    pub min_roc_auc: f64,
+    /// ...over at least this many predictions with outcomes.
+    pub min_labelled: usize,
+}
+
+impl Default for MonitorSettings {
+    /// The drift defaults, ROC AUC 0.7 over at least 100 outcomes.
+    fn default() -> Self {
+        MonitorSettings {
+            drift: DriftConfig::default(),
+            min_roc_auc: 0.7,
+            min_labelled: 100,
+        }
+    }
+}
+
+/// The monitor's report: `fraudctl monitor --format json` prints it as it is.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct MonitorReport {
+    pub window: MonitorWindow,
+    /// The served inputs against the champion's training data: the drift report's shape.
+    pub input_drift: DriftReport,
+    pub prediction_drift: PredictionDrift,
+    /// Missing and out-of-domain values in the logged inputs.
+    pub data_quality: DataQuality,
+    pub performance: Performance,
+    pub segments: Vec<SegmentPerformance>,
+    pub alerts: Vec<Alert>,
+}
+
+/// What the report is computed from.
+pub struct MonitorInput<'a> {
+    /// The champion's training rows.
+    pub reference: &'a [Applicant],
+    /// The champion's P(fraud) on them.
+    pub reference_scores: &'a [f64],
+    /// The champion's threshold.
+    pub threshold: f64,
+    /// The window's predictions, with outcomes.
+    pub served: &'a [MonitoredPrediction],
+}
+
+/// Builds the report (CPU only; run it off the async threads).
+pub fn monitor_report(
+    input: MonitorInput<'_>,
+    window: MonitorWindow,
+    settings: &MonitorSettings,
+) -> MonitorReport {
+    let (applicants, data_quality) = served_applicants(input.served);
+    let input_drift = detect_drift(input.reference, &applicants, &settings.drift);
+    let scores: Vec<f64> = input
+        .served
+        .iter()
+        .map(|p| p.entry.probability_of_fraud)
+        .collect();
+    let decisions: Vec<bool> = input.served.iter().map(|p| p.entry.fraud).collect();
+    let prediction_drift = prediction_drift(
+        input.reference_scores,
+        input.threshold,
+        &scores,
+        &decisions,
+        settings.drift.alpha,
+    );
+    let age = feature_index("age_years").unwrap_or(FEATURE_COUNT);
+    let sex_marital = feature_index("sex_marital_status").unwrap_or(FEATURE_COUNT);
+    let value = |a: &Applicant, j: usize| a.0.get(j).copied().unwrap_or(f64::NAN);
+    let grouped: Vec<GroupedOutcome> = input
+        .served
+        .iter()
+        .zip(&applicants)
+        .map(|(p, a)| GroupedOutcome {
+            scored: ScoredOutcome {
+                probability_of_fraud: p.entry.probability_of_fraud,
+                decided_fraud: p.entry.fraud,
+                outcome: p.outcome,
+            },
+            model_version: p.entry.model_version,
+            created_at: p.entry.created_at,
+            age_years: value(a, age),
+            sex_marital_status: value(a, sex_marital),
+        })
+        .collect();
+    let performance = performance::performance(&grouped);
+    let segments = performance::segments(&grouped);
+    let alerts = alerts(
+        &window,
+        &input_drift,
+        &prediction_drift,
+        &data_quality,
+        &performance,
+        settings,
+    );
+    MonitorReport {
+        window,
+        input_drift,
+        prediction_drift,
+        data_quality,
+        performance,
+        segments,
+        alerts,
+    }
+}
+
+/// The logged inputs as rows; a value that is missing or outside its domain (only a
+/// hand-edited log holds one: inputs are checked before they are scored) becomes NaN, which the
+/// drift tests leave out, and is counted.
+fn served_applicants(served: &[MonitoredPrediction]) -> (Vec<Applicant>, DataQuality) {
+    let mut tally = QualityTally::new();
+    let applicants = served
+        .iter()
+        .map(|p| {
+            let at = CellAt::Prediction(p.entry.prediction_id);
+            let object = p.entry.features.as_object();
+            let mut values = [f64::NAN; FEATURE_COUNT];
+            for (j, (slot, feature)) in values.iter_mut().zip(FEATURES.iter()).enumerate() {
+                let cell = object.and_then(|o| o.get(feature.name));
+                match cell.and_then(serde_json::Value::as_f64) {
+                    Some(number) => match feature.check(number) {
+                        Ok(code) => *slot = code as f64,
+                        Err(error) => tally.bad_cell(j, at, &number.to_string(), &error.rule),
+                    },
+                    None => {
+                        let text = cell.map(ToString::to_string).unwrap_or_default();
+                        let rule = format!("must be {}", feature.domain.describe());
+                        tally.bad_cell(j, at, &text, &rule);
+                    }
+                }
+            }
+            tally.end_row();
+            Applicant(values)
+        })
+        .collect();
+    (applicants, tally.finish())
+}
+
+fn alerts(
+    window: &MonitorWindow,
+    input_drift: &DriftReport,
+    prediction_drift: &PredictionDrift,
+    data_quality: &DataQuality,
+    performance: &Performance,
+    settings: &MonitorSettings,
+) -> Vec<Alert> {
+    let mut alerts = Vec::new();
+    let mut raise = |kind: &str, detail: String| {
+        alerts.push(Alert {
+            kind: kind.to_string(),
+            detail,
+        })
+    };
+    if window.served == 0 {
+        raise(
+            "no_traffic",
+            format!(
+                "no prediction was served in the window (champion version {})",
+                window.champion_version
+            ),
+        );
+    }
+    if input_drift.drift {
+        let drifted: Vec<&str> = input_drift
+            .features
+            .iter()
+            .filter(|f| f.significant)
+            .map(|f| f.feature.as_str())
+            .collect();
+        raise(
+            "input_drift",
+            format!(
+                "{} of 20 features drifted: {}",
+                drifted.len(),
+                drifted.join(", ")
+            ),
+        );
+    }
+    if prediction_drift.drift {
+        raise(
+            "prediction_drift",
+            format!(
+                "P(fraud) KS D = {:.4} (p = {:.3e}); fraud-decision rate {:.1} % served against \
+                 {:.1} % on the training data (p = {:.3e})",
+                prediction_drift.ks_statistic,
+                prediction_drift.ks_p_value,
+                100.0 * prediction_drift.current_fraud_rate,
+                100.0 * prediction_drift.reference_fraud_rate,
+                prediction_drift.decision_rate_p_value
+            ),
+        );
+    }
+    if !data_quality.is_clean() {
+        raise(
+            "data_quality",
+            format!(
+                "{} of {} logged inputs hold missing or out-of-domain values",
+                data_quality.rows_with_issues, data_quality.rows
+            ),
+        );
+    }
+    let overall = &performance.overall;
+    if let Some(auc) = overall.roc_auc {
+        if overall.labelled >= settings.min_labelled && auc < settings.min_roc_auc {
+            raise(
+                "realized_auc",
+                format!(
+                    "realized ROC AUC {auc:.4} on {} predictions with outcomes, under {}",
+                    overall.labelled, settings.min_roc_auc
+                ),
+            );
+        }
+    }
+    alerts
+}

@@ -1,0 +1,281 @@
+//! Realized performance: how the decisions actually served did, once outcomes came back;
+//! overall, per model version, per ISO week and per segment.
+
+use std::collections::BTreeMap;
+
+use chrono::Datelike;
+use serde::{Deserialize, Serialize};
+
+use crate::model::roc_auc;
+
+/// One served prediction as performance needs it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoredOutcome {
+    pub probability_of_fraud: f64,
+    /// The decision served (at the threshold the model applied then).
+    pub decided_fraud: bool,
+    /// The outcome reported, if any (true = fraud).
+    pub outcome: Option<bool>,
+}
+
+/// Performance figures over a set of served predictions.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct PerformanceFigures {
+    /// Predictions served.
+    pub served: usize,
+    /// Of those, with an outcome.
+    pub labelled: usize,
+    /// `labelled / served` (0 when nothing was served).
+    pub label_coverage: f64,
+    /// Labelled predictions whose outcome was fraud.
+    pub frauds: usize,
+    /// ROC AUC of P(fraud) against the outcomes; null until both outcomes occur.
+    pub roc_auc: Option<f64>,
+    /// Of the labelled predictions decided fraud, the share that were fraud; null when none was.
+    pub precision: Option<f64>,
+    /// Of the labelled frauds, the share decided fraud; null when there was no fraud.
+    pub recall: Option<f64>,
+    /// Harmonic mean of precision and recall; null when either is.
+    pub f1: Option<f64>,
+    /// Mean squared difference between P(fraud) and the outcome; null with no outcome.
+    pub brier: Option<f64>,
+}
+
+impl PerformanceFigures {
+    /// The figures of `rows`.
+    pub fn of(rows: &[ScoredOutcome]) -> Self {
+        let labelled: Vec<(f64, bool, bool)> = rows
+            .iter()
+            .filter_map(|r| {
+                r.outcome
+                    .map(|fraud| (r.probability_of_fraud, r.decided_fraud, fraud))
+            })
+            .collect();
+        let count =
+            |f: &dyn Fn(&(f64, bool, bool)) -> bool| labelled.iter().filter(|r| f(r)).count();
+        let frauds = count(&|r| r.2);
+        let true_positive = count(&|r| r.1 && r.2);
+        let called = count(&|r| r.1);
+        let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
+        let precision = ratio(true_positive, called);
+        let recall = ratio(true_positive, frauds);
+        let f1 = match (precision, recall) {
+            (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+            (Some(_), Some(_)) => Some(0.0),
+            _ => None,
+        };
+        let labels: Vec<bool> = labelled.iter().map(|r| r.2).collect();
+        let scores: Vec<f64> = labelled.iter().map(|r| r.0).collect();
+        let both_classes = frauds > 0 && frauds < labelled.len();
+        let roc_auc = both_classes
+            .then(|| roc_auc(&labels, &scores).ok())
+            .flatten();
+        let brier = (!labelled.is_empty()).then(|| {
+            labelled
+                .iter()
+                .map(|&(p, _, fraud)| (p - if fraud { 1.0 } else { 0.0 }).powi(2))
+                .sum::<f64>()
+                / labelled.len() as f64
+        });
+        PerformanceFigures {
+            served: rows.len(),
+            labelled: labelled.len(),
+            label_coverage: ratio(labelled.len(), rows.len()).unwrap_or(0.0),
+            frauds,
+            roc_auc,
+            precision,
+            recall,
+            f1,
+            brier,
+        }
+    }
+}
+
+/// Realized performance overall, per model version and per ISO week.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct Performance {
+    /// Over the whole window.
+    #[serde(flatten)]
+    pub overall: PerformanceFigures,
+    /// Per model version that served in the window, ascending.
+    pub by_version: Vec<VersionPerformance>,
+    /// Per ISO week of the prediction (e.g. `2026-W49`), ascending.
+    pub by_week: Vec<WeekPerformance>,
+}
+
+/// One model version's figures.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct VersionPerformance {
+    pub model_version: u32,
+    #[serde(flatten)]
+    pub figures: PerformanceFigures,
+}
+
+/// One ISO week's figures.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct WeekPerformance {
+    pub week: String,
+    #[serde(flatten)]
+    pub figures: PerformanceFigures,
+}
+
+/// One segment's figures, with the segment's row count in `served`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct SegmentPerformance {
+    /// `age_band` or `sex_marital_status`.
+    pub segment: String,
+    /// `under 25`, `25-39`, `40-59`, `60 and over`, or the code.
+    pub value: String,
+    #[serde(flatten)]
+    pub figures: PerformanceFigures,
+}
+
+/// One served prediction with what performance is grouped by.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupedOutcome {
+    pub scored: ScoredOutcome,
+    pub model_version: u32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// `age_years`; NaN when unusable.
+    pub age_years: f64,
+    /// `sex_marital_status` code; NaN when unusable.
+    pub sex_marital_status: f64,
+}
+
+/// The age band of an age in years.
+pub fn age_band(age: f64) -> Option<&'static str> {
+    match age {
+        a if !a.is_finite() => None,
+        a if a < 25.0 => Some("under 25"),
+        a if a < 40.0 => Some("25-39"),
+        a if a < 60.0 => Some("40-59"),
+        _ => Some("60 and over"),
+    }
+}
+
+/// Figures per key, keys ascending.
+fn grouped<K: Ord>(
+    rows: &[GroupedOutcome],
+    key: impl Fn(&GroupedOutcome) -> Option<K>,
+) -> Vec<(K, PerformanceFigures)> {
+    let mut groups: BTreeMap<K, Vec<ScoredOutcome>> = BTreeMap::new();
+    for row in rows {
+        if let Some(k) = key(row) {
+            groups.entry(k).or_default().push(row.scored);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(k, rows)| (k, PerformanceFigures::of(&rows)))
+        .collect()
+}
+
+/// Realized performance of `rows`, overall, per version and per ISO week.
+pub fn performance(rows: &[GroupedOutcome]) -> Performance {
+    let all: Vec<ScoredOutcome> = rows.iter().map(|r| r.scored).collect();
+    Performance {
+        overall: PerformanceFigures::of(&all),
+        by_version: grouped(rows, |r| Some(r.model_version))
+            .into_iter()
+            .map(|(model_version, figures)| VersionPerformance {
+                model_version,
+                figures,
+            })
+            .collect(),
+        by_week: grouped(rows, |r| {
+            let week = r.created_at.iso_week();
+            Some(format!("{}-W{:02}", week.year(), week.week()))
+        })
+        .into_iter()
+        .map(|(week, figures)| WeekPerformance { week, figures })
+        .collect(),
+    }
+}
+
+/// Performance per age band (in band order) and per `sex_marital_status` code.
+pub fn segments(rows: &[GroupedOutcome]) -> Vec<SegmentPerformance> {
+    // Bands sort by their lower bound, not by name.
+    let band_order = |band: &str| match band {
+        "under 25" => 0,
+        "25-39" => 1,
+        "40-59" => 2,
+        _ => 3,
+    };
+    let bands = grouped(rows, |r| {
+        age_band(r.age_years).map(|band| (band_order(band), band))
+    })
+    .into_iter()
+    .map(|((_, band), figures)| SegmentPerformance {
+        segment: "age_band".to_string(),
+        value: band.to_string(),
+        figures,
+    });
+    let codes = grouped(rows, |r| {
+        r.sex_marital_status
+            .is_finite()
+            .then_some(r.sex_marital_status as i64)
+    })
+    .into_iter()
+    .map(|(code, figures)| SegmentPerformance {
+        segment: "sex_marital_status".to_string(),
+        value: code.to_string(),
+        figures,
+    });
+    bands.chain(codes).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(p: f64, outcome: Option<bool>) -> ScoredOutcome {
+        ScoredOutcome {
+            probability_of_fraud: p,
+            decided_fraud: p >= 0.5,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn figures_count_only_labelled_rows() {
+        let rows = [
+            row(0.9, Some(true)),
+            row(0.8, Some(false)),
+            row(0.3, Some(true)),
+            row(0.1, Some(false)),
+            row(0.7, None),
+        ];
+        let f = PerformanceFigures::of(&rows);
+        assert_eq!((f.served, f.labelled, f.frauds), (5, 4, 2));
+        assert_eq!(f.label_coverage, 0.8);
+        assert_eq!(f.precision, Some(0.5));
+        assert_eq!(f.recall, Some(0.5));
+        assert_eq!(f.f1, Some(0.5));
+        // Pairs (fraud, not): (0.9,0.8) (0.9,0.1) (0.3,0.1) right, (0.3,0.8) wrong.
+        assert_eq!(f.roc_auc, Some(0.75));
+        let brier = (0.01 + 0.64 + 0.49 + 0.01) / 4.0;
+        assert!((f.brier.unwrap() - brier).abs() < 1e-15);
+    }
+
+    #[test]
+    fn no_outcome_or_one_class_leaves_figures_null() {
+        let none = PerformanceFigures::of(&[row(0.9, None)]);
+        assert_eq!(
+            (none.roc_auc, none.brier, none.precision),
+            (None, None, None)
+        );
+        let one_class = PerformanceFigures::of(&[row(0.9, Some(true)), row(0.2, Some(true))]);
+        assert_eq!(one_class.roc_auc, None);
+        assert_eq!(one_class.recall, Some(0.5));
+        assert_eq!(PerformanceFigures::of(&[]).label_coverage, 0.0);
+    }
+
+    #[test]
+    fn age_bands_have_their_documented_edges() {
+        assert_eq!(age_band(24.0), Some("under 25"));
+        assert_eq!(age_band(25.0), Some("25-39"));
+        assert_eq!(age_band(59.0), Some("40-59"));
+        assert_eq!(age_band(60.0), Some("60 and over"));
+        assert_eq!(age_band(f64::NAN), None);
+    }
+}

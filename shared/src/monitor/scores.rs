@@ -1,0 +1,149 @@
+//! Prediction drift: do the served P(fraud) and the fraud-decision rate still look like the
+//! champion's on the data it was trained on?
+
+use serde::{Deserialize, Serialize};
+
+use crate::drift::{ks_2samp, psi_deciles, two_proportion_z_test, KsMethod};
+
+/// The served scores against the reference scores.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct PredictionDrift {
+    /// Reference scores: the champion's P(fraud) on the rows it was trained on.
+    pub reference_n: usize,
+    /// Served scores in the window.
+    pub current_n: usize,
+    /// Two-sample Kolmogorov-Smirnov statistic D on P(fraud) (`scipy.stats.ks_2samp`).
+    pub ks_statistic: f64,
+    /// Its two-sided p-value.
+    pub ks_p_value: f64,
+    /// `exact` (both samples up to 10,000) or `asymptotic`, as scipy's `method="auto"` picks.
+    pub ks_method: String,
+    /// Population stability index of P(fraud) over the reference deciles.
+    pub psi: f64,
+    /// Share of reference rows at or above the champion's threshold.
+    pub reference_fraud_rate: f64,
+    /// Share of served predictions decided fraud.
+    pub current_fraud_rate: f64,
+    /// Pooled two-proportion z of the two fraud-decision rates (reference minus current).
+    pub decision_rate_z: f64,
+    /// Its two-sided p-value.
+    pub decision_rate_p_value: f64,
+    /// The KS p-value or the decision-rate p-value is below alpha / 2 (Bonferroni over the two).
+    pub drift: bool,
+    /// Why a figure is a convention (too few scores on a side).
+    pub note: Option<String>,
+}
+
+/// Compares served scores and decisions with the reference scores at `threshold`.
+/// Non-finite scores are left out (a hand-edited log); fewer than 2 on a side is no test.
+pub fn prediction_drift(
+    reference_scores: &[f64],
+    threshold: f64,
+    served_scores: &[f64],
+    served_fraud: &[bool],
+    alpha: f64,
+) -> PredictionDrift {
+    let mut reference: Vec<f64> = reference_scores
+        .iter()
+        .copied()
+        .filter(|p| p.is_finite())
+        .collect();
+    let current: Vec<f64> = served_scores
+        .iter()
+        .copied()
+        .filter(|p| p.is_finite())
+        .collect();
+    let reference_fraud = reference.iter().filter(|&&p| p >= threshold).count() as u64;
+    let current_fraud = served_fraud.iter().filter(|&&fraud| fraud).count() as u64;
+    let share = |count: u64, n: usize| {
+        if n == 0 {
+            0.0
+        } else {
+            count as f64 / n as f64
+        }
+    };
+    let enough = reference.len() >= 2 && current.len() >= 2;
+    let ks = if enough {
+        ks_2samp(&reference, &current)
+    } else {
+        None
+    };
+    let rates = two_proportion_z_test(
+        reference_fraud,
+        reference.len() as u64,
+        current_fraud,
+        served_fraud.len() as u64,
+    );
+    let note = (!enough).then(|| {
+        format!(
+            "{} reference and {} served scores: at least 2 on each side are needed for a test",
+            reference.len(),
+            current.len()
+        )
+    });
+    let (ks_statistic, ks_p_value, ks_method) = match &ks {
+        Some(outcome) => (
+            outcome.statistic,
+            outcome.p_value,
+            match outcome.method {
+                KsMethod::Exact => "exact",
+                KsMethod::Asymptotic => "asymptotic",
+            },
+        ),
+        None => (0.0, 1.0, "none"),
+    };
+    let decision_rate_p_value = if enough { rates.p_value } else { 1.0 };
+    let psi = if enough {
+        psi_deciles(&mut reference, &current)
+    } else {
+        0.0
+    };
+    PredictionDrift {
+        reference_n: reference.len(),
+        current_n: current.len(),
+        ks_statistic,
+        ks_p_value,
+        ks_method: ks_method.to_string(),
+        psi,
+        reference_fraud_rate: share(reference_fraud, reference.len()),
+        current_fraud_rate: share(current_fraud, served_fraud.len()),
+        decision_rate_z: if enough { rates.statistic } else { 0.0 },
+        decision_rate_p_value,
+        drift: ks_p_value < alpha / 2.0 || decision_rate_p_value < alpha / 2.0,
+        note,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_scores_do_not_drift_and_shifted_scores_do() {
+        let reference: Vec<f64> = (0..2_000).map(|i| (i as f64 + 0.5) / 2_000.0).collect();
+        let same: Vec<f64> = (0..500).map(|i| (i as f64 + 0.5) / 500.0).collect();
+        let fraud: Vec<bool> = same.iter().map(|&p| p >= 0.5).collect();
+        let calm = prediction_drift(&reference, 0.5, &same, &fraud, 0.05);
+        assert!(!calm.drift, "{calm:?}");
+        assert!(calm.ks_statistic < 0.01);
+        assert_eq!(calm.ks_method, "exact");
+        assert!((calm.reference_fraud_rate - 0.5).abs() < 1e-12);
+
+        let shifted: Vec<f64> = same.iter().map(|p| (p * 0.5 + 0.5).min(1.0)).collect();
+        let fraud: Vec<bool> = shifted.iter().map(|&p| p >= 0.5).collect();
+        let storm = prediction_drift(&reference, 0.5, &shifted, &fraud, 0.05);
+        assert!(storm.drift);
+        assert!((storm.ks_statistic - 0.5).abs() < 0.01, "{storm:?}");
+        assert_eq!(storm.current_fraud_rate, 1.0);
+        assert!(storm.psi > 1.0);
+    }
+
+    #[test]
+    fn too_few_scores_is_no_test_with_a_note() {
+        let outcome = prediction_drift(&[0.1, 0.2, 0.3], 0.5, &[0.9], &[true], 0.05);
+        assert!(!outcome.drift);
+        assert_eq!(outcome.ks_method, "none");
+        assert_eq!(outcome.ks_p_value, 1.0);
+        assert!(outcome.note.is_some());
+    }
+}

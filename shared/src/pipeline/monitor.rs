@@ -1,0 +1,196 @@
+//! The monitor step: reads the window's predictions and the champion's training data, scores
+//! that data with the champion for the reference score distribution, and builds the report.
+
+use chrono::{DateTime, Utc};
+
+use super::tracking::{drift_table, push_drift_metrics};
+use super::{describe, finish_run, json_bytes, load_champion, run_blocking, PipelineError};
+use crate::monitor::{
+    emf_documents, monitor_report, MonitorInput, MonitorReport, MonitorSettings, MonitorWindow,
+};
+use crate::ports::{ArtifactStore, PredictionLog, RecordStore, RunData, Tracker};
+use crate::schema::Applicant;
+use crate::services::Services;
+
+/// The tracking experiment of the monitor's runs.
+pub const MONITORING_EXPERIMENT: &str = "fraudrisk-monitoring";
+/// The report's path among a monitoring run's artifacts.
+pub const MONITOR_REPORT_PATH: &str = "monitor_report.json";
+
+/// The most predictions one monitor run reads (row by row with its logged inputs, about 1.5 KiB each in memory: 300 MiB at most).
+pub const MONITOR_MAX_ROWS: usize = 200_000;
+
+/// Which predictions to look at: made at or after `since` (default: the champion's
+/// promotion) and before `until` (default: unbounded).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MonitorRequest {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Runs the monitor over the window against the champion's training data (the rows its
+/// version, or an earlier one, absorbed). Reads only; takes no lock.
+pub async fn monitor(
+    records: &dyn RecordStore,
+    predictions: &dyn PredictionLog,
+    artifacts: &dyn ArtifactStore,
+    request: MonitorRequest,
+    settings: &MonitorSettings,
+) -> Result<MonitorReport, PipelineError> {
+    let champion = load_champion(artifacts)
+        .await?
+        .ok_or(PipelineError::NoChampion)?;
+    let version = champion.pointer.version;
+    let since = request.since.or(Some(champion.pointer.promoted_at));
+    let served = predictions
+        .predictions_in_window(since, request.until, MONITOR_MAX_ROWS)
+        .await?;
+    let reference: Vec<Applicant> = records
+        .absorbed_records()
+        .await?
+        .into_iter()
+        .filter(|s| s.absorbed_by.is_some_and(|v| v <= version))
+        .map(|s| s.record.applicant)
+        .collect();
+    if reference.is_empty() {
+        return Err(PipelineError::NoReferenceData);
+    }
+    let window = MonitorWindow {
+        since,
+        until: request.until,
+        champion_version: version,
+        champion_promoted_at: champion.pointer.promoted_at,
+        served: served.len(),
+        truncated: served.len() >= MONITOR_MAX_ROWS,
+        reference_rows: reference.len(),
+    };
+    let settings = settings.clone();
+    run_blocking(move || {
+        // The champion's scores on its own training data: the score distribution served
+        // traffic is compared with (scores depend on the inputs only, so in-sample is fine).
+        let reference_scores: Vec<f64> = reference
+            .iter()
+            .map(|a| champion.model.probability_of_fraud(a))
+            .collect();
+        let input = MonitorInput {
+            reference: &reference,
+            reference_scores: &reference_scores,
+            threshold: champion.model.threshold(),
+            served: &served,
+        };
+        monitor_report(input, window, &settings)
+    })
+    .await
+}
+
+/// Runs the monitor and records it: a run in [`MONITORING_EXPERIMENT`] (the headline figures
+/// as metrics, the report and the input-drift table as artifacts), and, in Lambda, the figures
+/// as CloudWatch Embedded Metric Format lines on standard output, which CloudWatch Logs turns
+/// into the metrics the alarms watch. A tracker that is down fails the call: a monitor whose
+/// run is lost would go unseen.
+pub async fn monitor_and_record(
+    services: &Services,
+    request: MonitorRequest,
+    settings: &MonitorSettings,
+) -> Result<MonitorReport, PipelineError> {
+    let report = services.monitor(request, settings).await?;
+    record_run(services.tracker.as_ref(), &report).await?;
+    // Only Lambda's standard output is CloudWatch Logs; elsewhere it is the user's terminal
+    // or `--format json`.
+    if crate::config::process::running_in_lambda() {
+        for document in emf_documents(&report, Utc::now().timestamp_millis()) {
+            // One JSON object per line, nothing around it: that is what EMF requires.
+            println!("{document}");
+        }
+    }
+    Ok(report)
+}
+
+async fn record_run(tracker: &dyn Tracker, report: &MonitorReport) -> Result<(), PipelineError> {
+    let run_name = format!(
+        "monitor-v{}-{}",
+        report.window.champion_version,
+        Utc::now().format("%Y%m%dT%H%M%SZ")
+    );
+    let run = tracker.start_run(MONITORING_EXPERIMENT, &run_name).await?;
+    let result = async {
+        tracker.log_batch(&run, &run_data(report)).await?;
+        tracker
+            .log_artifact(&run, MONITOR_REPORT_PATH, json_bytes(report)?)
+            .await?;
+        tracker
+            .log_artifact(
+                &run,
+                super::DRIFT_TABLE_PATH,
+                drift_table(&report.input_drift)?,
+            )
+            .await?;
+        let alerts: Vec<&str> = report.alerts.iter().map(|a| a.kind.as_str()).collect();
+        let sentence = format!(
+            "Monitored {} predictions served by version {}: {}.",
+            report.window.served,
+            report.window.champion_version,
+            if alerts.is_empty() {
+                "no alert".to_string()
+            } else {
+                format!("alerts {}", alerts.join(", "))
+            }
+        );
+        describe(tracker, &run, sentence).await?;
+        Ok(())
+    }
+    .await;
+    finish_run(tracker, &run, result).await
+}
+
+fn run_data(report: &MonitorReport) -> RunData {
+    let mut data = RunData::default();
+    let window = &report.window;
+    data.params.push((
+        "champion_version".to_string(),
+        window.champion_version.to_string(),
+    ));
+    for (name, time) in [("since", window.since), ("until", window.until)] {
+        if let Some(time) = time {
+            data.params.push((name.to_string(), time.to_rfc3339()));
+        }
+    }
+    push_drift_metrics(&mut data, &report.input_drift);
+    let scores = &report.prediction_drift;
+    let overall = &report.performance.overall;
+    let mut metrics = vec![
+        ("served", window.served as f64),
+        ("score_ks_statistic", scores.ks_statistic),
+        ("score_ks_p_value", scores.ks_p_value),
+        ("score_psi", scores.psi),
+        ("fraud_decision_rate", scores.current_fraud_rate),
+        ("label_coverage", overall.label_coverage),
+        ("alerts", report.alerts.len() as f64),
+    ];
+    for (name, value) in [
+        ("realized_roc_auc", overall.roc_auc),
+        ("realized_precision", overall.precision),
+        ("realized_recall", overall.recall),
+        ("realized_f1", overall.f1),
+        ("realized_brier", overall.brier),
+    ] {
+        if let Some(value) = value {
+            metrics.push((name, value));
+        }
+    }
+    data.metrics.extend(
+        metrics
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value)),
+    );
+    data.tags.push((
+        "alerts".to_string(),
+        report
+            .alerts
+            .iter()
+            .map(|a| a.kind.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+    ));
+    data
+}
