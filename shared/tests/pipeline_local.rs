@@ -213,6 +213,61 @@ async fn if_drift_absorbs_rows_that_did_not_drift() {
         1,
         "no version is registered without training"
     );
+    // No traffic was served: the monitor's verdict is there, with nothing tested.
+    let served = summary.served_input_drift.unwrap();
+    assert_eq!((served.served, served.drift), (0, false));
+}
+
+#[tokio::test]
+async fn if_drift_trains_when_the_served_inputs_drifted_though_the_waiting_rows_did_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (services, settings) = trained_services(dir.path()).await;
+    // Production sends the seed's shifted applicants...
+    let champion = pipeline::load_champion(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    let shifted = generated_rows(GeneratedKind::Shifted, config(5, 0, 400));
+    let applicants: Vec<_> = shifted.iter().map(|r| r.record.applicant).collect();
+    pipeline::predict_and_log(&champion, &applicants, services.predictions.as_ref(), None)
+        .await
+        .unwrap();
+    // ...while the labelled rows that come back look like the training data.
+    let same = generated_rows(GeneratedKind::Reference, config(99, 1200, 0));
+    services
+        .records
+        .load_records("more-reference-like", RecordRole::New, &same)
+        .await
+        .unwrap();
+    let summary = services
+        .retrain(&settings, RetrainMode::IfDrift)
+        .await
+        .unwrap();
+    assert!(!summary.drift.as_ref().unwrap().drift);
+    let served = summary.served_input_drift.as_ref().unwrap();
+    assert_eq!(served.served, 400);
+    assert!(served.drift);
+    assert!(
+        served.drifted_features.iter().any(|f| f == "telephone"),
+        "{served:?}"
+    );
+    assert!(
+        matches!(
+            summary.outcome,
+            RetrainOutcome::Promoted | RetrainOutcome::Rejected
+        ),
+        "{:?}: {}",
+        summary.outcome,
+        summary.reason
+    );
+    assert_eq!(summary.challenger_version, Some(2));
+    assert!(
+        summary
+            .reason
+            .contains("predictions served since the champion's promotion drifted"),
+        "{}",
+        summary.reason
+    );
 }
 
 #[tokio::test]

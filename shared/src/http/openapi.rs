@@ -136,6 +136,7 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<crate::monitor::WeekPerformance>()
         .schema_from::<crate::monitor::SegmentPerformance>()
         .schema_from::<crate::monitor::Alert>()
+        .schema_from::<crate::monitor::ServedInputDrift>()
         .schema_from::<Correction>()
         .schema_from::<FeatureKind>()
         .build()

@@ -176,10 +176,38 @@ pub fn monitor_report(
     }
 }
 
+/// The input-drift verdict over served traffic that `retrain --mode if-drift` weighs beside
+/// the waiting rows' own drift test.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct ServedInputDrift {
+    /// Predictions served since the champion's promotion that were tested.
+    pub served: usize,
+    /// At least one feature of the served inputs drifted from the champion's training data.
+    pub drift: bool,
+    /// The drifted features, in schema order.
+    pub drifted_features: Vec<String>,
+}
+
+impl ServedInputDrift {
+    /// The verdict of an input-drift report over `served` predictions.
+    pub fn of(report: &DriftReport, served: usize) -> Self {
+        ServedInputDrift {
+            served,
+            drift: report.drift,
+            drifted_features: report
+                .features
+                .iter()
+                .filter(|f| f.significant)
+                .map(|f| f.feature.clone())
+                .collect(),
+        }
+    }
+}
+
 /// The logged inputs as rows; a value that is missing or outside its domain (only a
 /// hand-edited log holds one: inputs are checked before they are scored) becomes NaN, which the
 /// drift tests leave out, and is counted.
-fn served_applicants(served: &[MonitoredPrediction]) -> (Vec<Applicant>, DataQuality) {
+pub fn served_applicants(served: &[MonitoredPrediction]) -> (Vec<Applicant>, DataQuality) {
     let mut tally = QualityTally::new();
     let applicants = served
         .iter()

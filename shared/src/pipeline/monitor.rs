@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 
 use super::tracking::{drift_table, push_drift_metrics};
 use super::{describe, finish_run, json_bytes, load_champion, run_blocking, PipelineError};
+use crate::drift::{detect_drift, DriftConfig};
 use crate::monitor::{
-    emf_documents, monitor_report, MonitorInput, MonitorReport, MonitorSettings, MonitorWindow,
+    emf_documents, monitor_report, served_applicants, MonitorInput, MonitorReport, MonitorSettings,
+    MonitorWindow, ServedInputDrift,
 };
 use crate::ports::{ArtifactStore, PredictionLog, RecordStore, RunData, Tracker};
 use crate::schema::Applicant;
@@ -79,6 +81,27 @@ pub async fn monitor(
             served: &served,
         };
         monitor_report(input, window, &settings)
+    })
+    .await
+}
+
+/// The monitor's input-drift verdict on what was served since `since` (the champion's
+/// promotion) against `reference` (the champion's training data), for `retrain --mode
+/// if-drift`. Fewer than 2 served predictions test nothing and find no drift.
+pub async fn served_input_drift(
+    predictions: &dyn PredictionLog,
+    reference: Vec<Applicant>,
+    since: DateTime<Utc>,
+    drift: &DriftConfig,
+) -> Result<ServedInputDrift, PipelineError> {
+    let served = predictions
+        .predictions_in_window(Some(since), None, MONITOR_MAX_ROWS)
+        .await?;
+    let drift = drift.clone();
+    run_blocking(move || {
+        let (applicants, _) = served_applicants(&served);
+        let report = detect_drift(&reference, &applicants, &drift);
+        ServedInputDrift::of(&report, served.len())
     })
     .await
 }

@@ -13,6 +13,7 @@ use crate::drift::{detect_drift, DriftReport};
 use crate::model::{
     distinct_row_count, evaluate, fit, stratified_split, FitOutcome, ModelArtifact, Provenance,
 };
+use crate::monitor::ServedInputDrift;
 use crate::ports::{
     ArtifactStore, PredictionLog, PredictionStats, RecordStore, RunData, RunInfo, StoredRecord,
     Tracker, TrainingLock,
@@ -26,8 +27,8 @@ use super::tracking::{
     push_training_params, DRIFT_TABLE_PATH,
 };
 use super::{
-    finish_run, json_bytes, load_champion, release_training_lock, run_blocking, take_training_lock,
-    PipelineError, PipelineSettings, RetrainMode, PROMOTED_BY_RETRAIN,
+    finish_run, json_bytes, load_champion, release_training_lock, run_blocking, served_input_drift,
+    take_training_lock, PipelineError, PipelineSettings, RetrainMode, PROMOTED_BY_RETRAIN,
 };
 
 /// What `retrain` decided.
@@ -58,6 +59,10 @@ pub struct RetrainSummary {
     pub new_rows: usize,
     pub run_id: Option<String>,
     pub drift: Option<DriftReport>,
+    /// `if-drift` only: the monitor's input-drift verdict on the traffic served since the
+    /// champion's promotion; a drift there trains a challenger even when the waiting rows
+    /// did not drift.
+    pub served_input_drift: Option<ServedInputDrift>,
     pub comparison: Option<Comparison>,
 }
 
@@ -116,9 +121,26 @@ async fn retrain_locked(
         .prediction_stats(Some(champion.pointer.promoted_at))
         .await?;
     let data_fingerprint = fingerprint(&pending.iter().map(|s| s.record).collect::<Vec<_>>());
-    if mode == RetrainMode::IfDrift && !drift.drift {
-        return absorb_without_retraining(&context, &pending, drift, &stats, &data_fingerprint)
-            .await;
+    let served_drift = if mode == RetrainMode::IfDrift {
+        let reference = champion_rows(&absorbed, context.champion_version);
+        Some(
+            served_input_drift(
+                predictions,
+                reference,
+                champion.pointer.promoted_at,
+                &settings.drift,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let served_drifted = served_drift.as_ref().is_some_and(|s| s.drift);
+    if mode == RetrainMode::IfDrift && !drift.drift && !served_drifted {
+        let mut summary =
+            absorb_without_retraining(&context, &pending, drift, &stats, &data_fingerprint).await?;
+        summary.served_input_drift = served_drift;
+        return Ok(summary);
     }
     let challenger = train_challenger(&absorbed, &pending, settings).await?;
     let decision = promotion::decide(
@@ -166,7 +188,21 @@ async fn retrain_locked(
         records
             .mark_absorbed(&pending_ids, published.version)
             .await?;
-        Ok(context.challenger_summary(&run, &published, decision, drift.clone()))
+        let mut summary = context.challenger_summary(&run, &published, decision, drift.clone());
+        if let Some(served) = &served_drift {
+            if served.drift && !drift.drift {
+                summary.reason = format!(
+                    "the waiting rows did not drift, but {} of the {} predictions served since \
+                     the champion's promotion drifted ({}); {}",
+                    served.drifted_features.len(),
+                    served.served,
+                    served.drifted_features.join(", "),
+                    summary.reason
+                );
+            }
+        }
+        summary.served_input_drift = served_drift;
+        Ok(summary)
     }
     .await;
     finish_run(tracker, &run, result).await
@@ -200,6 +236,7 @@ impl Context<'_> {
             new_rows: self.new_rows,
             run_id: None,
             drift: None,
+            served_input_drift: None,
             comparison: None,
         }
     }
@@ -230,6 +267,7 @@ impl Context<'_> {
             new_rows: self.new_rows,
             run_id: Some(run.run_id.clone()),
             drift: Some(drift),
+            served_input_drift: None,
             comparison: decision.comparison,
         }
     }
@@ -267,14 +305,19 @@ async fn drift_test(
     champion_version: u32,
     settings: &PipelineSettings,
 ) -> Result<DriftReport, PipelineError> {
-    let reference: Vec<Applicant> = absorbed
-        .iter()
-        .filter(|s| s.absorbed_by.is_some_and(|v| v <= champion_version))
-        .map(|s| s.record.applicant)
-        .collect();
+    let reference = champion_rows(absorbed, champion_version);
     let current: Vec<Applicant> = pending.iter().map(|s| s.record.applicant).collect();
     let drift_config = settings.drift.clone();
     run_blocking(move || detect_drift(&reference, &current, &drift_config)).await
+}
+
+/// The rows the champion was trained on: those its version, or an earlier one, absorbed.
+fn champion_rows(absorbed: &[StoredRecord], champion_version: u32) -> Vec<Applicant> {
+    absorbed
+        .iter()
+        .filter(|s| s.absorbed_by.is_some_and(|v| v <= champion_version))
+        .map(|s| s.record.applicant)
+        .collect()
 }
 
 /// `if-drift` without drift: the waiting rows join the champion's data, with a run that
