@@ -71,6 +71,8 @@ def _format_value(value):
     """A value as the service prints it: integral numbers without a fraction."""
     if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
     if isinstance(value, str):
         return repr(value)
     return str(value)
@@ -172,6 +174,8 @@ def _validated(frame):
     for column in frame.columns:
         if column not in names:
             problems.append(f"column {column} is not a feature of this model")
+    for column in frame.columns[frame.columns.duplicated()].unique():
+        problems.append(f"column {column} is given more than once")
     if problems:
         raise ValueError("; ".join(problems))
     values = np.empty((len(frame), len(FEATURES)), dtype=np.float64)
