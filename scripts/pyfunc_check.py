@@ -193,7 +193,8 @@ def cmd_serve(args):
         values = [p["probability_of_fraud"] if isinstance(p, dict) else p for p in predictions]
         out = {"predictions": values, "port": port}
         if args.refused:
-            status, body = http("POST", f"{base}/invocations", split(read_applicants(args.refused)), timeout=60)
+            refused = split(read_applicants(args.refused))
+            status, body = http("POST", f"{base}/invocations", refused, timeout=60)
             out["refused_status"], out["refused_body"] = status, body
         return out
     finally:
@@ -201,7 +202,9 @@ def cmd_serve(args):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="pyfunc_check.py", description="Score with MLflow's Python client (JSON on stdout).")
+    p = argparse.ArgumentParser(
+        prog="pyfunc_check.py", description="Score with MLflow's Python client (JSON on stdout)."
+    )
     p.add_argument("--env-file", default=None, help="services env file (needed for models:/ URIs)")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -78,6 +78,10 @@ def _format_value(value):
     return str(value)
 
 
+def _finite(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_artifact(artifact):
     """What the Rust loader checks (ModelArtifact::model), so a model this module cannot score
     exactly as the service does is refused instead of silently shifted. Returns the column
@@ -90,7 +94,9 @@ def _check_artifact(artifact):
         )
     names = [name for name, _, _ in FEATURES]
     if artifact.get("features") != names:
-        raise ValueError(f"model.json lists the features {artifact.get('features')!r}, expected {names!r}")
+        raise ValueError(
+            f"model.json lists the features {artifact.get('features')!r}, expected {names!r}"
+        )
     encoding = artifact.get("encoding")
     if not isinstance(encoding, list) or len(encoding) != len(FEATURES):
         raise ValueError("model.json's encoding must list one entry per feature")
@@ -98,16 +104,24 @@ def _check_artifact(artifact):
     columns = []
     for enc, (name, kind, domain) in zip(encoding, FEATURES):
         if enc.get("name") != name or enc.get("kind") != kind:
-            raise ValueError(f"model.json encodes {enc.get('name')!r} ({enc.get('kind')}) where {name} ({kind}) belongs")
+            raise ValueError(
+                f"model.json encodes {enc.get('name')!r} ({enc.get('kind')}) where {name} ({kind}) "
+                "belongs"
+            )
         how = enc.get("encoding")
         if kind in ("numeric", "ordinal") and how == "standardized":
             mean, std = enc.get("mean"), enc.get("std")
-            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (mean, std)) or std <= 0:
-                raise ValueError(f"{name} has mean {mean!r} and std {std!r}; both must be finite and std positive")
+            if not all(_finite(v) for v in (mean, std)) or std <= 0:
+                raise ValueError(
+                    f"{name} has mean {mean!r} and std {std!r}; both must be finite and std positive"
+                )
             columns.append(name)
         elif kind == "nominal" and how == "one_hot":
             if tuple(enc.get("codes", ())) != domain[1]:
-                raise ValueError(f"{name} is one-hot over codes {enc.get('codes')!r}, the schema's codes are {list(domain[1])}")
+                raise ValueError(
+                    f"{name} is one-hot over codes {enc.get('codes')!r}, "
+                    f"the schema's codes are {list(domain[1])}"
+                )
             columns.extend(f"{name}={code}" for code in domain[1])
         elif kind == "binary" and how == "passthrough":
             columns.append(name)
@@ -116,9 +130,11 @@ def _check_artifact(artifact):
         offsets.append(len(columns))
     coefficients = artifact.get("coefficients")
     if not isinstance(coefficients, list) or [c.get("column") for c in coefficients] != columns:
-        raise ValueError(f"model.json's coefficients must name the encoded columns {columns!r} in order")
-    numbers_ = [artifact.get("intercept"), artifact.get("threshold")] + [c.get("weight") for c in coefficients]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers_):
+        raise ValueError(
+            f"model.json's coefficients must name the encoded columns {columns!r} in order"
+        )
+    weights = [c.get("weight") for c in coefficients]
+    if not all(_finite(v) for v in [artifact.get("intercept"), artifact.get("threshold")] + weights):
         raise ValueError("model.json's intercept, threshold and weights must be finite numbers")
     return offsets
 
