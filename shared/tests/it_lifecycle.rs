@@ -283,6 +283,7 @@ async fn the_life_cycle_on_the_real_services() {
         "models/v1/MLmodel",
         "models/v1/code/fraudrisk_pyfunc.py",
         "models/v2/model.json",
+        "models/v2/code/fraudrisk_pyfunc.py",
         "models/v2/drift_report.json",
     ] {
         assert!(
