@@ -24,9 +24,9 @@ pub const PYFUNC_CODE_FILE: &str = "code/fraudrisk_pyfunc.py";
 /// Content type of the module in artifact stores.
 pub const PYFUNC_CONTENT_TYPE: &str = "text/x-python; charset=utf-8";
 
-/// The `python_version` of the flavor: the Python the test command loads it with (MLflow only
-/// warns when the loading interpreter's major.minor differs; the module needs numpy and pandas,
-/// nothing newer than Python 3.8).
+/// The `python_version` of the flavor: the Python the test command loads it with. MLflow only
+/// warns when the loading interpreter's major.minor differs; the module itself needs numpy and
+/// pandas and no language feature newer than Python 3.8.
 pub const PYFUNC_PYTHON_VERSION: &str = "3.11";
 
 /// One file of a model folder, relative to the folder.
