@@ -241,7 +241,7 @@ async fn the_life_cycle_on_the_real_services() {
         assert!(model["metrics"]["holdout_roc_auc"].is_number(), "{model}");
         assert_eq!(
             strings(&model["artifacts"]),
-            ["MLmodel", "model.json"],
+            ["MLmodel", "code", "model.json"],
             "{model}"
         );
     }
@@ -281,7 +281,9 @@ async fn the_life_cycle_on_the_real_services() {
         CHAMPION_POINTER_KEY,
         "models/v1/model.json",
         "models/v1/MLmodel",
+        "models/v1/code/fraudrisk_pyfunc.py",
         "models/v2/model.json",
+        "models/v2/code/fraudrisk_pyfunc.py",
         "models/v2/drift_report.json",
     ] {
         assert!(

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::encoding::{EncodedFeature, Encoder};
 use super::metrics::Metrics;
+use super::pyfunc::{PYFUNC_CODE_DIR, PYFUNC_MODULE, PYFUNC_PYTHON_VERSION};
 use super::train::CvResult;
 use super::{Model, ModelError};
 use crate::schema::{FEATURES, FEATURE_COUNT};
@@ -272,9 +273,11 @@ impl ModelArtifact {
         Ok(())
     }
 
-    /// An MLflow `MLmodel` file for the folder that holds `model.json`: a custom `fraudrisk`
-    /// flavor (no python_function flavor: the model is read by this crate), the run, a
-    /// deterministic model UUID and a signature of the 20 inputs (long) and P(fraud) (double).
+    /// An MLflow `MLmodel` file for the folder that holds `model.json` (see
+    /// [`super::model_folder`]): the custom `fraudrisk` flavor (this crate's reader), a
+    /// `python_function` flavor whose loader is the module in `code/` (so
+    /// `mlflow.pyfunc.load_model` and `mlflow models serve` work), the run, a deterministic
+    /// model UUID and a signature of the 20 inputs (long) and P(fraud) (double).
     pub fn mlmodel_file(&self, run_id: &str) -> String {
         let inputs: Vec<serde_json::Value> = self
             .features
@@ -290,7 +293,8 @@ impl ModelArtifact {
             .format("%Y-%m-%d %H:%M:%S%.6f")
             .to_string();
         let description = "Logistic regression estimating P(fraud) = P(creditability = 0) \
-                           from the 20 applicant features; read model.json with the fraudrisk crate.";
+                           from the 20 applicant features; read model.json with the fraudrisk crate \
+                           or mlflow.pyfunc.load_model (code/fraudrisk_pyfunc.py).";
         let mut out = String::new();
         out.push_str(&format!("artifact_path: {MLMODEL_ARTIFACT_PATH}\n"));
         out.push_str("flavors:\n  fraudrisk:\n");
@@ -301,6 +305,16 @@ impl ModelArtifact {
         out.push_str(&format!("    data: {MODEL_JSON_FILE}\n"));
         out.push_str(&format!("    format_version: {}\n", self.format_version));
         out.push_str("    model_type: logistic_regression\n");
+        // MLflow's keys (mlflow.pyfunc: loader_module, code, data, python_version); no `env`:
+        // `mlflow models serve --env-manager local` does not read one.
+        out.push_str("  python_function:\n");
+        out.push_str(&format!("    code: {PYFUNC_CODE_DIR}\n"));
+        out.push_str(&format!("    data: {MODEL_JSON_FILE}\n"));
+        out.push_str(&format!("    loader_module: {PYFUNC_MODULE}\n"));
+        out.push_str(&format!(
+            "    python_version: {}\n",
+            yaml_quoted(PYFUNC_PYTHON_VERSION)
+        ));
         out.push_str("metadata:\n");
         out.push_str(&format!("  description: {}\n", yaml_quoted(description)));
         out.push_str(&format!("  alpha: {}\n", self.alpha));
@@ -527,6 +541,10 @@ mod tests {
         assert!(text.starts_with("artifact_path: model\n"));
         assert!(text.contains("flavors:\n  fraudrisk:\n"));
         assert!(text.contains("    data: model.json\n"));
+        assert!(text.contains(
+            "  python_function:\n    code: code\n    data: model.json\n    \
+             loader_module: fraudrisk_pyfunc\n    python_version: '3.11'\nmetadata:\n"
+        ));
         assert!(text.contains(&format!("    format_version: {FORMAT_VERSION}\n")));
         assert!(text.contains("run_id: 'run-123'\n"));
         assert!(text.contains("utc_time_created: '2024-05-01 13:00:00.000000'\n"));

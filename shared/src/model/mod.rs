@@ -11,10 +11,12 @@
 //! - [`split`]: [`stratified_split`] and the cross-validation folds, both over distinct rows.
 //! - [`metrics`]: [`evaluate`], [`roc_auc`], [`Metrics`].
 //! - [`artifact`]: [`ModelArtifact`], the versioned JSON form, and the MLflow `MLmodel` file.
+//! - [`pyfunc`]: the Python loader shipped in the model folder ([`model_folder`]).
 
 pub mod artifact;
 pub mod encoding;
 pub mod metrics;
+pub mod pyfunc;
 mod solver;
 pub mod split;
 pub mod train;
@@ -26,6 +28,7 @@ use crate::schema::{Applicant, FEATURES};
 pub use artifact::{Coefficient, ModelArtifact, Provenance, FORMAT_VERSION};
 pub use encoding::{EncodedFeature, Encoder, FeatureEncoding};
 pub use metrics::{evaluate, roc_auc, ConfusionMatrix, Metrics};
+pub use pyfunc::{model_folder, ModelFile};
 pub use split::{distinct_row_count, stratified_split};
 pub use train::{fit, train_with_holdout, CvResult, FitOutcome, TrainConfig, TrainingOutcome};
 

@@ -1,10 +1,11 @@
 //! The champion: the small pointer that names the served model, loading the model it names
 //! (checking its hash), publishing a trained version and promoting it.
 //!
-//! Promotion order, so a failure never leaves a half promotion: the model files are written
-//! under `models/v<N>/`, the registry alias is moved, and the champion pointer is written
-//! last. Serving reads only the pointer and the file it names. If the pointer cannot be
-//! written, the alias is moved back to the previous champion.
+//! Promotion order, so a failure never leaves a half promotion: the model folder (`model.json`,
+//! the Python loader in `code/`, `MLmodel`) is written under `models/v<N>/`, the registry
+//! alias is moved, and the champion pointer is written last. Serving reads only the pointer
+//! and the file it names. If the pointer cannot be written, the alias is moved back to the
+//! previous champion.
 
 use std::sync::Arc;
 
@@ -12,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::drift::DriftReport;
-use crate::model::{Model, ModelArtifact};
+use crate::model::artifact::MODEL_JSON_FILE;
+use crate::model::{model_folder, Model, ModelArtifact};
 use crate::ports::{ArtifactStore, RunInfo, Tracker, TrainingLock};
 
 use super::tracking::{self, ModelRecord, DRIFT_TABLE_PATH};
@@ -156,17 +158,17 @@ pub(super) async fn publish_version(
     artifact.provenance.version = Some(version);
     let serving_copy = artifact.to_json_bytes()?;
     let sha256 = sha256_hex(&serving_copy);
-    let model_key = format!("models/v{version}/model.json");
-    artifacts
-        .put(&model_key, serving_copy, "application/json")
-        .await?;
-    artifacts
-        .put(
-            &format!("models/v{version}/MLmodel"),
-            mlmodel.into_bytes(),
-            "application/yaml",
-        )
-        .await?;
+    let model_key = format!("models/v{version}/{MODEL_JSON_FILE}");
+    // The whole model folder, so `models/v<N>/` loads in MLflow's Python client as well.
+    for file in model_folder(serving_copy, mlmodel) {
+        artifacts
+            .put(
+                &format!("models/v{version}/{}", file.path),
+                file.bytes,
+                file.content_type,
+            )
+            .await?;
+    }
     if let Some(bytes) = drift_bytes {
         artifacts
             .put(

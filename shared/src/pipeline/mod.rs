@@ -2,9 +2,9 @@
 //!
 //! Pure logic over the ports; the same code runs in a Lambda, in `fraudctl` and in tests.
 //!
-//! Promotion order, so a failure never leaves a half promotion: the model files are written
-//! under `models/v<N>/`, the registry alias is moved, and the champion pointer is written
-//! last. Serving reads only the pointer and the file it names. If the pointer cannot be
+//! Promotion order, so a failure never leaves a half promotion: the model folder (`model.json`,
+//! `code/fraudrisk_pyfunc.py`, `MLmodel`) is written under `models/v<N>/`, the registry alias
+//! is moved, and the champion pointer is written last. Serving reads only the pointer and the file it names. If the pointer cannot be
 //! written, the alias is moved back to the previous champion.
 //!
 //! Layout: [`champion`] (the pointer, loading, publishing a version, promoting it),

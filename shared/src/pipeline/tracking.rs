@@ -5,7 +5,7 @@
 //!   its holdout split; retrain: the held-out new rows), linked to that logged model;
 //! - `champion_holdout_<metric>`: the serving champion on the same rows (retrain only);
 //! - `cv_roc_auc`: the chosen strength's mean cross-validated ROC AUC (the whole grid is in
-//!   `model/model.json`);
+//!   `model.json` of the logged model, beside its `MLmodel` and `code/fraudrisk_pyfunc.py`);
 //! - drift headlines (`drift_detected`, `drift_features_significant`, `drift_max_psi`,
 //!   `drift_min_adjusted_p_value`); the 20 per-feature rows are one table artifact,
 //!   `drift_features.json`, instead of 40 one-bar charts;
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{json_bytes, PipelineError, PipelineSettings};
 use crate::drift::DriftReport;
-use crate::model::{CvResult, Metrics, Provenance, TrainConfig};
+use crate::model::{model_folder, CvResult, Metrics, Provenance, TrainConfig};
 use crate::ports::{
     LoggedModel, ModelSpec, ModelVersionInfo, PredictionStats, RunData, RunInfo, Tracker,
 };
@@ -78,12 +78,11 @@ pub(super) async fn log_and_register_model(
         tracker
             .log_model_metrics(run, &model, &metrics.metrics)
             .await?;
-        tracker
-            .log_model_artifact(run, &model, "model.json", record.model_json)
-            .await?;
-        tracker
-            .log_model_artifact(run, &model, "MLmodel", record.mlmodel.into_bytes())
-            .await?;
+        for file in model_folder(record.model_json, record.mlmodel) {
+            tracker
+                .log_model_artifact(run, &model, file.path, file.bytes)
+                .await?;
+        }
         tracker.finalize_logged_model(&model, true).await?;
         Ok::<_, PipelineError>(())
     }

@@ -100,6 +100,7 @@ impl MlflowTracker {
 fn content_type_of(path: &str) -> &'static str {
     match path.rsplit('.').next() {
         Some("json") => "application/json",
+        Some("py") => crate::model::pyfunc::PYFUNC_CONTENT_TYPE,
         Some("txt") => "text/plain; charset=utf-8",
         Some("yaml" | "yml") => "application/yaml",
         _ if path.ends_with("MLmodel") => "application/yaml",
