@@ -9,97 +9,15 @@
 //! difference on the asymptotic one), and so must the method, `statistic_location` and
 //! `statistic_sign`. Run with `--nocapture` to see the largest relative error per group.
 
+mod drift_common;
+
+use drift_common::{fixture, num, sample};
 use fraudrisk::drift::{kolmogorov_two_sided_sf, ks_2samp, ks_2samp_sorted, KsMethod, KsOutcome};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The fixture file.
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/drift/ks_2samp.json"
-);
-
 const REL_TOL: f64 = 1e-9;
 const TAIL: f64 = 1e-100;
-
-fn fixture() -> Value {
-    let text = std::fs::read_to_string(FIXTURE).unwrap_or_else(|e| panic!("{FIXTURE}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A fixture number; NaN and infinities are stored as strings (JSON has none).
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) if s == "nan" => f64::NAN,
-        Value::String(s) if s == "inf" => f64::INFINITY,
-        Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
-        _ => v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")),
-    }
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014), as in the generator.
-fn splitmix(seed: u64, n: usize) -> Vec<u64> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        })
-        .collect()
-}
-
-fn uniforms(seed: u64, n: usize) -> Vec<f64> {
-    splitmix(seed, n)
-        .into_iter()
-        .map(|v| (v >> 11) as f64 * 2f64.powi(-53))
-        .collect()
-}
-
-/// A sample stored inline (`reference`) or as a SplitMix64 spec (`reference_spec`), re-created
-/// with the generator's exact floating-point operations.
-fn sample(case: &Value, side: &str) -> Vec<f64> {
-    if let Some(values) = case[side].as_array() {
-        return values.iter().map(num).collect();
-    }
-    let spec = &case[format!("{side}_spec")];
-    let n = spec["n"].as_u64().unwrap() as usize;
-    let seed = spec["seed"].as_u64().unwrap();
-    match spec["kind"].as_str().unwrap() {
-        "irwin_hall" => {
-            let u = uniforms(seed, 4 * n);
-            let (loc, scale) = (num(&spec["loc"]), num(&spec["scale"]));
-            u.chunks_exact(4)
-                .map(|u| loc + scale * ((((u[0] + u[1]) + u[2]) + u[3]) - 2.0))
-                .collect()
-        }
-        "codes" => {
-            let (lo, k) = (spec["lo"].as_u64().unwrap(), spec["k"].as_u64().unwrap());
-            splitmix(seed, n)
-                .into_iter()
-                .map(|v| (lo + v % k) as f64)
-                .collect()
-        }
-        // The k-th smallest of m uniforms: Beta(k, m + 1 - k).
-        "beta_order" => {
-            let (k, m) = (
-                spec["k"].as_u64().unwrap() as usize,
-                spec["m"].as_u64().unwrap() as usize,
-            );
-            uniforms(seed, m * n)
-                .chunks_exact(m)
-                .map(|row| {
-                    let mut row = row.to_vec();
-                    row.sort_by(f64::total_cmp);
-                    row[k - 1]
-                })
-                .collect()
-        }
-        other => panic!("unknown sample kind {other}"),
-    }
-}
 
 fn rel(ours: f64, expected: f64) -> f64 {
     if ours == expected {
@@ -180,7 +98,7 @@ fn group(case: &Value, out: &KsOutcome) -> &'static str {
 /// method, `statistic_location` and `statistic_sign`; the sorted-input variant must agree.
 #[test]
 fn ks_2samp_matches_scipy() {
-    let file = fixture();
+    let file = fixture("ks_2samp.json");
     let cases = file["cases"].as_array().unwrap();
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let mut errors = Errors::default();
@@ -232,7 +150,7 @@ fn ks_2samp_matches_scipy() {
 /// that computes it.
 #[test]
 fn kolmogorov_two_sided_sf_matches_scipy_kstwo() {
-    let file = fixture();
+    let file = fixture("ks_2samp.json");
     let points = file["kstwo_sf"].as_array().unwrap();
     let mut errors = Errors::default();
     for point in points {

@@ -12,78 +12,16 @@ use fraudrisk::drift::{
     TestOutcome,
 };
 use fraudrisk::schema::{feature_index, Applicant, Domain, Feature, FeatureKind, FEATURES};
+mod drift_common;
+
+use drift_common::{fixture, num, sample};
 use serde_json::Value;
 
 const REL_TOL: f64 = 1e-9;
 const TAIL: f64 = 1e-100;
 
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/tests/fixtures/drift/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A fixture number; NaN and infinities are stored as strings (JSON has none).
-fn num(v: &Value) -> f64 {
-    match v {
-        Value::String(s) if s == "nan" => f64::NAN,
-        Value::String(s) if s == "inf" => f64::INFINITY,
-        Value::String(s) if s == "-inf" => f64::NEG_INFINITY,
-        _ => v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")),
-    }
-}
-
 fn cases(file: &Value, key: &str) -> Vec<Value> {
     file[key].as_array().cloned().unwrap_or_default()
-}
-
-/// SplitMix64 (Steele, Lea, Flood 2014), as in the generator.
-fn splitmix(seed: u64, n: usize) -> Vec<u64> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        })
-        .collect()
-}
-
-/// A sample stored inline (`reference`) or as a SplitMix64 spec (`reference_spec`), re-created
-/// with the generator's exact floating-point operations.
-fn sample(case: &Value, side: &str) -> Vec<f64> {
-    if let Some(values) = case[side].as_array() {
-        return values.iter().map(num).collect();
-    }
-    let spec = &case[format!("{side}_spec")];
-    let n = spec["n"].as_u64().unwrap() as usize;
-    let seed = spec["seed"].as_u64().unwrap();
-    match spec["kind"].as_str().unwrap() {
-        "irwin_hall" => {
-            let z = splitmix(seed, 4 * n);
-            let u: Vec<f64> = z
-                .iter()
-                .map(|v| (v >> 11) as f64 * 2f64.powi(-53))
-                .collect();
-            let (loc, scale) = (num(&spec["loc"]), num(&spec["scale"]));
-            (0..n)
-                .map(|i| {
-                    loc + scale
-                        * ((((u[4 * i] + u[4 * i + 1]) + u[4 * i + 2]) + u[4 * i + 3]) - 2.0)
-                })
-                .collect()
-        }
-        "codes" => {
-            let (lo, k) = (spec["lo"].as_u64().unwrap(), spec["k"].as_u64().unwrap());
-            splitmix(seed, n)
-                .into_iter()
-                .map(|v| (lo + v % k) as f64)
-                .collect()
-        }
-        other => panic!("unknown sample kind {other}"),
-    }
 }
 
 /// Largest relative error seen by one test, for the summary line.

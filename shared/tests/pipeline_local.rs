@@ -30,6 +30,22 @@ async fn trained_services(dir: &std::path::Path) -> (Services, PipelineSettings)
     (services, settings)
 }
 
+/// Loads `rows` as new rows under `source`, then retrains in `mode`.
+async fn load_and_retrain(
+    services: &Services,
+    settings: &PipelineSettings,
+    source: &str,
+    rows: &[fraudrisk::dataset::SourceRow],
+    mode: RetrainMode,
+) -> pipeline::RetrainSummary {
+    services
+        .records
+        .load_records(source, RecordRole::New, rows)
+        .await
+        .unwrap();
+    services.retrain(settings, mode).await.unwrap()
+}
+
 #[tokio::test]
 async fn life_cycle_from_load_to_promotion() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,15 +200,14 @@ async fn if_drift_absorbs_rows_that_did_not_drift() {
     let (services, settings) = trained_services(dir.path()).await;
     // Fresh rows from the reference distribution: no drift expected.
     let same = generated_rows(GeneratedKind::Reference, config(99, 1200, 0));
-    services
-        .records
-        .load_records("more-reference-like", RecordRole::New, &same)
-        .await
-        .unwrap();
-    let summary = services
-        .retrain(&settings, RetrainMode::IfDrift)
-        .await
-        .unwrap();
+    let summary = load_and_retrain(
+        &services,
+        &settings,
+        "more-reference-like",
+        &same,
+        RetrainMode::IfDrift,
+    )
+    .await;
     assert_eq!(
         summary.outcome,
         RetrainOutcome::AbsorbedWithoutRetraining,
@@ -234,15 +249,14 @@ async fn if_drift_trains_when_the_served_inputs_drifted_though_the_waiting_rows_
         .unwrap();
     // ...while the labelled rows that come back look like the training data.
     let same = generated_rows(GeneratedKind::Reference, config(99, 1200, 0));
-    services
-        .records
-        .load_records("more-reference-like", RecordRole::New, &same)
-        .await
-        .unwrap();
-    let summary = services
-        .retrain(&settings, RetrainMode::IfDrift)
-        .await
-        .unwrap();
+    let summary = load_and_retrain(
+        &services,
+        &settings,
+        "more-reference-like",
+        &same,
+        RetrainMode::IfDrift,
+    )
+    .await;
     assert!(!summary.drift.as_ref().unwrap().drift);
     let served = summary.served_input_drift.as_ref().unwrap();
     assert_eq!(served.served, 400);
