@@ -101,6 +101,7 @@ fn content_type_of(path: &str) -> &'static str {
     match path.rsplit('.').next() {
         Some("json") => "application/json",
         Some("txt") => "text/plain; charset=utf-8",
+        Some("html") => "text/html",
         Some("yaml" | "yml") => "application/yaml",
         _ if path.ends_with("MLmodel") => "application/yaml",
         _ => "application/octet-stream",
