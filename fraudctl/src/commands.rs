@@ -156,14 +156,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mut report = detect_drift(&reference, &current, &config);
             report.data_quality = quality;
             output::print_drift(format, &report);
-            if let Some(path) = &args.html {
+            write_html_option(args.html.as_deref(), || {
                 let context = format!(
                     "Current file {} against reference file {}.",
                     args.current.display(),
                     args.reference.display()
                 );
-                write_html(path, &drift_html(&report, "Drift report", &context))?;
-            }
+                drift_html(&report, "Drift report", &context)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Monitor(args) => {
@@ -190,9 +190,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             spinner.finish();
             let report = report?;
             monitor_output::print_monitor(format, &report);
-            if let Some(path) = &args.html {
-                write_html(path, &monitor_html(&report))?;
-            }
+            write_html_option(args.html.as_deref(), || monitor_html(&report))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Train(args) => train(args, format).await,
@@ -235,12 +233,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Writes a report page; says where on standard error, so standard output stays the table or
-/// the JSON it always was.
+/// Writes a report page.
 pub(crate) fn write_html(path: &Path, html: &str) -> Result<()> {
     std::fs::write(path, html)
-        .with_context(|| format!("cannot write the HTML report to {}", path.display()))?;
-    eprintln!("HTML report written to {}", path.display());
+        .with_context(|| format!("cannot write the HTML report to {}", path.display()))
+}
+
+/// `--html FILE`: writes the page and says where on standard error, so standard output stays
+/// the table or the JSON it always was.
+fn write_html_option(path: Option<&Path>, html: impl FnOnce() -> String) -> Result<()> {
+    if let Some(path) = path {
+        write_html(path, &html())?;
+        eprintln!("HTML report written to {}", path.display());
+    }
     Ok(())
 }
 

@@ -5,6 +5,30 @@ use super::drift::{drift_sections, quality_section};
 use super::svg::{line_chart, reliability_chart, vertical_bars, Pair};
 use super::{escape, legend, p_value, percent, short_number, table, Page};
 use crate::monitor::{MonitorReport, PerformanceFigures, ReliabilityBin, SCORE_HISTOGRAM_BINS};
+use crate::schema::{Domain, FEATURES};
+
+/// A time to the second, for people.
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A segment's name, with the codebook's label for a `sex_marital_status` code.
+fn segment_name(segment: &str, value: &str) -> String {
+    let label = FEATURES
+        .iter()
+        .find(|f| f.name == segment)
+        .and_then(|f| match f.domain {
+            Domain::Codes(codes) => codes
+                .iter()
+                .find(|(code, _)| code.to_string() == value)
+                .map(|(_, label)| *label),
+            Domain::Range { .. } => None,
+        });
+    match label {
+        Some(label) => format!("{segment} {value}: {label}"),
+        None => format!("{segment} {value}"),
+    }
+}
 
 /// The whole page of a monitor report.
 pub fn monitor_html(report: &MonitorReport) -> String {
@@ -13,9 +37,8 @@ pub fn monitor_html(report: &MonitorReport) -> String {
         "Monitor report: champion version {}",
         w.champion_version
     ));
-    let bound = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".to_string())
-    };
+    let bound =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map(time).unwrap_or_else(|| "-".to_string());
     page.element(
         "p",
         "context",
@@ -25,7 +48,7 @@ pub fn monitor_html(report: &MonitorReport) -> String {
             bound(w.since),
             bound(w.until),
             w.champion_version,
-            w.champion_promoted_at.to_rfc3339(),
+            time(w.champion_promoted_at),
             w.reference_rows,
             if w.truncated {
                 " The window held more predictions: the oldest ones were examined (narrow it with --until)."
@@ -222,7 +245,7 @@ fn performance_section(page: &mut Page, report: &MonitorReport) {
     let rows: Vec<_> = report
         .segments
         .iter()
-        .map(|s| figures_row(format!("{} {}", s.segment, s.value), &s.figures))
+        .map(|s| figures_row(segment_name(&s.segment, &s.value), &s.figures))
         .collect();
     page.raw(&table(&header("segment"), &rows));
 }
