@@ -411,6 +411,9 @@ mod tests {
             assert_eq!(got.statistic, expected.statistic, "{}", f.name);
             assert_eq!(got.p_value, expected.p_value, "{}", f.name);
             assert_eq!((got.reference_n, got.current_n), (n_ref, n_cur));
+            // The chart's counts are the test's: every value in one bin.
+            let distribution = got.distribution.as_ref().unwrap();
+            assert_eq!(distribution.totals(), [n_ref as u64, n_cur as u64]);
             assert_eq!(
                 got.psi,
                 crate::drift::population_stability_index(&rc, &cc, f),

@@ -110,3 +110,47 @@ fn bin(
         current: counts[1],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Codes come first in codebook order (empty ones included), other values after, and past
+    /// the cap the rest share one bin.
+    #[test]
+    fn code_bins_list_every_code_then_other_values() {
+        let mut groups = vec![(1.0, [5, 0]), (2.0, [0, 3]), (9.0, [1, 1])];
+        let d = code_distribution(&[0, 1, 2], &groups);
+        assert_eq!(d.binning, "codes");
+        let values: Vec<Option<f64>> = d.bins.iter().map(|b| b.value).collect();
+        assert_eq!(values, [Some(0.0), Some(1.0), Some(2.0), Some(9.0)]);
+        assert_eq!((d.bins[0].reference, d.bins[0].current), (0, 0));
+        assert_eq!(d.totals(), [6, 4]);
+
+        groups = (0..MAX_OTHER_VALUE_BINS + 3)
+            .map(|i| (100.0 + i as f64, [1, 2]))
+            .collect();
+        let d = code_distribution(&[0, 1], &groups);
+        assert_eq!(d.bins.len(), 2 + MAX_OTHER_VALUE_BINS + 1);
+        let rest = d.bins.last().unwrap();
+        assert_eq!((rest.value, rest.reference, rest.current), (None, 3, 6));
+        assert_eq!(d.totals(), [23, 46]);
+    }
+
+    /// Decile bins carry their edges; tied deciles leave no zero-width bin.
+    #[test]
+    fn decile_bins_drop_zero_width_ones() {
+        let deciles = DecileBins {
+            edges: [1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+            reference: [1, 1, 0, 1, 1, 1, 1, 1, 1, 1],
+            current: [2, 0, 0, 0, 0, 0, 0, 0, 0, 5],
+        };
+        let d = decile_distribution(&deciles);
+        assert_eq!(d.binning, "deciles");
+        assert_eq!(d.bins.len(), 9);
+        assert_eq!((d.bins[0].lower, d.bins[0].upper), (None, Some(1.0)));
+        assert_eq!((d.bins[2].lower, d.bins[2].upper), (Some(2.0), Some(3.0)));
+        assert_eq!((d.bins[8].lower, d.bins[8].upper), (Some(8.0), None));
+        assert_eq!(d.totals(), [9, 7]);
+    }
+}
