@@ -14,6 +14,7 @@ use fraudrisk::model::{evaluate, fit, train_with_holdout, ModelArtifact, Provena
 use fraudrisk::monitor::MonitorSettings;
 use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings, RetrainMode};
 use fraudrisk::ports::RecordRole;
+use fraudrisk::report::{drift_html, monitor_html};
 use fraudrisk::request::{applicants_from_json, RequestError, SEED_EXAMPLE_JSON};
 use fraudrisk::schema::{Applicant, FieldValue, LabeledRecord};
 
@@ -155,6 +156,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mut report = detect_drift(&reference, &current, &config);
             report.data_quality = quality;
             output::print_drift(format, &report);
+            write_html_option(args.html.as_deref(), || {
+                let context = format!(
+                    "Current file {} against reference file {}.",
+                    args.current.display(),
+                    args.reference.display()
+                );
+                drift_html(&report, "Drift report", &context)
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Monitor(args) => {
@@ -179,7 +188,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let spinner = Spinner::start(format, "Monitoring the served predictions");
             let report = pipeline::monitor_and_record(&services, request, &settings).await;
             spinner.finish();
-            monitor_output::print_monitor(format, &report?);
+            let report = report?;
+            monitor_output::print_monitor(format, &report);
+            write_html_option(args.html.as_deref(), || monitor_html(&report))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Train(args) => train(args, format).await,
@@ -220,6 +231,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::User(command) => user(&cli.state, command, format).await,
     }
+}
+
+/// Writes a report page.
+pub(crate) fn write_html(path: &Path, html: &str) -> Result<()> {
+    std::fs::write(path, html)
+        .with_context(|| format!("cannot write the HTML report to {}", path.display()))
+}
+
+/// `--html FILE`: writes the page and says where on standard error, so standard output stays
+/// the table or the JSON it always was.
+fn write_html_option(path: Option<&Path>, html: impl FnOnce() -> String) -> Result<()> {
+    if let Some(path) = path {
+        write_html(path, &html())?;
+        eprintln!("HTML report written to {}", path.display());
+    }
+    Ok(())
 }
 
 fn source_name(path: &Path) -> String {

@@ -11,6 +11,7 @@ use fraudrisk::monitor::MonitorSettings;
 use fraudrisk::outcomes::{Outcome, OutcomeResult};
 use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings, RetrainMode, RetrainOutcome};
 use fraudrisk::ports::RecordRole;
+use fraudrisk::report::monitor_html;
 use fraudrisk::request::{applicants_from_json, seed_example_corrected, SEED_EXAMPLE_JSON};
 use fraudrisk::services::Services;
 
@@ -26,7 +27,11 @@ const DEMO_STATE_ENTRIES: &[&str] = &[
     "fraudrisk.sqlite3-shm",
     "artifacts",
     "tracking",
+    MONITOR_HTML,
 ];
+
+/// The monitor's page, in the demo's state folder.
+const MONITOR_HTML: &str = "monitor_report.html";
 
 fn reset_state(state: &Path) -> Result<()> {
     if state.exists() {
@@ -269,6 +274,12 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
         monitor_output::print_monitor(format, &monitored);
     }
     report.insert("monitor".into(), serde_json::to_value(&monitored)?);
+    let html_path = state.join(MONITOR_HTML);
+    crate::commands::write_html(&html_path, &monitor_html(&monitored))?;
+    report.insert(
+        "monitor_html".into(),
+        html_path.display().to_string().into(),
+    );
     let elapsed = started.elapsed();
     report.insert("seconds".into(), elapsed.as_secs_f64().into());
     match format {
@@ -284,6 +295,10 @@ pub async fn run(state_root: &Path, seed: u64, format: Format) -> Result<ExitCod
                     ""
                 },
                 state.display()
+            );
+            outln!(
+                "Monitor report (open it in a browser): {}",
+                html_path.display()
             );
             outln!(
                 "Next: fraudctl --state {0} status, or serve the API: fraudctl --state {0} serve",

@@ -209,6 +209,9 @@ struct DriftArgs {
     /// left out of the tests and reported under data quality).
     #[arg(long)]
     strict: bool,
+    /// Also write the report as a self-contained HTML page to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -229,6 +232,9 @@ struct MonitorArgs {
     /// Outcomes needed before a low realized ROC AUC raises an alert.
     #[arg(long, default_value_t = 100, value_parser = args::row_count)]
     min_labelled: usize,
+    /// Also write the report as a self-contained HTML page to this file.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

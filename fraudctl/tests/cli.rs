@@ -419,6 +419,13 @@ fn the_demo_runs_the_whole_life_cycle() {
         "{alerts:?}"
     );
     monitor_prints_its_tables(&state.path().join("demo"));
+    // The demo writes the monitor's page and says where.
+    let page = Path::new(report["monitor_html"].as_str().unwrap());
+    assert_eq!(page, state.path().join("demo/monitor_report.html"));
+    assert!(std::fs::read_to_string(page)
+        .unwrap()
+        .contains("Monitor report"));
+    monitor_writes_html(&state.path().join("demo"));
     // A second demo in the same folder starts afresh.
     let again = json(&fraudctl(state.path(), &["demo", "--format", "json"]));
     assert_eq!(again["initialtrain"]["version"], 1);
@@ -460,6 +467,47 @@ fn monitor_prints_its_tables(state: &Path) {
     );
     assert!(!reversed.status.success());
     assert!(String::from_utf8_lossy(&reversed.stderr).contains("must be before --until"));
+}
+
+/// `fraudctl monitor --html FILE` writes the page; the JSON on standard output is unchanged.
+fn monitor_writes_html(state: &Path) {
+    let page = state.join("monitor-cli.html");
+    let page_arg = page.to_str().unwrap();
+    let report = json(&fraudctl(
+        state,
+        &[
+            "monitor",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--format",
+            "json",
+            "--html",
+            page_arg,
+        ],
+    ));
+    assert!(report["window"]["served"].as_u64().unwrap() >= 300);
+    assert_eq!(
+        report["prediction_drift"]["histogram"]["current"]
+            .as_array()
+            .unwrap()
+            .len(),
+        20
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    for part in [
+        "Monitor report: champion version",
+        "Alerts",
+        "Input drift",
+        "P(fraud) in 20 bins",
+        "Reliability",
+        "Realized ROC AUC by ISO week",
+        "Segments",
+    ] {
+        assert!(html.contains(part), "{part} missing in the page");
+    }
+    // 20 input charts, the scores, the reliability diagram, AUC by week.
+    assert_eq!(html.matches("<svg").count(), 23);
+    std::fs::remove_file(page).unwrap();
 }
 
 /// `fraudctl predict` with the champion (the demo's state) prints the id it logged the

@@ -18,6 +18,7 @@ pub mod outcomes;
 pub mod pipeline;
 pub mod ports;
 pub mod progress;
+pub mod report;
 pub mod request;
 pub mod schema;
 pub mod services;

@@ -217,7 +217,7 @@ async fn the_life_cycle_on_the_real_services() {
     assert!(second["metrics"]["predictions_since_promotion"].as_f64() == Some(25.0));
     assert!(second["tags"][NO_PREDICTIONS_TAG].is_null());
     assert!(second["metrics"]["champion_holdout_roc_auc"].is_number());
-    for file in ["drift_report.json", DRIFT_TABLE_PATH] {
+    for file in ["drift_report.json", "drift_report.html", DRIFT_TABLE_PATH] {
         assert!(second["artifacts"].to_string().contains(file), "{file}");
     }
 
@@ -285,6 +285,7 @@ async fn the_life_cycle_on_the_real_services() {
         "models/v2/model.json",
         "models/v2/code/fraudrisk_pyfunc.py",
         "models/v2/drift_report.json",
+        "models/v2/drift_report.html",
     ] {
         assert!(
             keys.contains(&format!("{prefix}/{key}")),

@@ -201,6 +201,42 @@ async fn shifted_traffic_drifts_and_its_outcomes_give_realized_performance() {
     assert_eq!(documents[20]["Feature"], "foreign_worker");
 }
 
+/// The recorded monitor run carries the report and its page (the local tracker's files are
+/// under the state folder's `tracking/`).
+#[tokio::test]
+async fn the_monitor_run_carries_the_report_and_its_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = trained_services(dir.path()).await;
+    serve(&services, &rows(GeneratedKind::Shifted, 5, 200), 150).await;
+    let report = pipeline::monitor_and_record(
+        &services,
+        MonitorRequest::default(),
+        &MonitorSettings::default(),
+    )
+    .await
+    .unwrap();
+    let runs: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path().join("tracking/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("artifacts"))
+        .filter(|a| a.join(pipeline::MONITOR_REPORT_PATH).exists())
+        .collect();
+    assert_eq!(runs.len(), 1, "one monitoring run");
+    let page = std::fs::read_to_string(runs[0].join(pipeline::MONITOR_HTML_PATH)).unwrap();
+    assert_eq!(page, fraudrisk::report::monitor_html(&report));
+    assert!(page.contains("Monitor report: champion version 1"));
+    assert!(page.contains("input_drift"));
+    assert_eq!(report.performance.reliability.len(), 10);
+    assert_eq!(
+        report
+            .prediction_drift
+            .histogram
+            .current
+            .iter()
+            .sum::<u64>(),
+        200
+    );
+}
+
 #[tokio::test]
 async fn traffic_like_the_training_data_raises_no_score_alert() {
     let dir = tempfile::tempdir().unwrap();

@@ -192,6 +192,17 @@ async fn life_cycle_from_load_to_promotion() {
         .unwrap();
     assert_eq!(versions.len(), 2);
     assert_eq!(services.records.record_counts().await.unwrap().pending, 0);
+    // The drift report's page: beside the published model, and among the run's artifacts.
+    let page =
+        std::fs::read_to_string(dir.path().join("artifacts/models/v2/drift_report.html")).unwrap();
+    assert!(page.contains("Drift: ") && page.contains("Drift report: retrain"));
+    let run_id = retrained.run_id.clone().unwrap();
+    let logged = dir
+        .path()
+        .join("tracking/runs")
+        .join(&run_id)
+        .join("artifacts/drift_report.html");
+    assert_eq!(std::fs::read_to_string(logged).unwrap(), page);
 }
 
 #[tokio::test]
@@ -216,6 +227,14 @@ async fn if_drift_absorbs_rows_that_did_not_drift() {
     );
     assert!(!summary.drift.as_ref().unwrap().drift);
     assert_eq!(summary.champion_version, 1);
+    // The run that absorbed them carries the drift report's page.
+    let run = dir
+        .path()
+        .join("tracking/runs")
+        .join(summary.run_id.clone().unwrap())
+        .join("artifacts");
+    let page = std::fs::read_to_string(run.join("drift_report.html")).unwrap();
+    assert!(page.contains("No drift: none of the 20 features drifted"));
     let counts = services.records.record_counts().await.unwrap();
     assert_eq!(counts.pending, 0);
     let versions = services

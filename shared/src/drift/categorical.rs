@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::detect::{tested_if_enough, Partial};
+use super::distribution::code_distribution;
 use super::hypothesis::{
     chi_square_test, compensated_sum, mann_whitney_from_groups, non_finite_note,
     two_proportion_z_test,
@@ -95,6 +96,7 @@ pub(super) fn categorical_feature(feature: &Feature, counts: &CategoryCounts) ->
         n,
         means,
         notes,
+        distribution: Some(code_distribution(&codes, &groups)),
     }
 }
 

@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::categorical::{categorical_feature, CategoryCounts};
+use super::distribution::{decile_distribution, FeatureDistribution};
 use super::hypothesis::{non_finite_note, welch_finite};
-use super::psi::psi_deciles;
+use super::psi::{decile_bins, psi_from_counts};
 use super::{adjust_p_values, Correction, DriftConfig, TestOutcome};
 use crate::dataset::DataQuality;
 use crate::schema::{Applicant, Feature, FeatureKind, FEATURES};
@@ -38,6 +39,10 @@ pub struct FeatureDrift {
     pub current_mean: f64,
     /// Why a result is a convention (degenerate input) or what was left out of the test.
     pub note: Option<String>,
+    /// Both sides' counts per code or per reference-decile bin, for charts (absent in reports
+    /// written before it existed, and for a numeric feature with no value on a side).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<FeatureDistribution>,
 }
 
 /// The drift check of a current data set against a reference one.
@@ -155,6 +160,7 @@ pub(super) struct Partial {
     pub(super) n: [usize; 2],
     pub(super) means: [f64; 2],
     pub(super) notes: Vec<String>,
+    pub(super) distribution: Option<FeatureDistribution>,
 }
 
 impl Partial {
@@ -165,6 +171,7 @@ impl Partial {
             n: [0, 0],
             means: [0.0, 0.0],
             notes: Vec::new(),
+            distribution: None,
         }
     }
 
@@ -210,6 +217,7 @@ impl Partial {
             reference_mean,
             current_mean,
             note: (!notes.is_empty()).then(|| notes.join("; ")),
+            distribution: self.distribution,
         }
     }
 }
@@ -241,7 +249,10 @@ fn numeric_feature(reference: &mut [f64], current: &[f64], non_finite: [usize; 2
     let n = [reference.len(), current.len()];
     let (outcome, ref_mean, cur_mean) = welch_finite(reference, current);
     let outcome = tested_if_enough(n, || outcome);
-    let psi = psi_deciles(reference, current);
+    let bins = decile_bins(reference, current);
+    let psi = bins
+        .as_ref()
+        .map_or(0.0, |b| psi_from_counts(&b.reference, &b.current));
     Partial {
         outcome,
         psi,
@@ -250,6 +261,7 @@ fn numeric_feature(reference: &mut [f64], current: &[f64], non_finite: [usize; 2
         notes: non_finite_note(non_finite[0], non_finite[1])
             .into_iter()
             .collect(),
+        distribution: bins.as_ref().map(decile_distribution),
     }
 }
 
@@ -399,6 +411,9 @@ mod tests {
             assert_eq!(got.statistic, expected.statistic, "{}", f.name);
             assert_eq!(got.p_value, expected.p_value, "{}", f.name);
             assert_eq!((got.reference_n, got.current_n), (n_ref, n_cur));
+            // The chart's counts are the test's: every value in one bin.
+            let distribution = got.distribution.as_ref().unwrap();
+            assert_eq!(distribution.totals(), [n_ref as u64, n_cur as u64]);
             assert_eq!(
                 got.psi,
                 crate::drift::population_stability_index(&rc, &cc, f),

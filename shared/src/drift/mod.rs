@@ -24,6 +24,7 @@
 mod categorical;
 mod correction;
 mod detect;
+mod distribution;
 mod hypothesis;
 mod kolmogorov;
 mod ks;
@@ -34,6 +35,7 @@ mod statrs_accuracy;
 
 pub use correction::{adjust_p_values, Correction, UnknownCorrection};
 pub use detect::{detect_drift, DriftReport, FeatureDrift};
+pub use distribution::{DistributionBin, FeatureDistribution, MAX_OTHER_VALUE_BINS};
 pub use hypothesis::{chi_square_test, mann_whitney_u_test, two_proportion_z_test, welch_t_test};
 pub use kolmogorov::kolmogorov_two_sided_sf;
 pub use ks::{ks_2samp, ks_2samp_sorted, KsMethod, KsOutcome};

@@ -66,8 +66,25 @@ pub(crate) fn psi_from_counts(reference: &[u64], current: &[u64]) -> f64 {
 /// PSI over reference deciles. `reference` holds finite values and is reordered in place
 /// (selection, not a full sort: O(n) per decile).
 pub(crate) fn psi_deciles(reference: &mut [f64], current: &[f64]) -> f64 {
+    match decile_bins(reference, current) {
+        Some(bins) => psi_from_counts(&bins.reference, &bins.current),
+        None => 0.0,
+    }
+}
+
+/// The ten reference-decile bins with both sides' counts: bin k is (edges[k-1], edges[k]],
+/// open at the ends.
+pub(crate) struct DecileBins {
+    pub(crate) edges: [f64; 9],
+    pub(crate) reference: [u64; 10],
+    pub(crate) current: [u64; 10],
+}
+
+/// Counts both sides over the reference's deciles; `None` when a side is empty. `reference`
+/// holds finite values and is reordered in place.
+pub(crate) fn decile_bins(reference: &mut [f64], current: &[f64]) -> Option<DecileBins> {
     if reference.is_empty() || current.is_empty() {
-        return 0.0;
+        return None;
     }
     let edges = decile_edges(reference);
     let bin_counts = |values: &[f64]| {
@@ -80,7 +97,11 @@ pub(crate) fn psi_deciles(reference: &mut [f64], current: &[f64]) -> f64 {
         }
         counts
     };
-    psi_from_counts(&bin_counts(reference), &bin_counts(current))
+    Some(DecileBins {
+        edges,
+        reference: bin_counts(reference),
+        current: bin_counts(current),
+    })
 }
 
 /// The 10 %, 20 %, ..., 90 % quantiles as numpy's default (`method="linear"`) computes them:

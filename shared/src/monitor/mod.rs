@@ -27,10 +27,10 @@ use crate::schema::{feature_index, Applicant, FEATURES, FEATURE_COUNT};
 
 pub use emf::{emf_documents, METRIC_NAMESPACE};
 pub use performance::{
-    age_band, Performance, PerformanceFigures, SegmentPerformance, VersionPerformance,
-    WeekPerformance,
+    age_band, reliability, Performance, PerformanceFigures, ReliabilityBin, SegmentPerformance,
+    VersionPerformance, WeekPerformance, RELIABILITY_BINS,
 };
-pub use scores::{prediction_drift, PredictionDrift};
+pub use scores::{prediction_drift, PredictionDrift, ScoreHistogram, SCORE_HISTOGRAM_BINS};
 
 use performance::{GroupedOutcome, ScoredOutcome};
 

@@ -101,6 +101,55 @@ pub struct Performance {
     pub by_version: Vec<VersionPerformance>,
     /// Per ISO week of the prediction (e.g. `2026-W49`), ascending.
     pub by_week: Vec<WeekPerformance>,
+    /// Calibration over the whole window: the predictions with outcomes in 10 bins of P(fraud).
+    #[serde(default)]
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// Bins of the reliability diagram.
+pub const RELIABILITY_BINS: usize = 10;
+
+/// One bin of the reliability diagram: predictions with outcomes whose P(fraud) is in
+/// [lower, upper) (the last bin closed).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
+pub struct ReliabilityBin {
+    pub lower: f64,
+    pub upper: f64,
+    /// Predictions with outcomes in the bin.
+    pub count: usize,
+    /// Their mean P(fraud); null for an empty bin.
+    pub mean_predicted: Option<f64>,
+    /// The share of them whose outcome was fraud; null for an empty bin.
+    pub observed_fraud_share: Option<f64>,
+}
+
+/// The reliability diagram of the labelled rows among `rows` (non-finite scores left out).
+pub fn reliability(rows: &[ScoredOutcome]) -> Vec<ReliabilityBin> {
+    let mut sums = [(0usize, 0.0f64, 0usize); RELIABILITY_BINS];
+    for row in rows {
+        let (p, Some(fraud)) = (row.probability_of_fraud, row.outcome) else {
+            continue;
+        };
+        if !p.is_finite() {
+            continue;
+        }
+        // The cast saturates: scores below 0 land in the first bin.
+        let bin = ((p * RELIABILITY_BINS as f64).floor() as usize).min(RELIABILITY_BINS - 1);
+        let slot = &mut sums[bin];
+        slot.0 += 1;
+        slot.1 += p;
+        slot.2 += usize::from(fraud);
+    }
+    sums.iter()
+        .enumerate()
+        .map(|(k, &(count, sum, frauds))| ReliabilityBin {
+            lower: k as f64 / RELIABILITY_BINS as f64,
+            upper: (k + 1) as f64 / RELIABILITY_BINS as f64,
+            count,
+            mean_predicted: (count > 0).then(|| sum / count as f64),
+            observed_fraud_share: (count > 0).then(|| frauds as f64 / count as f64),
+        })
+        .collect()
 }
 
 /// One model version's figures.
@@ -189,6 +238,7 @@ pub fn performance(rows: &[GroupedOutcome]) -> Performance {
         .into_iter()
         .map(|(week, figures)| WeekPerformance { week, figures })
         .collect(),
+        reliability: reliability(&all),
     }
 }
 
@@ -268,6 +318,27 @@ mod tests {
         assert_eq!(one_class.roc_auc, None);
         assert_eq!(one_class.recall, Some(0.5));
         assert_eq!(PerformanceFigures::of(&[]).label_coverage, 0.0);
+    }
+
+    #[test]
+    fn reliability_bins_average_labelled_rows_only() {
+        let rows = [
+            row(0.05, Some(false)),
+            row(0.15, Some(true)),
+            row(0.95, Some(true)),
+            row(1.0, Some(false)),
+            row(0.5, None),
+        ];
+        let bins = reliability(&rows);
+        assert_eq!(bins.len(), RELIABILITY_BINS);
+        assert_eq!(bins.iter().map(|b| b.count).sum::<usize>(), 4);
+        assert_eq!(bins[0].observed_fraud_share, Some(0.0));
+        assert_eq!(bins[1].mean_predicted, Some(0.15));
+        assert_eq!(bins[5].count, 0);
+        assert_eq!(bins[5].mean_predicted, None);
+        assert_eq!(bins[9].count, 2);
+        assert_eq!(bins[9].observed_fraud_share, Some(0.5));
+        assert!((bins[9].mean_predicted.unwrap() - 0.975).abs() < 1e-15);
     }
 
     #[test]

@@ -32,6 +32,35 @@ pub struct PredictionDrift {
     pub drift: bool,
     /// Why a figure is a convention (too few scores on a side).
     pub note: Option<String>,
+    /// Both sides' P(fraud) counted in 20 equal bins on [0, 1], for the chart.
+    #[serde(default)]
+    pub histogram: ScoreHistogram,
+}
+
+/// Bins of P(fraud) for the score chart.
+pub const SCORE_HISTOGRAM_BINS: usize = 20;
+
+/// P(fraud) counted in [`SCORE_HISTOGRAM_BINS`] bins of equal width on [0, 1]: bin k is
+/// [k/20, (k+1)/20), the last one closed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, utoipa::ToSchema)]
+pub struct ScoreHistogram {
+    /// Reference scores per bin.
+    pub reference: Vec<u64>,
+    /// Served scores per bin.
+    pub current: Vec<u64>,
+}
+
+/// Finite scores per bin; values outside [0, 1] (only a hand-edited log holds one) go to the
+/// nearest end bin.
+fn score_counts(scores: &[f64]) -> Vec<u64> {
+    let mut counts = vec![0u64; SCORE_HISTOGRAM_BINS];
+    let last = SCORE_HISTOGRAM_BINS - 1;
+    for &p in scores.iter().filter(|p| p.is_finite()) {
+        // The cast saturates, so negative scores land in bin 0.
+        let bin = ((p * SCORE_HISTOGRAM_BINS as f64).floor() as usize).min(last);
+        counts[bin] += 1;
+    }
+    counts
 }
 
 /// Compares served scores and decisions with the reference scores at `threshold`.
@@ -93,6 +122,10 @@ pub fn prediction_drift(
         None => (0.0, 1.0, "none"),
     };
     let decision_rate_p_value = if enough { rates.p_value } else { 1.0 };
+    let histogram = ScoreHistogram {
+        reference: score_counts(&reference),
+        current: score_counts(&current),
+    };
     let psi = if enough {
         psi_deciles(&mut reference, &current)
     } else {
@@ -111,6 +144,7 @@ pub fn prediction_drift(
         decision_rate_p_value,
         drift: ks_p_value < alpha / 2.0 || decision_rate_p_value < alpha / 2.0,
         note,
+        histogram,
     }
 }
 
@@ -136,6 +170,18 @@ mod tests {
         assert!((storm.ks_statistic - 0.5).abs() < 0.01, "{storm:?}");
         assert_eq!(storm.current_fraud_rate, 1.0);
         assert!(storm.psi > 1.0);
+        assert_eq!(storm.histogram.current[..10], [0; 10]);
+        assert_eq!(storm.histogram.current.iter().sum::<u64>(), 500);
+        assert_eq!(calm.histogram.reference, vec![100; SCORE_HISTOGRAM_BINS]);
+    }
+
+    #[test]
+    fn score_bins_are_closed_on_the_left_and_the_last_on_both_sides() {
+        let counts = score_counts(&[0.0, 0.049, 0.05, 0.999, 1.0, -0.5, 7.0, f64::NAN]);
+        assert_eq!(counts[0], 3);
+        assert_eq!(counts[1], 1);
+        assert_eq!(counts[19], 3);
+        assert_eq!(counts.iter().sum::<u64>(), 7);
     }
 
     #[test]

@@ -17,8 +17,9 @@ use crate::model::artifact::MODEL_JSON_FILE;
 use crate::model::{model_folder, Model, ModelArtifact};
 use crate::ports::{ArtifactStore, RunInfo, Tracker, TrainingLock};
 
-use super::tracking::{self, ModelRecord, DRIFT_TABLE_PATH};
+use super::tracking::{self, ModelRecord, DRIFT_HTML_PATH, DRIFT_REPORT_PATH, DRIFT_TABLE_PATH};
 use super::{json_bytes, sha256_hex, Cause, PipelineError, PipelineSettings};
+use crate::report::HTML_CONTENT_TYPE;
 
 /// The key of the champion pointer in the artifact store.
 pub const CHAMPION_POINTER_KEY: &str = "champion.json";
@@ -145,9 +146,13 @@ pub(super) async fn publish_version(
             .await?;
     }
     let drift_bytes = drift.map(json_bytes).transpose()?;
-    if let (Some(bytes), Some(drift)) = (&drift_bytes, drift) {
+    let drift_page = drift.map(tracking::drift_page);
+    if let (Some(bytes), Some(page), Some(drift)) = (&drift_bytes, &drift_page, drift) {
         tracker
-            .log_artifact(run, "drift_report.json", bytes.clone())
+            .log_artifact(run, DRIFT_REPORT_PATH, bytes.clone())
+            .await?;
+        tracker
+            .log_artifact(run, DRIFT_HTML_PATH, page.clone())
             .await?;
         tracker
             .log_artifact(run, DRIFT_TABLE_PATH, tracking::drift_table(drift)?)
@@ -172,9 +177,18 @@ pub(super) async fn publish_version(
     if let Some(bytes) = drift_bytes {
         artifacts
             .put(
-                &format!("models/v{version}/drift_report.json"),
+                &format!("models/v{version}/{DRIFT_REPORT_PATH}"),
                 bytes,
                 "application/json",
+            )
+            .await?;
+    }
+    if let Some(page) = drift_page {
+        artifacts
+            .put(
+                &format!("models/v{version}/{DRIFT_HTML_PATH}"),
+                page,
+                HTML_CONTENT_TYPE,
             )
             .await?;
     }

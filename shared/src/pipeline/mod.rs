@@ -38,13 +38,15 @@ pub use champion::{
 pub use initial_train::{initial_train, TrainingSummary};
 pub use monitor::{
     monitor, monitor_and_record, served_input_drift, MonitorRequest, MONITORING_EXPERIMENT,
-    MONITOR_MAX_ROWS, MONITOR_REPORT_PATH,
+    MONITOR_HTML_PATH, MONITOR_MAX_ROWS, MONITOR_REPORT_PATH,
 };
 pub use predict::{predict_and_log, ServedPrediction};
 pub use promotion::Comparison;
 pub use retrain::{retrain, RetrainOutcome, RetrainSummary};
 use tracking::describe;
-pub use tracking::{DRIFT_TABLE_PATH, NOTE_TAG, NO_PREDICTIONS_TAG};
+pub use tracking::{
+    DRIFT_HTML_PATH, DRIFT_REPORT_PATH, DRIFT_TABLE_PATH, NOTE_TAG, NO_PREDICTIONS_TAG,
+};
 
 /// What can stop a pipeline step.
 #[derive(Debug, thiserror::Error)]

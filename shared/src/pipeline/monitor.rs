@@ -11,6 +11,7 @@ use crate::monitor::{
     MonitorWindow, ServedInputDrift,
 };
 use crate::ports::{ArtifactStore, PredictionLog, RecordStore, RunData, Tracker};
+use crate::report::monitor_html;
 use crate::schema::Applicant;
 use crate::services::Services;
 
@@ -18,6 +19,8 @@ use crate::services::Services;
 pub const MONITORING_EXPERIMENT: &str = "fraudrisk-monitoring";
 /// The report's path among a monitoring run's artifacts.
 pub const MONITOR_REPORT_PATH: &str = "monitor_report.json";
+/// Its HTML page, beside it.
+pub const MONITOR_HTML_PATH: &str = "monitor_report.html";
 
 /// The most predictions one monitor run reads (row by row with its logged inputs, about 1.5 KiB each in memory: 300 MiB at most).
 pub const MONITOR_MAX_ROWS: usize = 200_000;
@@ -140,6 +143,9 @@ async fn record_run(tracker: &dyn Tracker, report: &MonitorReport) -> Result<(),
         tracker.log_batch(&run, &run_data(report)).await?;
         tracker
             .log_artifact(&run, MONITOR_REPORT_PATH, json_bytes(report)?)
+            .await?;
+        tracker
+            .log_artifact(&run, MONITOR_HTML_PATH, monitor_html(report).into_bytes())
             .await?;
         tracker
             .log_artifact(

@@ -24,7 +24,7 @@ use super::champion::{promote, publish_version, PublishedVersion};
 use super::promotion::{self, Comparison, Decision};
 use super::tracking::{
     self, describe, push_common_tags, push_drift_metrics, push_metrics, push_prediction_metrics,
-    push_training_params, DRIFT_TABLE_PATH,
+    push_training_params, DRIFT_HTML_PATH, DRIFT_REPORT_PATH, DRIFT_TABLE_PATH,
 };
 use super::{
     finish_run, json_bytes, load_champion, release_training_lock, run_blocking, served_input_drift,
@@ -344,7 +344,10 @@ async fn absorb_without_retraining(
         push_common_tags(&mut data, data_fingerprint, "absorbed_without_retraining");
         tracker.log_batch(&run, &data).await?;
         tracker
-            .log_artifact(&run, "drift_report.json", json_bytes(&drift)?)
+            .log_artifact(&run, DRIFT_REPORT_PATH, json_bytes(&drift)?)
+            .await?;
+        tracker
+            .log_artifact(&run, DRIFT_HTML_PATH, tracking::drift_page(&drift))
             .await?;
         tracker
             .log_artifact(&run, DRIFT_TABLE_PATH, tracking::drift_table(&drift)?)

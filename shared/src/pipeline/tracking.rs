@@ -30,6 +30,21 @@ pub const NO_PREDICTIONS_TAG: &str = "predictions.none";
 const LOGGED_ARTIFACTS_TAG: &str = "mlflow.loggedArtifacts";
 /// The per-feature drift table.
 pub const DRIFT_TABLE_PATH: &str = "drift_features.json";
+/// The drift report, among a retrain run's artifacts and beside a published model.
+pub const DRIFT_REPORT_PATH: &str = "drift_report.json";
+/// Its HTML page.
+pub const DRIFT_HTML_PATH: &str = "drift_report.html";
+
+/// The drift report's page, for a retrain run.
+pub(super) fn drift_page(drift: &DriftReport) -> Vec<u8> {
+    crate::report::drift_html(
+        drift,
+        "Drift report: retrain",
+        "The new rows waiting for training (current) against the rows the champion was \
+         trained on (reference).",
+    )
+    .into_bytes()
+}
 
 /// The model files and figures `publish_version` hands to the tracker.
 pub(super) struct ModelRecord<'a> {

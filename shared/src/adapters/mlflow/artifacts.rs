@@ -102,6 +102,7 @@ fn content_type_of(path: &str) -> &'static str {
         Some("json") => "application/json",
         Some("py") => crate::model::pyfunc::PYFUNC_CONTENT_TYPE,
         Some("txt") => "text/plain; charset=utf-8",
+        Some("html") => "text/html",
         Some("yaml" | "yml") => "application/yaml",
         _ if path.ends_with("MLmodel") => "application/yaml",
         _ => "application/octet-stream",
