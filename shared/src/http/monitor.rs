@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, Required, SchemaFormat};
 
 use super::error::json_response;
-use super::handlers::query_pairs;
+use super::handlers::{is_blank_body, query_pairs};
 use super::openapi::{common_refusals, error_response, json_response as json_answer, reference};
 use super::{ApiError, App};
 use crate::monitor::MonitorSettings;
@@ -63,7 +63,7 @@ fn window(request: &Request<Bytes>) -> Result<MonitorRequest, ApiError> {
             ));
         }
     }
-    if !request.body().iter().all(u8::is_ascii_whitespace) {
+    if !is_blank_body(request.body()) {
         errors.push(FieldError::new(
             "body",
             "must be empty: the window is given in the query (since, until)".to_string(),
