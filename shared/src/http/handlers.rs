@@ -489,18 +489,11 @@ pub(super) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// True for a body with nothing but JSON's whitespace (RFC 8259: space, tab, LF, CR), which
-/// counts as no body. `u8::is_ascii_whitespace` would also pass a form feed, which is not JSON.
-pub(super) fn is_blank_body(body: &[u8]) -> bool {
-    body.iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-}
-
 /// The JSON object of an optional body: `None` for an empty body.
 fn optional_json_object(
     request: &Request<Bytes>,
 ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
-    if is_blank_body(request.body()) {
+    if strict_json::is_blank(request.body()) {
         return Ok(None);
     }
     require_json(request.headers())?;

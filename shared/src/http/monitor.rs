@@ -11,8 +11,9 @@ use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, Required, SchemaFormat};
 
 use super::error::json_response;
-use super::handlers::{is_blank_body, query_pairs};
+use super::handlers::query_pairs;
 use super::openapi::{common_refusals, error_response, json_response as json_answer, reference};
+use super::strict_json;
 use super::{ApiError, App};
 use crate::monitor::MonitorSettings;
 use crate::pipeline::{monitor_and_record, MonitorRequest};
@@ -63,7 +64,7 @@ fn window(request: &Request<Bytes>) -> Result<MonitorRequest, ApiError> {
             ));
         }
     }
-    if !is_blank_body(request.body()) {
+    if !strict_json::is_blank(request.body()) {
         errors.push(FieldError::new(
             "body",
             "must be empty: the window is given in the query (since, until)".to_string(),

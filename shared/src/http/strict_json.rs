@@ -237,6 +237,13 @@ fn convert(
     }
 }
 
+/// True for a body with nothing but JSON's whitespace (RFC 8259: space, tab, LF, CR), which
+/// counts as no body. `u8::is_ascii_whitespace` would also pass a form feed, which is not JSON.
+pub(super) fn is_blank(body: &[u8]) -> bool {
+    body.iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,21 +16,9 @@ pub use monitor::monitor_html;
 /// The content type the pages are stored with.
 pub const HTML_CONTENT_TYPE: &str = "text/html";
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Escapes text for HTML element content and quoted attribute values (the one escape the
+/// predict page uses too).
+pub use crate::http::html::escape;
 
 /// A number for people: up to 4 significant digits, scientific when very small or large.
 pub(crate) fn short_number(value: f64) -> String {
