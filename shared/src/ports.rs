@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dataset::SourceRow;
+use crate::dataset::{DataQuality, SourceRow};
 pub use crate::lock_owner::LockOwner;
+use crate::monitor::{ScoreReference, WindowAggregates};
 use crate::outcomes::{self, Outcome, StoredOutcome};
 use crate::schema::LabeledRecord;
 use crate::BoxError;
@@ -296,6 +297,25 @@ pub trait PredictionLog: Send + Sync {
         until: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<MonitoredPrediction>, StoreError>;
+    /// The monitor's aggregates over the same window, computed in the store in one consistent
+    /// read whose memory does not grow with the log: per feature the distinct logged values
+    /// with their counts (SQL `GROUP BY`), and every prediction's score, decision, outcome,
+    /// version, time and segment inputs streamed in P(fraud) order through a
+    /// [`WindowScan`](crate::monitor::WindowScan) against `reference`.
+    async fn window_aggregates(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        reference: &ScoreReference,
+    ) -> Result<WindowAggregates, StoreError>;
+    /// The data quality of the inputs logged in the window, read row by row in the order of
+    /// [`PredictionLog::predictions_in_window`] but streamed: only counts and the first
+    /// examples are kept. The monitor asks for it when the aggregates show a bad value.
+    async fn window_data_quality(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<DataQuality, StoreError>;
 }
 
 /// Outcomes of served predictions, and the labelled rows they make.

@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use fraudrisk::dataset::DataQuality;
 use fraudrisk::http::{App, BROKEN_CHAMPION_HINT};
+use fraudrisk::monitor::{ScoreReference, WindowAggregates};
 use fraudrisk::ports::{
     MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
 };
@@ -209,6 +211,24 @@ impl PredictionLog for BrokenLog {
             "the disk is gone",
         ))
     }
+    async fn window_aggregates(
+        &self,
+        _since: Option<DateTime<Utc>>,
+        _until: Option<DateTime<Utc>>,
+        _reference: &ScoreReference,
+    ) -> Result<WindowAggregates, StoreError> {
+        Err(StoreError::backend("window_aggregates", "the disk is gone"))
+    }
+    async fn window_data_quality(
+        &self,
+        _since: Option<DateTime<Utc>>,
+        _until: Option<DateTime<Utc>>,
+    ) -> Result<DataQuality, StoreError> {
+        Err(StoreError::backend(
+            "window_data_quality",
+            "the disk is gone",
+        ))
+    }
 }
 
 #[tokio::test]
@@ -267,6 +287,21 @@ impl PredictionLog for FlakyLog {
         limit: usize,
     ) -> Result<Vec<MonitoredPrediction>, StoreError> {
         self.inner.predictions_in_window(since, until, limit).await
+    }
+    async fn window_aggregates(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        reference: &ScoreReference,
+    ) -> Result<WindowAggregates, StoreError> {
+        self.inner.window_aggregates(since, until, reference).await
+    }
+    async fn window_data_quality(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<DataQuality, StoreError> {
+        self.inner.window_data_quality(since, until).await
     }
 }
 

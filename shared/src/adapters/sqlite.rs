@@ -19,6 +19,7 @@ use crate::ports::{
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
 mod lock;
+mod monitor_window;
 mod outcomes;
 mod predictions;
 

@@ -59,6 +59,11 @@ pub struct DataQuality {
 }
 
 impl DataQuality {
+    /// The data quality of `rows` rows without a missing or out-of-domain value.
+    pub fn clean(rows: u64) -> Self {
+        QualityTally::clean(rows)
+    }
+
     /// True when no value was missing or out of domain.
     pub fn is_clean(&self) -> bool {
         self.rows_with_issues == 0
@@ -140,6 +145,15 @@ impl QualityTally {
         if std::mem::take(&mut self.row_has_issue) {
             self.rows_with_issues += 1;
         }
+    }
+
+    /// The data quality of `rows` rows without a bad cell.
+    pub(crate) fn clean(rows: u64) -> DataQuality {
+        QualityTally {
+            rows,
+            ..QualityTally::new()
+        }
+        .finish()
     }
 
     pub(crate) fn finish(self) -> DataQuality {

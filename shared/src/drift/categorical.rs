@@ -131,16 +131,22 @@ impl CategoryCounts {
 
     #[inline]
     pub(super) fn add(&mut self, side: usize, value: f64) {
+        self.add_count(side, value, 1);
+    }
+
+    /// Counts `count` values equal to `value` on `side` at once.
+    #[inline]
+    pub(super) fn add_count(&mut self, side: usize, value: f64, count: u64) {
         let offset = value - self.low as f64;
         // The cast saturates (negative and NaN give 0), so the round trip is true exactly for a
         // whole offset in range; cheaper than `fract()`, which is a libm call on baseline x86-64.
         let index = offset as usize;
         if index as f64 == offset && index < self.dense.len() {
-            self.dense[index][side] += 1;
+            self.dense[index][side] += count;
         } else if value.is_finite() {
-            self.other.entry(order_key(value + 0.0)).or_default()[side] += 1;
+            self.other.entry(order_key(value + 0.0)).or_default()[side] += count;
         } else {
-            self.non_finite[side] += 1;
+            self.non_finite[side] += count;
         }
     }
 

@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::categorical::{categorical_feature, CategoryCounts};
 use super::distribution::{decile_distribution, FeatureDistribution};
-use super::hypothesis::{non_finite_note, welch_finite};
-use super::psi::{decile_bins, psi_from_counts};
+use super::hypothesis::{
+    moments, moments_of_groups, non_finite_note, welch_finite, welch_of_moments,
+};
+use super::psi::{decile_bins, decile_bins_grouped, psi_from_counts, DecileBins};
 use super::{adjust_p_values, Correction, DriftConfig, TestOutcome};
 use crate::dataset::DataQuality;
 use crate::schema::{Applicant, Feature, FeatureKind, FEATURES};
@@ -121,7 +123,61 @@ pub fn detect_drift(
         };
         partials.push((feature, partial));
     }
+    finish_report(partials, config, reference.len(), current.len())
+}
 
+/// [`detect_drift`] with the current side given per feature (schema order) as distinct values
+/// and their counts, as the monitor's SQL aggregates return them; a missing or unusable cell
+/// is a NaN value. The reference is rows as before. Same tests, same report: categorical
+/// features to the bit, numeric ones to rounding (their sums of squared deviations are added
+/// per distinct value instead of per row).
+pub fn detect_drift_grouped(
+    reference: &[Applicant],
+    current: &[Vec<(f64, u64)>],
+    current_rows: usize,
+    config: &DriftConfig,
+) -> DriftReport {
+    let empty = Vec::new();
+    let mut partials = Vec::with_capacity(FEATURES.len());
+    let mut ref_column: Vec<f64> = Vec::new();
+    for (j, feature) in FEATURES.iter().enumerate() {
+        let groups = current.get(j).unwrap_or(&empty);
+        let partial = if feature.kind == FeatureKind::Numeric {
+            fill_column(&mut ref_column, reference, j);
+            let finite: Vec<(f64, u64)> = groups
+                .iter()
+                .filter(|g| g.0.is_finite())
+                .map(|&(v, c)| (v + 0.0, c))
+                .collect();
+            let non_finite: u64 = groups
+                .iter()
+                .filter(|g| !g.0.is_finite())
+                .map(|g| g.1)
+                .sum();
+            let dropped = [reference.len() - ref_column.len(), non_finite as usize];
+            numeric_feature_grouped(&mut ref_column, &finite, dropped)
+        } else {
+            let mut counts = CategoryCounts::new(feature);
+            for row in reference {
+                counts.add(0, row.0[j]);
+            }
+            for &(value, count) in groups {
+                counts.add_count(1, value, count);
+            }
+            categorical_feature(feature, &counts)
+        };
+        partials.push((feature, partial));
+    }
+    finish_report(partials, config, reference.len(), current_rows)
+}
+
+/// Adjusts the 20 p-values together and assembles the report.
+fn finish_report(
+    partials: Vec<(&'static Feature, Partial)>,
+    config: &DriftConfig,
+    reference_rows: usize,
+    current_rows: usize,
+) -> DriftReport {
     let p_values: Vec<f64> = partials.iter().map(|(_, p)| p.outcome.p_value).collect();
     let adjusted = adjust_p_values(&p_values, config.correction);
     let features: Vec<FeatureDrift> = partials
@@ -136,8 +192,8 @@ pub fn detect_drift(
         correction: config.correction,
         alpha: config.alpha,
         min_psi: config.min_psi,
-        reference_rows: reference.len(),
-        current_rows: current.len(),
+        reference_rows,
+        current_rows,
         features,
         data_quality: None,
     }
@@ -248,8 +304,30 @@ fn fill_column(column: &mut Vec<f64>, rows: &[Applicant], j: usize) {
 fn numeric_feature(reference: &mut [f64], current: &[f64], non_finite: [usize; 2]) -> Partial {
     let n = [reference.len(), current.len()];
     let (outcome, ref_mean, cur_mean) = welch_finite(reference, current);
-    let outcome = tested_if_enough(n, || outcome);
     let bins = decile_bins(reference, current);
+    numeric_partial(n, (outcome, ref_mean, cur_mean), bins, non_finite)
+}
+
+/// [`numeric_feature`] with the current side as distinct finite values and their counts.
+fn numeric_feature_grouped(
+    reference: &mut [f64],
+    current: &[(f64, u64)],
+    non_finite: [usize; 2],
+) -> Partial {
+    let current_moments = moments_of_groups(current);
+    let n = [reference.len(), current_moments.n];
+    let welch = welch_of_moments(moments(reference), current_moments);
+    let bins = decile_bins_grouped(reference, current);
+    numeric_partial(n, welch, bins, non_finite)
+}
+
+fn numeric_partial(
+    n: [usize; 2],
+    (outcome, ref_mean, cur_mean): (TestOutcome, f64, f64),
+    bins: Option<DecileBins>,
+    non_finite: [usize; 2],
+) -> Partial {
+    let outcome = tested_if_enough(n, || outcome);
     let psi = bins
         .as_ref()
         .map_or(0.0, |b| psi_from_counts(&b.reference, &b.current));

@@ -48,13 +48,13 @@ pub(crate) fn compensated_sum(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 /// Count, mean and sum of squared deviations of a sample.
-struct Moments {
-    n: usize,
+pub(crate) struct Moments {
+    pub(crate) n: usize,
     mean: f64,
     squared_deviations: f64,
 }
 
-fn moments(values: &[f64]) -> Moments {
+pub(crate) fn moments(values: &[f64]) -> Moments {
     let n = values.len();
     let Some(&first) = values.first() else {
         return Moments {
@@ -129,10 +129,46 @@ pub fn welch_t_test(reference: &[f64], current: &[f64]) -> TestOutcome {
         .with_note(non_finite_note(r_dropped, c_dropped))
 }
 
+/// The moments of a sample given as distinct finite values with their counts (the monitor's
+/// SQL aggregates): the same sums as [`moments`] over the expanded sample, each value's deviation
+/// weighted by its count. For whole numbers the sum, so the mean, is [`moments`]'s exactly.
+pub(crate) fn moments_of_groups(groups: &[(f64, u64)]) -> Moments {
+    let groups: Vec<(f64, u64)> = groups.iter().copied().filter(|g| g.1 > 0).collect();
+    let n = groups.iter().map(|g| g.1).sum::<u64>() as usize;
+    match groups.as_slice() {
+        [] => Moments {
+            n,
+            mean: 0.0,
+            squared_deviations: 0.0,
+        },
+        [(value, _)] => Moments {
+            n,
+            mean: *value,
+            squared_deviations: 0.0,
+        },
+        _ => {
+            let mean = compensated_sum(groups.iter().map(|&(v, c)| v * c as f64)) / n as f64;
+            let squared_deviations = compensated_sum(
+                groups
+                    .iter()
+                    .map(|&(v, c)| (v - mean) * (v - mean) * c as f64),
+            );
+            Moments {
+                n,
+                mean,
+                squared_deviations,
+            }
+        }
+    }
+}
+
 /// Welch's test on finite values; also returns the two means (0 for an empty side).
 pub(crate) fn welch_finite(reference: &[f64], current: &[f64]) -> (TestOutcome, f64, f64) {
-    let r = moments(reference);
-    let c = moments(current);
+    welch_of_moments(moments(reference), moments(current))
+}
+
+/// Welch's test from the two sides' moments; also returns the two means.
+pub(crate) fn welch_of_moments(r: Moments, c: Moments) -> (TestOutcome, f64, f64) {
     let means = (r.mean, c.mean);
     let outcome = if r.n < 2 || c.n < 2 {
         TestOutcome::undefined(format!(

@@ -89,8 +89,25 @@ pub fn ks_2samp_sorted(reference_sorted: &[f64], current_sorted: &[f64]) -> Opti
     if !usable(reference_sorted) || !usable(current_sorted) {
         return None;
     }
-    let (n1, n2) = (reference_sorted.len(), current_sorted.len());
-    let (d, location, sign) = statistic(reference_sorted, current_sorted);
+    ks_2samp_grouped(&run_lengths(reference_sorted), &run_lengths(current_sorted))
+}
+
+/// [`ks_2samp`] on samples given as distinct values, ascending, each with how often it occurs
+/// (values equal as numbers, -0.0 and 0.0, are one value). Same statistic, location, sign and
+/// p-value as on the expanded samples: the ECDFs only step at these values. None when a side is
+/// empty, holds a NaN or a zero count, or is not strictly ascending.
+pub fn ks_2samp_grouped(reference: &[(f64, u64)], current: &[(f64, u64)]) -> Option<KsOutcome> {
+    let usable = |s: &[(f64, u64)]| {
+        !s.is_empty()
+            && s.iter().all(|g| g.1 > 0 && !g.0.is_nan())
+            && s.windows(2).all(|w| w[0].0 < w[1].0)
+    };
+    if !usable(reference) || !usable(current) {
+        return None;
+    }
+    let total = |s: &[(f64, u64)]| s.iter().map(|g| g.1).sum::<u64>() as usize;
+    let (n1, n2) = (total(reference), total(current));
+    let (d, location, sign) = statistic(reference, current, n1, n2);
     let g = gcd(n1 as u64, n2 as u64);
     let mut d = d;
     if n1.max(n2) <= MAX_AUTO_N {
@@ -123,6 +140,18 @@ pub fn ks_2samp_sorted(reference_sorted: &[f64], current_sorted: &[f64]) -> Opti
     })
 }
 
+/// A sorted sample as (value, count) runs of equal values (equal as numbers).
+fn run_lengths(sorted: &[f64]) -> Vec<(f64, u64)> {
+    let mut runs: Vec<(f64, u64)> = Vec::new();
+    for &v in sorted {
+        match runs.last_mut() {
+            Some((last, count)) if *last == v => *count += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    runs
+}
+
 fn gcd(mut a: u64, mut b: u64) -> u64 {
     while b != 0 {
         (a, b) = (b, a % b);
@@ -133,8 +162,8 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// The largest ECDF difference either way, where it is reached and its sign, in one merge of
 /// the two sorted samples. Mirrors scipy's `cdf1 - cdf2` on the pooled values followed by
 /// `argmax` / `argmin` (first index wins, reference values come first in the pool).
-fn statistic(a: &[f64], b: &[f64]) -> (f64, f64, i8) {
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
+fn statistic(a: &[(f64, u64)], b: &[(f64, u64)], n1: usize, n2: usize) -> (f64, f64, i8) {
+    let (n1, n2) = (n1 as f64, n2 as f64);
     // (difference, value) of the best point among the values of each sample; strict updates keep
     // the smallest value on ties, as argmax / argmin keep the first index.
     let mut max_a: Option<(f64, f64)> = None;
@@ -150,36 +179,40 @@ fn statistic(a: &[f64], b: &[f64]) -> (f64, f64, i8) {
             *best = Some((diff, value));
         }
     };
+    // Group indices and the counts of values up to the current one on each side.
     let (mut i, mut j) = (0, 0);
+    let (mut count_a, mut count_b) = (0u64, 0u64);
     loop {
         let value = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) => {
+            (Some(&(x, _)), Some(&(y, _))) => {
                 if x <= y {
                     x
                 } else {
                     y
                 }
             }
-            (Some(&x), None) => x,
-            (None, Some(&y)) => y,
+            (Some(&(x, _)), None) => x,
+            (None, Some(&(y, _))) => y,
             (None, None) => break,
         };
-        let (first_a, first_b) = (a.get(i).copied(), b.get(j).copied());
-        let (i0, j0) = (i, j);
-        // searchsorted(side='right'): every value equal to this one is counted.
-        while a.get(i).is_some_and(|&x| x <= value) {
+        // searchsorted(side='right'): every value equal to this one is counted. The value as
+        // stored at the group's first index is scipy's `data_all[argmax]`.
+        let first_a = a.get(i).filter(|g| g.0 <= value).map(|&(x, count)| {
             i += 1;
-        }
-        while b.get(j).is_some_and(|&y| y <= value) {
+            count_a += count;
+            x
+        });
+        let first_b = b.get(j).filter(|g| g.0 <= value).map(|&(y, count)| {
             j += 1;
-        }
-        let diff = i as f64 / n1 - j as f64 / n2;
-        // The value as stored at the group's first index (scipy's `data_all[argmax]`).
-        if let Some(v) = first_a.filter(|_| i > i0) {
+            count_b += count;
+            y
+        });
+        let diff = count_a as f64 / n1 - count_b as f64 / n2;
+        if let Some(v) = first_a {
             better(&mut max_a, diff, v, true);
             better(&mut min_a, diff, v, false);
         }
-        if let Some(v) = first_b.filter(|_| j > j0) {
+        if let Some(v) = first_b {
             better(&mut max_b, diff, v, true);
             better(&mut min_b, diff, v, false);
         }

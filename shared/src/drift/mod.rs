@@ -34,12 +34,12 @@ mod special;
 mod statrs_accuracy;
 
 pub use correction::{adjust_p_values, Correction, UnknownCorrection};
-pub use detect::{detect_drift, DriftReport, FeatureDrift};
+pub use detect::{detect_drift, detect_drift_grouped, DriftReport, FeatureDrift};
 pub use distribution::{DistributionBin, FeatureDistribution, MAX_OTHER_VALUE_BINS};
 pub use hypothesis::{chi_square_test, mann_whitney_u_test, two_proportion_z_test, welch_t_test};
 pub use kolmogorov::kolmogorov_two_sided_sf;
-pub use ks::{ks_2samp, ks_2samp_sorted, KsMethod, KsOutcome};
-pub(crate) use psi::psi_deciles;
+pub use ks::{ks_2samp, ks_2samp_grouped, ks_2samp_sorted, KsMethod, KsOutcome};
+pub(crate) use psi::{decile_bin, decile_bins, decile_edges, psi_from_counts};
 pub use psi::{population_stability_index, PSI_SHARE_FLOOR};
 
 use serde::{Deserialize, Serialize};

@@ -90,10 +90,7 @@ pub(crate) fn decile_bins(reference: &mut [f64], current: &[f64]) -> Option<Deci
     let bin_counts = |values: &[f64]| {
         let mut counts = [0u64; 10];
         for &v in values {
-            // Number of edges strictly below v: numpy's searchsorted(edges, v, side="left").
-            // Nine branch-free comparisons beat a binary search, whose branches mispredict.
-            let bin: usize = edges.iter().map(|&e| usize::from(e < v)).sum();
-            counts[bin] += 1;
+            counts[decile_bin(&edges, v)] += 1;
         }
         counts
     };
@@ -102,6 +99,37 @@ pub(crate) fn decile_bins(reference: &mut [f64], current: &[f64]) -> Option<Deci
         reference: bin_counts(reference),
         current: bin_counts(current),
     })
+}
+
+/// [`decile_bins`] with the current side given as distinct values and their counts.
+pub(crate) fn decile_bins_grouped(
+    reference: &mut [f64],
+    current: &[(f64, u64)],
+) -> Option<DecileBins> {
+    if reference.is_empty() || current.iter().all(|g| g.1 == 0) {
+        return None;
+    }
+    let edges = decile_edges(reference);
+    let mut bins = DecileBins {
+        edges,
+        reference: [0; 10],
+        current: [0; 10],
+    };
+    for &v in reference.iter() {
+        bins.reference[decile_bin(&edges, v)] += 1;
+    }
+    for &(v, count) in current {
+        bins.current[decile_bin(&edges, v)] += count;
+    }
+    Some(bins)
+}
+
+/// The decile bin of `v`: the number of edges strictly below it, numpy's
+/// `searchsorted(edges, v, side="left")`. Nine branch-free comparisons beat a binary search,
+/// whose branches mispredict.
+#[inline]
+pub(crate) fn decile_bin(edges: &[f64; 9], v: f64) -> usize {
+    edges.iter().map(|&e| usize::from(e < v)).sum()
 }
 
 /// The 10 %, 20 %, ..., 90 % quantiles as numpy's default (`method="linear"`) computes them:

@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use serde::Serialize;
@@ -13,14 +11,10 @@ use uuid::Uuid;
 
 use super::error::json_response;
 use super::html::{self, Outcome};
-use super::prediction_log::PredictionSink;
 use super::strict_json::{self, StrictJsonError};
 use super::{ApiError, App, BROKEN_CHAMPION_HINT, NO_MODEL_HINT, TOP_CONTRIBUTIONS};
 use crate::model::{Contribution, Decision};
 use crate::pipeline::{self, PipelineError, RetrainMode, ServedPrediction};
-use crate::ports::{
-    MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
-};
 use crate::request::applicants_from_json;
 use crate::schema::{Applicant, FieldError, FieldValue};
 
@@ -504,49 +498,6 @@ fn optional_json_object(
             "must be a JSON object".to_string(),
             None,
         )])),
-    }
-}
-
-// The sink is the prediction log of `predict_and_log`, so what is logged is defined once,
-// in the pipeline, whether it is written now or by the background writer.
-#[async_trait]
-impl PredictionLog for PredictionSink {
-    async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
-        self.record(entries.to_vec()).await
-    }
-
-    /// Queued as they are: no copy of each entry's features.
-    async fn log_owned_predictions(
-        &self,
-        entries: Vec<PredictionLogEntry>,
-    ) -> Result<(), StoreError> {
-        self.record(entries).await
-    }
-
-    /// Reads the store: an entry still queued for the background writer is not found yet.
-    async fn prediction_by_id(
-        &self,
-        prediction_id: Uuid,
-    ) -> Result<Option<PredictionLogEntry>, StoreError> {
-        self.inner().prediction_by_id(prediction_id).await
-    }
-
-    async fn prediction_stats(
-        &self,
-        since: Option<DateTime<Utc>>,
-    ) -> Result<PredictionStats, StoreError> {
-        self.inner().prediction_stats(since).await
-    }
-
-    async fn predictions_in_window(
-        &self,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-        limit: usize,
-    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
-        self.inner()
-            .predictions_in_window(since, until, limit)
-            .await
     }
 }
 

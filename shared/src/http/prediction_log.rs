@@ -19,7 +19,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use crate::ports::{PredictionLog, PredictionLogEntry, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::dataset::DataQuality;
+use crate::monitor::{ScoreReference, WindowAggregates};
+use crate::ports::{
+    MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
+};
 
 /// Requests the background channel holds before callers wait.
 const CHANNEL_CAPACITY: usize = 4096;
@@ -202,5 +210,67 @@ async fn write_entries(
         tracing::error!(%error, count = entries.len(), tries, "prediction log write failed; new predictions wait until it succeeds");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(MAX_RETRY_PAUSE);
+    }
+}
+
+// The sink is the prediction log of `predict_and_log`, so what is logged is defined once,
+// in the pipeline, whether it is written now or by the background writer.
+#[async_trait]
+impl PredictionLog for PredictionSink {
+    async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
+        self.record(entries.to_vec()).await
+    }
+
+    /// Queued as they are: no copy of each entry's features.
+    async fn log_owned_predictions(
+        &self,
+        entries: Vec<PredictionLogEntry>,
+    ) -> Result<(), StoreError> {
+        self.record(entries).await
+    }
+
+    /// Reads the store: an entry still queued for the background writer is not found yet.
+    async fn prediction_by_id(
+        &self,
+        prediction_id: Uuid,
+    ) -> Result<Option<PredictionLogEntry>, StoreError> {
+        self.inner().prediction_by_id(prediction_id).await
+    }
+
+    async fn prediction_stats(
+        &self,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<PredictionStats, StoreError> {
+        self.inner().prediction_stats(since).await
+    }
+
+    async fn predictions_in_window(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        self.inner()
+            .predictions_in_window(since, until, limit)
+            .await
+    }
+
+    async fn window_aggregates(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        reference: &ScoreReference,
+    ) -> Result<WindowAggregates, StoreError> {
+        self.inner()
+            .window_aggregates(since, until, reference)
+            .await
+    }
+
+    async fn window_data_quality(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<DataQuality, StoreError> {
+        self.inner().window_data_quality(since, until).await
     }
 }

@@ -13,9 +13,11 @@
 //! [`monitor_report`] is pure: the pipeline ([`crate::pipeline::monitor`]) reads the window
 //! and the reference from the stores and hands them over.
 
+mod aggregates;
 mod emf;
 mod performance;
 mod scores;
+mod window_scan;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,14 +25,16 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{CellAt, DataQuality, QualityTally};
 use crate::drift::{detect_drift, DriftConfig, DriftReport};
 use crate::ports::MonitoredPrediction;
-use crate::schema::{feature_index, Applicant, FEATURES, FEATURE_COUNT};
+use crate::schema::{feature_index, Applicant, Feature, FEATURES, FEATURE_COUNT};
 
+pub use aggregates::{monitor_report_from_aggregates, FeatureValueCounts, WindowAggregates};
 pub use emf::{emf_documents, METRIC_NAMESPACE};
 pub use performance::{
     age_band, reliability, Performance, PerformanceFigures, ReliabilityBin, SegmentPerformance,
     VersionPerformance, WeekPerformance, RELIABILITY_BINS,
 };
 pub use scores::{prediction_drift, PredictionDrift, ScoreHistogram, SCORE_HISTOGRAM_BINS};
+pub use window_scan::{OutOfOrder, ScannedWindow, ScoreReference, ServedScore, WindowScan};
 
 use performance::{GroupedOutcome, ScoredOutcome};
 
@@ -50,8 +54,8 @@ pub struct MonitorWindow {
     pub champion_promoted_at: DateTime<Utc>,
     /// Predictions examined.
     pub served: usize,
-    /// True when the window held more predictions than the monitor reads at once: the
-    /// oldest `served` were examined (narrow the window with `until`).
+    /// Always false: the monitor reads the whole window through the store's aggregates.
+    /// (Reports written when it read at most 200,000 rows say true when the window was cut.)
     pub truncated: bool,
     /// Rows of the champion's training data.
     pub reference_rows: usize,
@@ -211,29 +215,55 @@ pub fn served_applicants(served: &[MonitoredPrediction]) -> (Vec<Applicant>, Dat
     let mut tally = QualityTally::new();
     let applicants = served
         .iter()
-        .map(|p| {
-            let at = CellAt::Prediction(p.entry.prediction_id);
-            let object = p.entry.features.as_object();
-            let mut values = [f64::NAN; FEATURE_COUNT];
-            for (j, (slot, feature)) in values.iter_mut().zip(FEATURES.iter()).enumerate() {
-                let cell = object.and_then(|o| o.get(feature.name));
-                match cell.and_then(serde_json::Value::as_f64) {
-                    Some(number) => match feature.check(number) {
-                        Ok(code) => *slot = code as f64,
-                        Err(error) => tally.bad_cell(j, at, &number.to_string(), &error.rule),
-                    },
-                    None => {
-                        let text = cell.map(ToString::to_string).unwrap_or_default();
-                        let rule = format!("must be {}", feature.domain.describe());
-                        tally.bad_cell(j, at, &text, &rule);
-                    }
-                }
-            }
-            tally.end_row();
-            Applicant(values)
-        })
+        .map(|p| logged_applicant(&mut tally, p.entry.prediction_id, &p.entry.features))
         .collect();
     (applicants, tally.finish())
+}
+
+/// One logged input object as a row, its bad cells counted in `tally`.
+pub(crate) fn logged_applicant(
+    tally: &mut QualityTally,
+    prediction_id: uuid::Uuid,
+    features: &serde_json::Value,
+) -> Applicant {
+    let at = CellAt::Prediction(prediction_id);
+    let object = features.as_object();
+    let mut values = [f64::NAN; FEATURE_COUNT];
+    for (j, (slot, feature)) in values.iter_mut().zip(FEATURES.iter()).enumerate() {
+        match logged_value(feature, object.and_then(|o| o.get(feature.name))) {
+            Ok(value) => *slot = value,
+            Err((text, rule)) => tally.bad_cell(j, at, &text, &rule),
+        }
+    }
+    tally.end_row();
+    Applicant(values)
+}
+
+/// A logged value of `feature` as the tests read it, or the cell's text and the rule it breaks.
+pub(crate) fn logged_value(
+    feature: &Feature,
+    cell: Option<&serde_json::Value>,
+) -> Result<f64, (String, String)> {
+    match cell.and_then(serde_json::Value::as_f64) {
+        Some(number) => feature
+            .check(number)
+            .map(|code| code as f64)
+            .map_err(|error| (number.to_string(), error.rule)),
+        None => {
+            let text = cell.map(ToString::to_string).unwrap_or_default();
+            Err((text, format!("must be {}", feature.domain.describe())))
+        }
+    }
+}
+
+/// A logged number of feature `j` (schema order) as the segments read it: NaN when it is
+/// missing or outside the feature's domain.
+pub fn checked_number(j: usize, number: Option<f64>) -> f64 {
+    let feature = FEATURES.get(j);
+    match (feature, number) {
+        (Some(feature), Some(number)) => feature.check(number).map_or(f64::NAN, |c| c as f64),
+        _ => f64::NAN,
+    }
 }
 
 fn alerts(

@@ -44,49 +44,71 @@ pub struct PerformanceFigures {
 impl PerformanceFigures {
     /// The figures of `rows`.
     pub fn of(rows: &[ScoredOutcome]) -> Self {
-        let labelled: Vec<(f64, bool, bool)> = rows
+        let mut tallies = Tallies::default();
+        for r in rows {
+            tallies.add(r.probability_of_fraud, r.decided_fraud, r.outcome);
+        }
+        let (labels, scores): (Vec<bool>, Vec<f64>) = rows
             .iter()
-            .filter_map(|r| {
-                r.outcome
-                    .map(|fraud| (r.probability_of_fraud, r.decided_fraud, fraud))
-            })
-            .collect();
-        let count =
-            |f: &dyn Fn(&(f64, bool, bool)) -> bool| labelled.iter().filter(|r| f(r)).count();
-        let frauds = count(&|r| r.2);
-        let true_positive = count(&|r| r.1 && r.2);
-        let called = count(&|r| r.1);
+            .filter_map(|r| r.outcome.map(|fraud| (fraud, r.probability_of_fraud)))
+            .unzip();
+        let both_classes = tallies.frauds > 0 && tallies.frauds < tallies.labelled;
+        let roc_auc = both_classes
+            .then(|| roc_auc(&labels, &scores).ok())
+            .flatten();
+        tallies.figures(roc_auc)
+    }
+}
+
+/// The counts and sums behind [`PerformanceFigures`], added one served prediction at a time.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Tallies {
+    pub(super) served: usize,
+    pub(super) labelled: usize,
+    pub(super) frauds: usize,
+    true_positive: usize,
+    called: usize,
+    squared_errors: f64,
+}
+
+impl Tallies {
+    pub(super) fn add(
+        &mut self,
+        probability_of_fraud: f64,
+        decided_fraud: bool,
+        outcome: Option<bool>,
+    ) {
+        self.served += 1;
+        let Some(fraud) = outcome else {
+            return;
+        };
+        self.labelled += 1;
+        self.frauds += usize::from(fraud);
+        self.true_positive += usize::from(decided_fraud && fraud);
+        self.called += usize::from(decided_fraud);
+        self.squared_errors += (probability_of_fraud - if fraud { 1.0 } else { 0.0 }).powi(2);
+    }
+
+    /// The figures, with the ROC AUC computed elsewhere (it needs the scores' order).
+    pub(super) fn figures(&self, roc_auc: Option<f64>) -> PerformanceFigures {
         let ratio = |a: usize, b: usize| (b > 0).then(|| a as f64 / b as f64);
-        let precision = ratio(true_positive, called);
-        let recall = ratio(true_positive, frauds);
+        let precision = ratio(self.true_positive, self.called);
+        let recall = ratio(self.true_positive, self.frauds);
         let f1 = match (precision, recall) {
             (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
             (Some(_), Some(_)) => Some(0.0),
             _ => None,
         };
-        let labels: Vec<bool> = labelled.iter().map(|r| r.2).collect();
-        let scores: Vec<f64> = labelled.iter().map(|r| r.0).collect();
-        let both_classes = frauds > 0 && frauds < labelled.len();
-        let roc_auc = both_classes
-            .then(|| roc_auc(&labels, &scores).ok())
-            .flatten();
-        let brier = (!labelled.is_empty()).then(|| {
-            labelled
-                .iter()
-                .map(|&(p, _, fraud)| (p - if fraud { 1.0 } else { 0.0 }).powi(2))
-                .sum::<f64>()
-                / labelled.len() as f64
-        });
         PerformanceFigures {
-            served: rows.len(),
-            labelled: labelled.len(),
-            label_coverage: ratio(labelled.len(), rows.len()).unwrap_or(0.0),
-            frauds,
+            served: self.served,
+            labelled: self.labelled,
+            label_coverage: ratio(self.labelled, self.served).unwrap_or(0.0),
+            frauds: self.frauds,
             roc_auc,
             precision,
             recall,
             f1,
-            brier,
+            brier: (self.labelled > 0).then(|| self.squared_errors / self.labelled as f64),
         }
     }
 }
@@ -125,31 +147,47 @@ pub struct ReliabilityBin {
 
 /// The reliability diagram of the labelled rows among `rows` (non-finite scores left out).
 pub fn reliability(rows: &[ScoredOutcome]) -> Vec<ReliabilityBin> {
-    let mut sums = [(0usize, 0.0f64, 0usize); RELIABILITY_BINS];
+    let mut sums = ReliabilitySums::default();
     for row in rows {
-        let (p, Some(fraud)) = (row.probability_of_fraud, row.outcome) else {
-            continue;
-        };
+        if let Some(fraud) = row.outcome {
+            sums.add(row.probability_of_fraud, fraud);
+        }
+    }
+    sums.bins()
+}
+
+/// Per reliability bin: predictions with outcomes, the sum of their P(fraud), their frauds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReliabilitySums([(usize, f64, usize); RELIABILITY_BINS]);
+
+impl ReliabilitySums {
+    /// Adds a prediction with an outcome (a non-finite score is left out).
+    pub fn add(&mut self, p: f64, fraud: bool) {
         if !p.is_finite() {
-            continue;
+            return;
         }
         // The cast saturates: scores below 0 land in the first bin.
         let bin = ((p * RELIABILITY_BINS as f64).floor() as usize).min(RELIABILITY_BINS - 1);
-        let slot = &mut sums[bin];
+        let slot = &mut self.0[bin];
         slot.0 += 1;
         slot.1 += p;
         slot.2 += usize::from(fraud);
     }
-    sums.iter()
-        .enumerate()
-        .map(|(k, &(count, sum, frauds))| ReliabilityBin {
-            lower: k as f64 / RELIABILITY_BINS as f64,
-            upper: (k + 1) as f64 / RELIABILITY_BINS as f64,
-            count,
-            mean_predicted: (count > 0).then(|| sum / count as f64),
-            observed_fraud_share: (count > 0).then(|| frauds as f64 / count as f64),
-        })
-        .collect()
+
+    /// The diagram.
+    pub fn bins(&self) -> Vec<ReliabilityBin> {
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(k, &(count, sum, frauds))| ReliabilityBin {
+                lower: k as f64 / RELIABILITY_BINS as f64,
+                upper: (k + 1) as f64 / RELIABILITY_BINS as f64,
+                count,
+                mean_predicted: (count > 0).then(|| sum / count as f64),
+                observed_fraud_share: (count > 0).then(|| frauds as f64 / count as f64),
+            })
+            .collect()
+    }
 }
 
 /// One model version's figures.
@@ -242,31 +280,43 @@ pub fn performance(rows: &[GroupedOutcome]) -> Performance {
     }
 }
 
-/// Performance per age band (in band order) and per `sex_marital_status` code.
-pub fn segments(rows: &[GroupedOutcome]) -> Vec<SegmentPerformance> {
-    // Bands sort by their lower bound, not by name.
-    let band_order = |band: &str| match band {
+/// The position of an age band among the bands: they sort by their lower bound, not by name.
+pub(super) fn age_band_order(band: &str) -> u8 {
+    match band {
         "under 25" => 0,
         "25-39" => 1,
         "40-59" => 2,
         _ => 3,
-    };
+    }
+}
+
+/// Performance per age band (in band order) and per `sex_marital_status` code.
+pub fn segments(rows: &[GroupedOutcome]) -> Vec<SegmentPerformance> {
     let bands = grouped(rows, |r| {
-        age_band(r.age_years).map(|band| (band_order(band), band))
+        age_band(r.age_years).map(|band| (age_band_order(band), band))
     })
     .into_iter()
-    .map(|((_, band), figures)| SegmentPerformance {
-        segment: "age_band".to_string(),
-        value: band.to_string(),
-        figures,
-    });
+    .map(|((_, band), figures)| (band, figures))
+    .collect::<Vec<_>>();
     let codes = grouped(rows, |r| {
         r.sex_marital_status
             .is_finite()
             .then_some(r.sex_marital_status as i64)
-    })
-    .into_iter()
-    .map(|(code, figures)| SegmentPerformance {
+    });
+    segment_list(bands, codes)
+}
+
+/// The segments' entries: the age bands in band order, then the codes ascending.
+pub(super) fn segment_list(
+    bands: Vec<(&'static str, PerformanceFigures)>,
+    codes: Vec<(i64, PerformanceFigures)>,
+) -> Vec<SegmentPerformance> {
+    let bands = bands.into_iter().map(|(band, figures)| SegmentPerformance {
+        segment: "age_band".to_string(),
+        value: band.to_string(),
+        figures,
+    });
+    let codes = codes.into_iter().map(|(code, figures)| SegmentPerformance {
         segment: "sex_marital_status".to_string(),
         value: code.to_string(),
         figures,

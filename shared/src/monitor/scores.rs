@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::drift::{ks_2samp, psi_deciles, two_proportion_z_test, KsMethod};
+use crate::drift::{
+    decile_bins, ks_2samp, psi_from_counts, two_proportion_z_test, KsMethod, KsOutcome,
+};
 
 /// The served scores against the reference scores.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]
@@ -50,17 +52,34 @@ pub struct ScoreHistogram {
     pub current: Vec<u64>,
 }
 
-/// Finite scores per bin; values outside [0, 1] (only a hand-edited log holds one) go to the
-/// nearest end bin.
+/// The chart bin of a score: None for a non-finite one; values outside [0, 1] (only a
+/// hand-edited log holds one) go to the nearest end bin.
+pub(super) fn score_bin(p: f64) -> Option<usize> {
+    // The cast saturates, so negative scores land in bin 0.
+    p.is_finite()
+        .then(|| ((p * SCORE_HISTOGRAM_BINS as f64).floor() as usize).min(SCORE_HISTOGRAM_BINS - 1))
+}
+
+/// Finite scores per bin.
 fn score_counts(scores: &[f64]) -> Vec<u64> {
     let mut counts = vec![0u64; SCORE_HISTOGRAM_BINS];
-    let last = SCORE_HISTOGRAM_BINS - 1;
-    for &p in scores.iter().filter(|p| p.is_finite()) {
-        // The cast saturates, so negative scores land in bin 0.
-        let bin = ((p * SCORE_HISTOGRAM_BINS as f64).floor() as usize).min(last);
+    for bin in scores.iter().filter_map(|&p| score_bin(p)) {
         counts[bin] += 1;
     }
     counts
+}
+
+/// One side of the score comparison, as counts.
+pub(super) struct ScoreSide {
+    /// Finite scores.
+    pub(super) n: usize,
+    /// Predictions (all of them: a non-finite score still carries a decision).
+    pub(super) decisions: u64,
+    /// Of those, decided fraud.
+    pub(super) fraud: u64,
+    /// Counts in the reference deciles.
+    pub(super) decile_counts: [u64; 10],
+    pub(super) histogram: Vec<u64>,
 }
 
 /// Compares served scores and decisions with the reference scores at `threshold`.
@@ -82,35 +101,59 @@ pub fn prediction_drift(
         .copied()
         .filter(|p| p.is_finite())
         .collect();
-    let reference_fraud = reference.iter().filter(|&&p| p >= threshold).count() as u64;
-    let current_fraud = served_fraud.iter().filter(|&&fraud| fraud).count() as u64;
-    let share = |count: u64, n: usize| {
-        if n == 0 {
-            0.0
-        } else {
-            count as f64 / n as f64
-        }
-    };
     let enough = reference.len() >= 2 && current.len() >= 2;
     let ks = if enough {
         ks_2samp(&reference, &current)
     } else {
         None
     };
+    let reference_fraud = reference.iter().filter(|&&p| p >= threshold).count() as u64;
+    let bins = decile_bins(&mut reference, &current);
+    let reference_side = ScoreSide {
+        n: reference.len(),
+        decisions: reference.len() as u64,
+        fraud: reference_fraud,
+        decile_counts: bins.as_ref().map_or([0; 10], |b| b.reference),
+        histogram: score_counts(&reference),
+    };
+    let current_side = ScoreSide {
+        n: current.len(),
+        decisions: served_fraud.len() as u64,
+        fraud: served_fraud.iter().filter(|&&fraud| fraud).count() as u64,
+        decile_counts: bins.as_ref().map_or([0; 10], |b| b.current),
+        histogram: score_counts(&current),
+    };
+    compare_scores(&reference_side, &current_side, ks, alpha)
+}
+
+/// The prediction-drift figures from both sides' counts and the KS test of their scores.
+pub(super) fn compare_scores(
+    reference: &ScoreSide,
+    current: &ScoreSide,
+    ks: Option<KsOutcome>,
+    alpha: f64,
+) -> PredictionDrift {
+    let share = |count: u64, n: u64| {
+        if n == 0 {
+            0.0
+        } else {
+            count as f64 / n as f64
+        }
+    };
+    let enough = reference.n >= 2 && current.n >= 2;
     let rates = two_proportion_z_test(
-        reference_fraud,
-        reference.len() as u64,
-        current_fraud,
-        served_fraud.len() as u64,
+        reference.fraud,
+        reference.decisions,
+        current.fraud,
+        current.decisions,
     );
     let note = (!enough).then(|| {
         format!(
             "{} reference and {} served scores: at least 2 on each side are needed for a test",
-            reference.len(),
-            current.len()
+            reference.n, current.n
         )
     });
-    let (ks_statistic, ks_p_value, ks_method) = match &ks {
+    let (ks_statistic, ks_p_value, ks_method) = match ks.filter(|_| enough) {
         Some(outcome) => (
             outcome.statistic,
             outcome.p_value,
@@ -122,29 +165,28 @@ pub fn prediction_drift(
         None => (0.0, 1.0, "none"),
     };
     let decision_rate_p_value = if enough { rates.p_value } else { 1.0 };
-    let histogram = ScoreHistogram {
-        reference: score_counts(&reference),
-        current: score_counts(&current),
-    };
     let psi = if enough {
-        psi_deciles(&mut reference, &current)
+        psi_from_counts(&reference.decile_counts, &current.decile_counts)
     } else {
         0.0
     };
     PredictionDrift {
-        reference_n: reference.len(),
-        current_n: current.len(),
+        reference_n: reference.n,
+        current_n: current.n,
         ks_statistic,
         ks_p_value,
         ks_method: ks_method.to_string(),
         psi,
-        reference_fraud_rate: share(reference_fraud, reference.len()),
-        current_fraud_rate: share(current_fraud, served_fraud.len()),
+        reference_fraud_rate: share(reference.fraud, reference.decisions),
+        current_fraud_rate: share(current.fraud, current.decisions),
         decision_rate_z: if enough { rates.statistic } else { 0.0 },
         decision_rate_p_value,
         drift: ks_p_value < alpha / 2.0 || decision_rate_p_value < alpha / 2.0,
         note,
-        histogram,
+        histogram: ScoreHistogram {
+            reference: reference.histogram.clone(),
+            current: current.histogram.clone(),
+        },
     }
 }
 

@@ -38,7 +38,7 @@ pub use champion::{
 pub use initial_train::{initial_train, TrainingSummary};
 pub use monitor::{
     monitor, monitor_and_record, served_input_drift, MonitorRequest, MONITORING_EXPERIMENT,
-    MONITOR_HTML_PATH, MONITOR_MAX_ROWS, MONITOR_REPORT_PATH,
+    MONITOR_HTML_PATH, MONITOR_REPORT_PATH,
 };
 pub use predict::{predict_and_log, ServedPrediction};
 pub use promotion::Comparison;

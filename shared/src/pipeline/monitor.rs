@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 
 use super::tracking::{drift_table, push_drift_metrics};
 use super::{describe, finish_run, json_bytes, load_champion, run_blocking, PipelineError};
-use crate::drift::{detect_drift, DriftConfig};
+use crate::dataset::DataQuality;
+use crate::drift::{detect_drift_grouped, DriftConfig};
 use crate::monitor::{
-    emf_documents, monitor_report, served_applicants, MonitorInput, MonitorReport, MonitorSettings,
-    MonitorWindow, ServedInputDrift,
+    emf_documents, monitor_report_from_aggregates, MonitorReport, MonitorSettings, MonitorWindow,
+    ScoreReference, ServedInputDrift,
 };
 use crate::ports::{ArtifactStore, PredictionLog, RecordStore, RunData, Tracker};
 use crate::report::monitor_html;
@@ -22,9 +23,6 @@ pub const MONITOR_REPORT_PATH: &str = "monitor_report.json";
 /// Its HTML page, beside it.
 pub const MONITOR_HTML_PATH: &str = "monitor_report.html";
 
-/// The most predictions one monitor run reads (row by row with its logged inputs, about 1.5 KiB each in memory: 300 MiB at most).
-pub const MONITOR_MAX_ROWS: usize = 200_000;
-
 /// Which predictions to look at: made at or after `since` (default: the champion's
 /// promotion) and before `until` (default: unbounded).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -34,7 +32,9 @@ pub struct MonitorRequest {
 }
 
 /// Runs the monitor over the window against the champion's training data (the rows its
-/// version, or an earlier one, absorbed). Reads only; takes no lock.
+/// version, or an earlier one, absorbed). Reads only; takes no lock. The served side comes
+/// from the store's aggregates ([`PredictionLog::window_aggregates`]): memory grows with the
+/// reference and the number of distinct logged values, not with the log.
 pub async fn monitor(
     records: &dyn RecordStore,
     predictions: &dyn PredictionLog,
@@ -47,9 +47,58 @@ pub async fn monitor(
         .ok_or(PipelineError::NoChampion)?;
     let version = champion.pointer.version;
     let since = request.since.or(Some(champion.pointer.promoted_at));
-    let served = predictions
-        .predictions_in_window(since, request.until, MONITOR_MAX_ROWS)
+    let reference = champion_reference(records, version).await?;
+    let threshold = champion.model.threshold();
+    // The champion's scores on its own training data: the score distribution served
+    // traffic is compared with (scores depend on the inputs only, so in-sample is fine).
+    let (reference, scores) = run_blocking(move || {
+        let scores: Vec<f64> = reference
+            .iter()
+            .map(|a| champion.model.probability_of_fraud(a))
+            .collect();
+        (reference, ScoreReference::new(&scores, threshold))
+    })
+    .await?;
+    let aggregates = predictions
+        .window_aggregates(since, request.until, &scores)
         .await?;
+    let (_, any_bad) = aggregates.current_columns();
+    let data_quality = if any_bad {
+        predictions
+            .window_data_quality(since, request.until)
+            .await?
+    } else {
+        DataQuality::clean(aggregates.scan.served)
+    };
+    let window = MonitorWindow {
+        since,
+        until: request.until,
+        champion_version: version,
+        champion_promoted_at: champion.pointer.promoted_at,
+        served: usize::try_from(aggregates.scan.served).unwrap_or(usize::MAX),
+        truncated: false,
+        reference_rows: reference.len(),
+    };
+    let settings = settings.clone();
+    run_blocking(move || {
+        monitor_report_from_aggregates(
+            &reference,
+            &scores,
+            &aggregates,
+            data_quality,
+            window,
+            &settings,
+        )
+    })
+    .await
+}
+
+/// The rows the champion (version `version`) was trained on: those its version or an earlier
+/// one absorbed. None is an error: there is nothing to compare with.
+async fn champion_reference(
+    records: &dyn RecordStore,
+    version: u32,
+) -> Result<Vec<Applicant>, PipelineError> {
     let reference: Vec<Applicant> = records
         .absorbed_records()
         .await?
@@ -60,51 +109,30 @@ pub async fn monitor(
     if reference.is_empty() {
         return Err(PipelineError::NoReferenceData);
     }
-    let window = MonitorWindow {
-        since,
-        until: request.until,
-        champion_version: version,
-        champion_promoted_at: champion.pointer.promoted_at,
-        served: served.len(),
-        truncated: served.len() >= MONITOR_MAX_ROWS,
-        reference_rows: reference.len(),
-    };
-    let settings = settings.clone();
-    run_blocking(move || {
-        // The champion's scores on its own training data: the score distribution served
-        // traffic is compared with (scores depend on the inputs only, so in-sample is fine).
-        let reference_scores: Vec<f64> = reference
-            .iter()
-            .map(|a| champion.model.probability_of_fraud(a))
-            .collect();
-        let input = MonitorInput {
-            reference: &reference,
-            reference_scores: &reference_scores,
-            threshold: champion.model.threshold(),
-            served: &served,
-        };
-        monitor_report(input, window, &settings)
-    })
-    .await
+    Ok(reference)
 }
 
 /// The monitor's input-drift verdict on what was served since `since` (the champion's
 /// promotion) against `reference` (the champion's training data), for `retrain --mode
-/// if-drift`. Fewer than 2 served predictions test nothing and find no drift.
+/// if-drift`, from the store's aggregates. Fewer than 2 served predictions test nothing and
+/// find no drift.
 pub async fn served_input_drift(
     predictions: &dyn PredictionLog,
     reference: Vec<Applicant>,
     since: DateTime<Utc>,
     drift: &DriftConfig,
 ) -> Result<ServedInputDrift, PipelineError> {
-    let served = predictions
-        .predictions_in_window(Some(since), None, MONITOR_MAX_ROWS)
+    // The scores play no part in the verdict: an empty score reference keeps the scan small.
+    let scores = ScoreReference::new(&[], 0.5);
+    let aggregates = predictions
+        .window_aggregates(Some(since), None, &scores)
         .await?;
     let drift = drift.clone();
     run_blocking(move || {
-        let (applicants, _) = served_applicants(&served);
-        let report = detect_drift(&reference, &applicants, &drift);
-        ServedInputDrift::of(&report, served.len())
+        let (columns, _) = aggregates.current_columns();
+        let served = usize::try_from(aggregates.scan.served).unwrap_or(usize::MAX);
+        let report = detect_drift_grouped(&reference, &columns, served, &drift);
+        ServedInputDrift::of(&report, served)
     })
     .await
 }

@@ -23,6 +23,7 @@
 
 mod lock;
 mod migrations;
+mod monitor_window;
 mod outcomes;
 mod pool;
 mod predictions;

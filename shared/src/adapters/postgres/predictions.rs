@@ -9,7 +9,10 @@ use crate::ports::{
     MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
 };
 
+use super::monitor_window::{window_aggregates, window_data_quality};
 use super::PostgresStore;
+use crate::dataset::DataQuality;
+use crate::monitor::{ScoreReference, WindowAggregates};
 
 struct PredictionColumns {
     prediction_id: Vec<Uuid>,
@@ -151,6 +154,38 @@ impl PredictionLog for PostgresStore {
                         .collect()
                 })
             },
+        )
+        .await
+    }
+
+    async fn window_aggregates(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        reference: &ScoreReference,
+    ) -> Result<WindowAggregates, StoreError> {
+        const OPERATION: &str = "window_aggregates";
+        // Each attempt starts a fresh scan: a retry after a lost connection counts nothing twice.
+        self.run(
+            OPERATION,
+            &(since, until, reference),
+            |client, (since, until, reference)| {
+                Box::pin(window_aggregates(client, since, until, reference))
+            },
+        )
+        .await?
+        .map_err(|message| StoreError::backend(OPERATION, message))
+    }
+
+    async fn window_data_quality(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<DataQuality, StoreError> {
+        self.run(
+            "window_data_quality",
+            &(since, until),
+            |client, (since, until)| Box::pin(window_data_quality(client, since, until)),
         )
         .await
     }

@@ -7,13 +7,16 @@ use rusqlite::types::Type;
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
+use super::monitor_window::{window_aggregates, window_data_quality, window_parameters};
 use super::SqliteStore;
+use crate::dataset::DataQuality;
+use crate::monitor::{ScoreReference, WindowAggregates};
 use crate::ports::{
     MonitoredPrediction, PredictionLog, PredictionLogEntry, PredictionStats, StoreError,
 };
 
 /// A column read as text that does not parse (only a hand-edited file could hold one).
-fn conversion_error(
+pub(super) fn conversion_error(
     index: usize,
     error: impl std::error::Error + Send + Sync + 'static,
 ) -> rusqlite::Error {
@@ -137,6 +140,34 @@ impl PredictionLog for SqliteStore {
                 })
             })?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn window_aggregates(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        reference: &ScoreReference,
+    ) -> Result<WindowAggregates, StoreError> {
+        const OPERATION: &str = "window_aggregates";
+        let window = window_parameters(since, until);
+        let reference = reference.clone();
+        self.with_connection(OPERATION, move |connection| {
+            window_aggregates(connection, window, &reference)
+        })
+        .await?
+        .map_err(|message| StoreError::backend(OPERATION, message))
+    }
+
+    async fn window_data_quality(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<DataQuality, StoreError> {
+        let window = window_parameters(since, until);
+        self.with_connection("window_data_quality", move |connection| {
+            window_data_quality(connection, window)
         })
         .await
     }
