@@ -53,6 +53,7 @@ fn train_save_load_predict() {
     };
     let artifact = ModelArtifact::new(
         &outcome.model,
+        config.costs,
         outcome.chosen_alpha,
         outcome.cv.clone(),
         Some(outcome.metrics.clone()),
@@ -89,6 +90,7 @@ fn prediction_json_has_the_fields_the_api_returns() {
                 assert_eq!(json["message"], FRAUD_MESSAGE);
                 assert!(p >= model.threshold());
             }
+            Decision::Review => panic!("a model without a review band decided review"),
             Decision::NotFraud => {
                 saw[1] = true;
                 assert_eq!(json["decision"], "not_fraud");
@@ -101,6 +103,8 @@ fn prediction_json_has_the_fields_the_api_returns() {
         assert!(contributions[0]["feature"].is_string());
         assert!(contributions[0]["value"].is_number());
         assert!(contributions[0]["contribution"].is_number());
+        assert_eq!(json["threshold"], model.threshold());
+        assert!(json["reason_codes"].as_array().unwrap().len() <= 4);
     }
     assert_eq!(saw, [true, true], "both decisions occur on this data");
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::cost::CostMatrix;
 use super::encoding::{EncodedFeature, Encoder};
 use super::metrics::Metrics;
 use super::pyfunc::{PYFUNC_CODE_DIR, PYFUNC_MODULE, PYFUNC_PYTHON_VERSION};
@@ -93,8 +94,16 @@ pub struct ModelArtifact {
     pub intercept: f64,
     /// One coefficient per encoded column, in column order.
     pub coefficients: Vec<Coefficient>,
-    /// Decision threshold on P(fraud).
+    /// Decision threshold on P(fraud): the one with the lowest expected cost on the
+    /// cross-validation's out-of-fold probabilities under `cost_matrix`.
     pub threshold: f64,
+    /// The costs the threshold minimises (absent in artifacts written before costs were
+    /// configurable, whose threshold is 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_matrix: Option<CostMatrix>,
+    /// Lower end of the review band `[review_from, threshold)`, when one was configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_from: Option<f64>,
     /// The chosen L2 strength (linfa's alpha; scikit-learn's C = 1 / alpha).
     pub alpha: f64,
     /// Cross-validation results of the grid.
@@ -109,6 +118,7 @@ impl ModelArtifact {
     /// Captures a fitted model with its training record.
     pub fn new(
         model: &Model,
+        costs: CostMatrix,
         alpha: f64,
         cv: Vec<CvResult>,
         metrics: Option<Metrics>,
@@ -132,6 +142,8 @@ impl ModelArtifact {
             intercept: model.intercept(),
             coefficients,
             threshold: model.threshold(),
+            cost_matrix: Some(costs),
+            review_from: model.review_from(),
             alpha,
             cv,
             metrics,
@@ -234,6 +246,7 @@ impl ModelArtifact {
             self.coefficients.iter().map(|c| c.training_mean).collect(),
             self.threshold,
         )
+        .and_then(|model| model.with_review_band(self.review_from))
         .map_err(|e| match e {
             ModelError::NonFinite(m) => ModelError::InvalidArtifact(format!("non-finite {m}")),
             other => other,
@@ -255,6 +268,9 @@ impl ModelArtifact {
                 return bad(format!("cross-validation result {c:?} is not finite"));
             }
         }
+        if let Some(costs) = &self.cost_matrix {
+            costs.validate()?;
+        }
         if let Some(m) = &self.metrics {
             let values = [
                 m.roc_auc,
@@ -265,6 +281,8 @@ impl ModelArtifact {
                 m.brier,
                 m.log_loss,
                 m.threshold,
+                m.expected_cost.unwrap_or(0.0),
+                m.expected_cost_at_0_5.unwrap_or(0.0),
             ];
             if !values.iter().all(|v| v.is_finite()) {
                 return bad(format!("metrics contain a non-finite number: {m:?}"));
@@ -401,7 +419,7 @@ mod tests {
             ..TrainConfig::default()
         };
         let outcome = fit(&records, &config).unwrap();
-        let metrics = crate::model::evaluate(&outcome.model, &records).unwrap();
+        let metrics = crate::model::evaluate(&outcome.model, &records, &config.costs).unwrap();
         let provenance = Provenance {
             trained_at: Utc.with_ymd_and_hms(2024, 5, 1, 13, 0, 0).unwrap(),
             training_rows: records.len(),
@@ -413,6 +431,7 @@ mod tests {
         };
         ModelArtifact::new(
             &outcome.model,
+            config.costs,
             outcome.chosen_alpha,
             outcome.cv,
             Some(metrics),

@@ -20,6 +20,8 @@ struct PredictionColumns {
     fraud: Vec<bool>,
     features: Vec<serde_json::Value>,
     username: Vec<Option<String>>,
+    /// Each entry's codes as a JSON array (a JSONB element: UNNEST would flatten a TEXT[][]).
+    reason_codes: Vec<serde_json::Value>,
 }
 
 #[async_trait]
@@ -38,6 +40,10 @@ impl PredictionLog for PostgresStore {
             fraud: entries.iter().map(|e| e.fraud).collect(),
             features: entries.iter().map(|e| e.features.clone()).collect(),
             username: entries.iter().map(|e| e.username.clone()).collect(),
+            reason_codes: entries
+                .iter()
+                .map(|e| serde_json::Value::from(e.reason_codes.clone()))
+                .collect(),
         };
         self.run("log_predictions", &columns, |client, c| {
             Box::pin(async move {
@@ -45,10 +51,10 @@ impl PredictionLog for PostgresStore {
                     .execute(
                         "INSERT INTO predictions \
                          (created_at, model_version, probability_of_fraud, fraud, features, username, \
-                          prediction_id, threshold) \
+                          prediction_id, threshold, reason_codes) \
                          SELECT * FROM UNNEST($1::TIMESTAMPTZ[], $2::BIGINT[], \
                            $3::DOUBLE PRECISION[], $4::BOOLEAN[], $5::JSONB[], $6::TEXT[], \
-                           $7::UUID[], $8::DOUBLE PRECISION[]) \
+                           $7::UUID[], $8::DOUBLE PRECISION[], $9::JSONB[]) \
                          ON CONFLICT (prediction_id) DO NOTHING",
                         &[
                             &c.created_at,
@@ -59,6 +65,7 @@ impl PredictionLog for PostgresStore {
                             &c.username,
                             &c.prediction_id,
                             &c.threshold,
+                            &c.reason_codes,
                         ],
                     )
                     .await
@@ -77,7 +84,7 @@ impl PredictionLog for PostgresStore {
                 let Some(row) = client
                     .query_opt(
                         "SELECT prediction_id, created_at, model_version, threshold, \
-                           probability_of_fraud, fraud, features, username \
+                           probability_of_fraud, fraud, features, username, reason_codes \
                          FROM predictions WHERE prediction_id = $1",
                         &[id],
                     )
@@ -131,7 +138,8 @@ impl PredictionLog for PostgresStore {
                     let rows = client
                         .query(
                             "SELECT p.prediction_id, p.created_at, p.model_version, p.threshold, \
-                               p.probability_of_fraud, p.fraud, p.features, p.username, o.fraud \
+                               p.probability_of_fraud, p.fraud, p.features, p.username, \
+                               p.reason_codes, o.fraud \
                              FROM predictions p \
                              LEFT JOIN outcomes o ON o.prediction_id = p.prediction_id \
                              WHERE p.prediction_id IS NOT NULL \
@@ -145,7 +153,7 @@ impl PredictionLog for PostgresStore {
                         .map(|row| {
                             Ok(MonitoredPrediction {
                                 entry: read_entry(row)?,
-                                outcome: row.try_get(8)?,
+                                outcome: row.try_get(9)?,
                             })
                         })
                         .collect()
@@ -156,8 +164,8 @@ impl PredictionLog for PostgresStore {
     }
 }
 
-/// A log entry from the first eight columns of `prediction_id, created_at, model_version,
-/// threshold, probability_of_fraud, fraud, features, username`.
+/// A log entry from the first nine columns of `prediction_id, created_at, model_version,
+/// threshold, probability_of_fraud, fraud, features, username, reason_codes`.
 fn read_entry(row: &tokio_postgres::Row) -> Result<PredictionLogEntry, tokio_postgres::Error> {
     Ok(PredictionLogEntry {
         prediction_id: row.try_get(0)?,
@@ -169,5 +177,10 @@ fn read_entry(row: &tokio_postgres::Row) -> Result<PredictionLogEntry, tokio_pos
         fraud: row.try_get(5)?,
         features: row.try_get(6)?,
         username: row.try_get(7)?,
+        // NULL in rows logged before reason codes existed; a hand-edited non-array reads as none.
+        reason_codes: row
+            .try_get::<_, Option<serde_json::Value>>(8)?
+            .and_then(|codes| serde_json::from_value(codes).ok())
+            .unwrap_or_default(),
     })
 }
