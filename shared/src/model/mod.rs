@@ -154,7 +154,7 @@ pub const MAX_REASON_CODES: usize = 4;
 /// A principal reason toward fraud: a feature whose value raised the estimated risk.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReasonCode {
-    /// The feature's stable code, `R01` … `R20` (see [`crate::schema::REASONS`]).
+    /// The feature's stable code, `R01` … `R20`, one per feature (the README lists them).
     #[schema(example = "R01")]
     pub code: &'static str,
     /// The feature and the applicant's value, e.g. "checking account: no running account".
