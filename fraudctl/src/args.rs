@@ -41,6 +41,16 @@ pub fn non_negative(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A finite number above 0 (a cost).
+pub fn positive(text: &str) -> Result<f64, String> {
+    let value = finite(text)?;
+    if value > 0.0 {
+        Ok(value)
+    } else {
+        Err(format!("must be above 0 (got {text:?})"))
+    }
+}
+
 /// A row count from 0 to [`MAX_ROWS`].
 pub fn row_count(text: &str) -> Result<usize, String> {
     let rule = || format!("must be a whole number from 0 to {MAX_ROWS} (got {text:?})");

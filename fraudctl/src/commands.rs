@@ -10,7 +10,9 @@ use fraudrisk::dataset::{
     read_labeled_csv, GeneratedKind, GeneratorConfig, SourceRow,
 };
 use fraudrisk::drift::{detect_drift, Correction, DriftConfig};
-use fraudrisk::model::{evaluate, fit, train_with_holdout, ModelArtifact, Provenance, TrainConfig};
+use fraudrisk::model::{
+    evaluate, fit, train_with_holdout, CostMatrix, ModelArtifact, Provenance, TrainConfig,
+};
 use fraudrisk::monitor::MonitorSettings;
 use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings, RetrainMode};
 use fraudrisk::ports::RecordRole;
@@ -100,7 +102,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let services = open(&cli.state).await?;
             let spinner = Spinner::start(format, "Training on the reference rows (grid × 5 folds)");
             let summary = services
-                .initial_train_with_force(&PipelineSettings::default(), args.force)
+                .initial_train_with_force(&pipeline_settings(args.costs)?, args.force)
                 .await;
             spinner.finish();
             match summary {
@@ -124,7 +126,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Mode::IfDrift => RetrainMode::IfDrift,
             };
             let spinner = Spinner::start(format, "Drift tests and retraining");
-            let summary = services.retrain(&PipelineSettings::default(), mode).await;
+            let summary = services
+                .retrain(&pipeline_settings(args.costs)?, mode)
+                .await;
             spinner.finish();
             output::print_retrain_summary(format, &summary?);
             Ok(ExitCode::SUCCESS)
@@ -249,6 +253,31 @@ fn write_html_option(path: Option<&Path>, html: impl FnOnce() -> String) -> Resu
     Ok(())
 }
 
+/// The cost matrix and the review band's lower end: the environment (or credentials.env),
+/// then the command's options.
+fn decision_settings(args: crate::CostArgs) -> Result<(CostMatrix, Option<f64>)> {
+    let settings = fraudrisk::config::Settings::from_process()?;
+    let mut costs = fraudrisk::config::cost_matrix(&settings)?;
+    if let Some(cost) = args.cost_false_negative {
+        costs.false_negative = cost;
+    }
+    if let Some(cost) = args.cost_false_positive {
+        costs.false_positive = cost;
+    }
+    let review_below = match args.review_below {
+        Some(p) => Some(p),
+        None => fraudrisk::config::review_below(&settings)?,
+    };
+    Ok((costs, review_below))
+}
+
+/// The life-cycle defaults with the decision settings of [`decision_settings`].
+fn pipeline_settings(args: crate::CostArgs) -> Result<PipelineSettings> {
+    let mut settings = PipelineSettings::default();
+    (settings.training.costs, settings.training.review_below) = decision_settings(args)?;
+    Ok(settings)
+}
+
 fn source_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -261,8 +290,11 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
         .into_iter()
         .map(|r| r.record)
         .collect();
+    let (costs, review_below) = decision_settings(args.costs)?;
     let config = TrainConfig {
         seed: args.seed,
+        costs,
+        review_below,
         ..TrainConfig::default()
     };
     let spinner = Spinner::start(format, "Training (grid × 5 folds)");
@@ -276,7 +308,7 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
             let overlap = distinct_overlap(&data, &eval);
             let train_data = data.clone();
             let fitted = tokio::task::spawn_blocking(move || fit(&train_data, &config)).await??;
-            let metrics = evaluate(&fitted.model, &eval)?;
+            let metrics = evaluate(&fitted.model, &eval, &costs)?;
             (
                 fitted.model,
                 fitted.chosen_alpha,
@@ -315,7 +347,15 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
         fraudrisk::dataset::fingerprint(&data),
         args.seed,
     );
-    let artifact = ModelArtifact::new(&model, alpha, cv.clone(), Some(metrics.clone()), provenance);
+    let threshold = model.threshold();
+    let artifact = ModelArtifact::new(
+        &model,
+        costs,
+        alpha,
+        cv.clone(),
+        Some(metrics.clone()),
+        provenance,
+    );
     if let Some(out) = &args.out {
         std::fs::write(out, artifact.to_json_bytes()?)
             .with_context(|| format!("cannot write {}", out.display()))?;
@@ -323,6 +363,7 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
     output::print_train(
         format,
         &metrics,
+        (threshold, &costs),
         alpha,
         &cv,
         training_rows,

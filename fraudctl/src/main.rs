@@ -136,6 +136,24 @@ struct InitialtrainArgs {
     /// Replace the champion even if retrain promoted it after a comparison.
     #[arg(long)]
     force: bool,
+    #[command(flatten)]
+    costs: CostArgs,
+}
+
+/// The cost matrix the decision threshold minimises, and the optional review band; each
+/// option wins over its variable.
+#[derive(Args, Debug, Clone, Copy)]
+struct CostArgs {
+    /// Cost of a missed fraud (default: FRAUDRISK_COST_FALSE_NEGATIVE, else 5); above 0.
+    #[arg(long, value_name = "COST", value_parser = args::positive, allow_negative_numbers = true)]
+    cost_false_negative: Option<f64>,
+    /// Cost of a false alarm (default: FRAUDRISK_COST_FALSE_POSITIVE, else 1); above 0.
+    #[arg(long, value_name = "COST", value_parser = args::positive, allow_negative_numbers = true)]
+    cost_false_positive: Option<f64>,
+    /// Decide `review` from this P(fraud) up to the threshold (default:
+    /// FRAUDRISK_REVIEW_BELOW, else no review band); strictly between 0 and 1.
+    #[arg(long, value_name = "P", value_parser = args::probability, allow_negative_numbers = true)]
+    review_below: Option<f64>,
 }
 
 #[derive(Args, Debug)]
@@ -179,6 +197,8 @@ struct RetrainArgs {
     /// `always` trains whenever rows wait; `if-drift` needs 1,000 rows and a drift verdict.
     #[arg(long, value_enum, default_value_t = Mode::Always)]
     mode: Mode,
+    #[command(flatten)]
+    costs: CostArgs,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -251,6 +271,8 @@ struct TrainArgs {
     /// Seed of the folds and the split.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    #[command(flatten)]
+    costs: CostArgs,
 }
 
 #[derive(Args, Debug)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use fraudrisk::dataset::DataQuality;
 use fraudrisk::drift::DriftReport;
-use fraudrisk::model::{CvResult, Metrics};
+use fraudrisk::model::{CostMatrix, CvResult, Metrics};
 use fraudrisk::pipeline::{ChampionPointer, RetrainSummary, ServedPrediction, TrainingSummary};
 use fraudrisk::ports::{LoadSummary, LockOwner, RecordCounts, RecordRole, UserSummary};
 use fraudrisk::request::RequestError;
@@ -147,19 +147,27 @@ pub fn metrics_table(columns: &[(&str, &Metrics)]) -> Table {
     let mut header = vec!["metric"];
     header.extend(columns.iter().map(|(name, _)| *name));
     let mut t = table(&header);
-    type Getter = fn(&Metrics) -> f64;
-    let rows: [(&str, Getter); 7] = [
-        ("ROC AUC", |m| m.roc_auc),
-        ("accuracy", |m| m.accuracy),
-        ("precision (fraud)", |m| m.precision),
-        ("recall (fraud)", |m| m.recall),
-        ("F1 (fraud)", |m| m.f1),
-        ("Brier score", |m| m.brier),
-        ("log loss", |m| m.log_loss),
+    type Getter = fn(&Metrics) -> Option<f64>;
+    let rows: [(&str, Getter); 10] = [
+        ("ROC AUC", |m| Some(m.roc_auc)),
+        ("threshold", |m| Some(m.threshold)),
+        ("accuracy", |m| Some(m.accuracy)),
+        ("precision (fraud)", |m| Some(m.precision)),
+        ("recall (fraud)", |m| Some(m.recall)),
+        ("F1 (fraud)", |m| Some(m.f1)),
+        ("expected cost per applicant", |m| m.expected_cost),
+        ("expected cost at 0.5", |m| m.expected_cost_at_0_5),
+        ("Brier score", |m| Some(m.brier)),
+        ("log loss", |m| Some(m.log_loss)),
     ];
     for (name, get) in rows {
         let mut row = vec![Cell::new(name)];
-        row.extend(columns.iter().map(|(_, m)| number(get(m))));
+        // Metrics stored before costs were reported have no expected cost.
+        row.extend(
+            columns
+                .iter()
+                .map(|(_, m)| get(m).map_or_else(|| Cell::new("-"), number)),
+        );
         t.add_row(row);
     }
     t
@@ -168,8 +176,15 @@ pub fn metrics_table(columns: &[(&str, &Metrics)]) -> Table {
 pub fn print_training_summary(format: Format, summary: &TrainingSummary) {
     emit(format, summary, || {
         outln!(
-            "Trained version {} (alpha {}) on {} rows, evaluated on {} held-out rows; champion now.",
-            summary.version, summary.alpha, summary.training_rows, summary.holdout_rows
+            "Trained version {} (alpha {}, threshold {:.4} for costs {}:{}) on {} rows, \
+             evaluated on {} held-out rows; champion now.",
+            summary.version,
+            summary.alpha,
+            summary.threshold,
+            summary.cost_matrix.false_negative,
+            summary.cost_matrix.false_positive,
+            summary.training_rows,
+            summary.holdout_rows
         );
         outln!("{}", metrics_table(&[("holdout", &summary.metrics)]));
         outln!("{}", summary.metrics.classification_report());
@@ -314,6 +329,7 @@ pub fn print_drift(format: Format, report: &DriftReport) {
 pub fn print_train(
     format: Format,
     metrics: &Metrics,
+    (threshold, costs): (f64, &CostMatrix),
     alpha: f64,
     cv: &[CvResult],
     training_rows: usize,
@@ -323,6 +339,8 @@ pub fn print_train(
 ) {
     let value = serde_json::json!({
         "metrics": metrics,
+        "threshold": threshold,
+        "cost_matrix": costs,
         "alpha": alpha,
         "cv": cv,
         "training_rows": training_rows,
@@ -341,6 +359,12 @@ pub fn print_train(
         }
         outln!("Cross-validation (5 folds over distinct rows), chosen alpha {alpha}:");
         outln!("{t}");
+        outln!(
+            "Threshold {threshold:.4}: the lowest expected cost on out-of-fold probabilities \
+             (a missed fraud costs {}, a false alarm {}).",
+            costs.false_negative,
+            costs.false_positive
+        );
         outln!("Trained on {training_rows} rows, evaluated on {eval_rows} rows:");
         outln!("{}", metrics_table(&[("evaluation", metrics)]));
         outln!("{}", metrics.classification_report());
@@ -393,11 +417,18 @@ pub fn print_predictions(format: Format, served: &[ServedPrediction]) {
 
 pub fn print_one_prediction(s: &ServedPrediction) {
     outln!(
-        "{}  (probability of fraud {:.3}, model version {})",
+        "{}  (probability of fraud {:.3}, threshold {:.3}, model version {})",
         s.prediction.message,
         s.prediction.probability_of_fraud,
+        s.prediction.threshold,
         s.model_version
     );
+    if s.prediction.reason_codes.is_empty() {
+        outln!("reason codes: none (no feature pushed toward fraud)");
+    }
+    for reason in &s.prediction.reason_codes {
+        outln!("reason {}: {}", reason.code, reason.text);
+    }
     match s.prediction_id {
         Some(id) => outln!("prediction id {}", id.hyphenated()),
         None => outln!("prediction id: none (not logged)"),

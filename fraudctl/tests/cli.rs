@@ -257,6 +257,16 @@ fn train_reports_metrics_measured_on_the_eval_file_and_warns_of_shared_rows() {
         assert!((0.0..=1.0).contains(&value), "{key} = {value}");
     }
     assert_eq!(result["eval_rows"], 1000);
+    // The cost-based threshold, the costs it minimises and the cost it gives.
+    assert_eq!(
+        result["cost_matrix"],
+        serde_json::json!({"false_negative": 5.0, "false_positive": 1.0})
+    );
+    let threshold = result["threshold"].as_f64().unwrap();
+    assert!(threshold > 0.0 && threshold < 0.5, "{threshold}");
+    assert_eq!(metrics["threshold"], result["threshold"]);
+    assert!(metrics["expected_cost"].as_f64().unwrap() >= 0.0);
+    assert!(metrics["expected_cost_at_0_5"].as_f64().unwrap() >= 0.0);
     // The seed's "new" rows are resampled from the same 1,000 applicants.
     let shared = result["shared_distinct_rows"].as_u64().unwrap();
     assert!(shared > 0);
@@ -279,6 +289,8 @@ fn train_reports_metrics_measured_on_the_eval_file_and_warns_of_shared_rows() {
     let p = predicted["probability_of_fraud"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p));
     assert_eq!(predicted["contributions"].as_array().unwrap().len(), 20);
+    assert_eq!(predicted["threshold"], result["threshold"]);
+    assert!(predicted["reason_codes"].as_array().unwrap().len() <= 4);
     // A file's model is not logged, so its prediction has no id.
     assert!(predicted["prediction_id"].is_null(), "{predicted}");
 }
@@ -538,4 +550,27 @@ fn predictions_carry_their_logged_id(state: &Path) {
     let table = fraudctl_with_stdin(state, &["predict", "--input", "-"], &body);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("prediction id "), "{text}");
+}
+
+#[test]
+fn bad_costs_are_refused_naming_the_option_or_the_variable() {
+    let state = tempfile::tempdir().unwrap();
+    let data = state.path().join("none.csv");
+    let data = data.to_str().unwrap();
+    let output = fraudctl(
+        state.path(),
+        &["train", "--data", data, "--cost-false-negative", "0"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--cost-false-negative"));
+    let output = Command::new(env!("CARGO_BIN_EXE_fraudctl"))
+        .arg("--state")
+        .arg(state.path())
+        .args(["retrain"])
+        .env("FRAUDRISK_COST_FALSE_POSITIVE", "free")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("FRAUDRISK_COST_FALSE_POSITIVE"), "{stderr}");
 }

@@ -46,6 +46,7 @@ async fn logged_predictions(state: &Path, count: usize) -> Vec<Uuid> {
                 fraud: false,
                 features,
                 username: Some("merlin".to_string()),
+                reason_codes: Vec::new(),
             }
         })
         .collect();

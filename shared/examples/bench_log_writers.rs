@@ -65,6 +65,7 @@ fn entries(batch: usize, base: &serde_json::Value, counter: &mut u64) -> Vec<Pre
                 fraud: false,
                 features,
                 username: Some("bench".to_string()),
+                reason_codes: Vec::new(),
             }
         })
         .collect()

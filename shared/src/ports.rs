@@ -246,6 +246,10 @@ pub struct PredictionLogEntry {
     /// The 20 inputs as a JSON object.
     pub features: serde_json::Value,
     pub username: Option<String>,
+    /// The decision's reason codes (`R01` … `R20`), largest push toward fraud first; empty
+    /// for rows logged before reason codes existed.
+    #[serde(default)]
+    pub reason_codes: Vec<String>,
 }
 
 /// Aggregates of the prediction log, logged by retrain.

@@ -6,13 +6,16 @@
 //! The order is the seed's (its CSV columns and its example request body). Codes follow the
 //! German credit data as the seed's files have them; the meanings are those of the data set's
 //! codebook (Hofmann, Statlog German Credit), as far as the seed's recoding preserves them.
-//! The table itself is in `schema/features.rs`; the types and the validation are here.
+//! The table itself is in `schema/features.rs`, the reason codes beside it in
+//! `schema/reasons.rs`; the types and the validation are here.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 mod features;
+pub mod reasons;
 pub use features::FEATURES;
+pub use reasons::{reason_text, Reason, REASONS};
 
 /// Number of applicant features.
 pub const FEATURE_COUNT: usize = 20;

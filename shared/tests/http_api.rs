@@ -33,6 +33,17 @@ fn assert_one_prediction(body: &Value, version: u64) {
     let p = body["probability_of_fraud"].as_f64().expect("probability");
     assert!((0.0..=1.0).contains(&p));
     assert_eq!(body["model_version"], version);
+    // The threshold the decision used, and the decision follows it.
+    let threshold = body["threshold"].as_f64().expect("threshold");
+    assert!(threshold > 0.0 && threshold < 1.0);
+    assert_eq!(decision == "fraud", p >= threshold);
+    let reasons = body["reason_codes"].as_array().expect("reason_codes");
+    assert!(reasons.len() <= 4);
+    for r in reasons {
+        let code = r["code"].as_str().expect("code");
+        assert!(code.len() == 3 && code.starts_with('R'), "{code}");
+        assert!(r["text"].as_str().is_some_and(|t| t.contains(": ")), "{r}");
+    }
     prediction_id(body);
     let contributions = body["contributions"].as_array().expect("contributions");
     assert_eq!(contributions.len(), 5);
@@ -139,7 +150,14 @@ async fn corrected_requests_answer_with_the_seeds_sentence() {
     for body in [&get_body, &post_body] {
         let stored = state.stored(body).await;
         assert_eq!(stored.model_version, 1);
-        assert_eq!(stored.threshold, 0.5);
+        assert_eq!(stored.threshold, body["threshold"]);
+        let codes: Vec<&str> = body["reason_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(stored.reason_codes, codes);
         assert_eq!(stored.probability_of_fraud, body["probability_of_fraud"]);
         assert_eq!(stored.fraud, body["decision"] == "fraud");
         assert_eq!(stored.username.as_deref(), Some(USER));

@@ -130,6 +130,7 @@ async fn seed_predictions(state: &TestState, seeded: &Value) {
             fraud: false,
             features: seeded["features"].clone(),
             username: Some(USER.to_string()),
+            reason_codes: Vec::new(),
         })
         .collect();
     state

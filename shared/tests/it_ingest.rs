@@ -56,6 +56,7 @@ async fn files_in_incoming_are_loaded_and_moved() {
         fraud: false,
         features: seed_example_corrected(),
         username: None,
+        reason_codes: Vec::new(),
     };
     services
         .predictions

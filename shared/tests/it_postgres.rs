@@ -16,7 +16,7 @@ use fraudrisk::ports::{
 use it_common::TestDatabase;
 use uuid::Uuid;
 
-const ALL_MIGRATIONS: [&str; 7] = [
+const ALL_MIGRATIONS: [&str; 8] = [
     "0001_records",
     "0002_users",
     "0003_predictions",
@@ -24,6 +24,7 @@ const ALL_MIGRATIONS: [&str; 7] = [
     "0005_records_content_hash",
     "0006_prediction_ids",
     "0007_outcomes",
+    "0008_prediction_reason_codes",
 ];
 
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {
@@ -196,6 +197,7 @@ async fn users_and_predictions_take_hostile_input_as_data() {
         fraud: probability >= 0.5,
         features: serde_json::json!({ "note": "'); DELETE FROM predictions; --" }),
         username: username.map(str::to_string),
+        reason_codes: vec!["R01".to_string()],
     };
     let entries = [
         entry(60, 0.9, Some(hostile)),
@@ -270,6 +272,7 @@ async fn the_monitor_window_carries_each_prediction_s_outcome() {
         fraud: false,
         features: fraudrisk::request::seed_example_corrected(),
         username: None,
+        reason_codes: vec!["R01".to_string()],
     };
     let entries = [entry(3), entry(2), entry(1)];
     store.log_predictions(&entries).await.unwrap();

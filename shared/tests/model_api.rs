@@ -3,8 +3,8 @@
 
 use chrono::{TimeZone, Utc};
 use fraudrisk::model::{
-    distinct_row_count, train_with_holdout, Decision, ModelArtifact, Provenance, TrainConfig,
-    FRAUD_MESSAGE, NOT_FRAUD_MESSAGE,
+    distinct_row_count, train_with_holdout, CostMatrix, Decision, ModelArtifact, Provenance,
+    TrainConfig, FRAUD_MESSAGE, NOT_FRAUD_MESSAGE,
 };
 use fraudrisk::schema::{Applicant, Domain, LabeledRecord, FEATURES, FEATURE_COUNT};
 use rand::{Rng, SeedableRng};
@@ -53,6 +53,7 @@ fn train_save_load_predict() {
     };
     let artifact = ModelArtifact::new(
         &outcome.model,
+        config.costs,
         outcome.chosen_alpha,
         outcome.cv.clone(),
         Some(outcome.metrics.clone()),
@@ -73,9 +74,16 @@ fn train_save_load_predict() {
 #[test]
 fn prediction_json_has_the_fields_the_api_returns() {
     let data = records();
-    let model = train_with_holdout(&data, &TrainConfig::default())
-        .unwrap()
-        .model;
+    // Even costs: on this weakly separable data 5:1 costs call nearly everyone fraud, and
+    // the test needs both decisions.
+    let config = TrainConfig {
+        costs: CostMatrix {
+            false_negative: 1.0,
+            false_positive: 1.0,
+        },
+        ..TrainConfig::default()
+    };
+    let model = train_with_holdout(&data, &config).unwrap().model;
     let mut saw = [false, false];
     for r in &data {
         let prediction = model.predict(&r.applicant);
@@ -89,6 +97,7 @@ fn prediction_json_has_the_fields_the_api_returns() {
                 assert_eq!(json["message"], FRAUD_MESSAGE);
                 assert!(p >= model.threshold());
             }
+            Decision::Review => panic!("a model without a review band decided review"),
             Decision::NotFraud => {
                 saw[1] = true;
                 assert_eq!(json["decision"], "not_fraud");
@@ -101,6 +110,8 @@ fn prediction_json_has_the_fields_the_api_returns() {
         assert!(contributions[0]["feature"].is_string());
         assert!(contributions[0]["value"].is_number());
         assert!(contributions[0]["contribution"].is_number());
+        assert_eq!(json["threshold"], model.threshold());
+        assert!(json["reason_codes"].as_array().unwrap().len() <= 4);
     }
     assert_eq!(saw, [true, true], "both decisions occur on this data");
 }

@@ -135,6 +135,8 @@ fn classification_report_matches_sklearn() {
             log_loss: 0.0,
             threshold: 0.5,
             support: 0,
+            expected_cost: None,
+            expected_cost_at_0_5: None,
             confusion: ConfusionMatrix {
                 true_positive: count("true_positive"),
                 false_positive: count("false_positive"),
@@ -172,7 +174,9 @@ fn holdout_auc_is_within_001_of_sklearn() {
         ..TrainConfig::default()
     };
     let outcome = fit(&train, &config).unwrap();
-    let metrics = evaluate(&outcome.model, &holdout).unwrap();
+    // scikit-learn's accuracy is at 0.5: compare at 0.5, not at the cost-based threshold.
+    let at_half = outcome.model.with_threshold(0.5).unwrap();
+    let metrics = evaluate(&at_half, &holdout, &config.costs).unwrap();
     let sk_auc = reference["holdout_roc_auc"].as_f64().unwrap();
     let sk_accuracy = reference["holdout_accuracy"].as_f64().unwrap();
     eprintln!(
@@ -224,7 +228,7 @@ fn coefficients_match_sklearn_at_the_same_alpha() {
         }
     }
     let intercept_gap = (model.intercept() - tight["intercept"].as_f64().unwrap()).abs();
-    let auc = evaluate(&model, &holdout).unwrap().roc_auc;
+    let auc = evaluate(&model, &holdout, &config.costs).unwrap().roc_auc;
     let sk_auc = tight["holdout_roc_auc"].as_f64().unwrap();
     eprintln!(
         "largest coefficient gap {:.2e} ({}), intercept gap {intercept_gap:.2e}, \

@@ -28,6 +28,7 @@ fn entry(features: serde_json::Value) -> PredictionLogEntry {
         fraud: false,
         features,
         username: Some("merlin".to_string()),
+        reason_codes: vec!["R01".to_string()],
     }
 }
 

@@ -1,5 +1,6 @@
 //! The embedded store's prediction log: entries come back whole by their id, a retried
-//! batch is not stored twice, and a log from before ids is upgraded with its rows kept.
+//! batch is not stored twice, and a log from before ids (or reason codes) is upgraded with its
+//! rows kept.
 
 use chrono::{SubsecRound, Utc};
 use fraudrisk::adapters::sqlite::SqliteStore;
@@ -16,6 +17,7 @@ fn entry(probability: f64, username: Option<&str>) -> PredictionLogEntry {
         fraud: probability >= 0.5,
         features: serde_json::json!({ "age_years": 33, "note": "'); DROP TABLE predictions; --" }),
         username: username.map(str::to_string),
+        reason_codes: vec!["R01".to_string()],
     }
 }
 
@@ -82,4 +84,26 @@ async fn a_log_from_before_ids_keeps_its_rows_without_ids() {
         )
         .unwrap();
     assert_eq!(without, 2, "old rows keep NULL ids");
+}
+
+#[tokio::test]
+async fn rows_logged_before_reason_codes_read_back_without_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+    store.migrate().await.unwrap();
+    let logged = entry(0.7, None);
+    store
+        .log_predictions(std::slice::from_ref(&logged))
+        .await
+        .unwrap();
+    let connection = rusqlite::Connection::open(dir.path().join("db.sqlite3")).unwrap();
+    connection
+        .execute("UPDATE predictions SET reason_codes = NULL", [])
+        .unwrap();
+    let stored = store.prediction_by_id(logged.prediction_id).await.unwrap();
+    assert_eq!(
+        stored.map(|e| e.reason_codes),
+        Some(Vec::<String>::new()),
+        "a NULL column reads as no codes"
+    );
 }

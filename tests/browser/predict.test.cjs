@@ -126,6 +126,14 @@ test('filling the 20 fields and submitting shows the decision and its explanatio
   const probability = (await page.innerText('#probability')).trim();
   assert.match(probability, /^\d{1,3}\.\d %$/);
   assert.match((await page.innerText('#model-version')).trim(), /^\d+$/);
+  assert.match((await page.innerText('#threshold')).trim(), /^\d{1,3}\.\d %$/);
+  // Reason codes: a list of R01..R20 (at most four), or the sentence saying there are none.
+  const reasons = page.locator('#reason-codes li');
+  const reasonCount = await reasons.count();
+  assert.ok(reasonCount <= 4, `reason codes: ${reasonCount}`);
+  for (const code of await reasons.evaluateAll((items) => items.map((i) => i.dataset.code))) {
+    assert.match(code, /^R(0[1-9]|1\d|20)$/);
+  }
   const rows = page.locator('#contributions tbody tr');
   const rowCount = await rows.count();
   assert.ok(rowCount >= 3, `explanation rows: ${rowCount}`);

@@ -163,6 +163,11 @@ fn migrations() -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         ("0008_outcomes", outcomes::MIGRATION.to_string()),
+        (
+            // Each prediction's reason codes as a JSON array of codes; NULL before.
+            "0009_prediction_reason_codes",
+            "ALTER TABLE predictions ADD COLUMN reason_codes TEXT;".to_string(),
+        ),
     ]
 }
 

@@ -13,13 +13,14 @@
 //! the scheduled retrain's mode, logging).
 //!
 //! Layout: `settings` (the layers, the credentials file, [`Redacted`]), `database`, `aws`
-//! (S3 and the SDK), `mlflow`, [`process`].
+//! (S3 and the SDK), `mlflow`, [`process`], [`training`] (the cost matrix).
 
 mod aws;
 mod database;
 mod mlflow;
 pub mod process;
 mod settings;
+pub mod training;
 
 use std::path::PathBuf;
 
@@ -32,6 +33,9 @@ pub use process::{
     LogSettings, ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_RETRAIN_MODE, ENV_STATE_DIR,
 };
 pub use settings::{Redacted, Settings, CREDENTIALS_FILE_VAR, DEFAULT_CREDENTIALS_FILE};
+pub use training::{
+    cost_matrix, review_below, ENV_COST_FALSE_NEGATIVE, ENV_COST_FALSE_POSITIVE, ENV_REVIEW_BELOW,
+};
 
 /// Every variable this module reads, for documentation checks and `fraudctl` listings.
 pub const VARIABLES: &[&str] = &[
@@ -53,6 +57,9 @@ pub const VARIABLES: &[&str] = &[
     "FRAUDRISK_MLFLOW_SECRET_ID",
     "FRAUDRISK_MLFLOW_TIMEOUT_SECS",
     "FRAUDRISK_MLFLOW_MAX_TRIES",
+    "FRAUDRISK_COST_FALSE_NEGATIVE",
+    "FRAUDRISK_COST_FALSE_POSITIVE",
+    "FRAUDRISK_REVIEW_BELOW",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",

@@ -9,11 +9,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::answer::{one_answer, BatchAnswer, PredictionAnswer};
 use super::error::json_response;
 use super::html::{self, Outcome};
 use super::strict_json::{self, StrictJsonError};
-use super::{ApiError, App, BROKEN_CHAMPION_HINT, NO_MODEL_HINT, TOP_CONTRIBUTIONS};
-use crate::model::{Contribution, Decision};
+use super::{ApiError, App, BROKEN_CHAMPION_HINT, NO_MODEL_HINT};
 use crate::pipeline::{self, PipelineError, RetrainMode, ServedPrediction};
 use crate::request::applicants_from_json;
 use crate::schema::{Applicant, FieldError, FieldValue};
@@ -238,60 +238,6 @@ pub(super) async fn predict_post(
     } else {
         one_answer(&served)
     }
-}
-
-/// The answer for one applicant: the seed's sentence first, then the numbers.
-#[derive(Serialize, ToSchema)]
-pub(super) struct PredictionAnswer<'a> {
-    /// The seed's sentence for the decision.
-    message: &'static str,
-    /// The prediction's id in the prediction log (a UUID v7), to report its outcome by.
-    prediction_id: Uuid,
-    /// P(fraud) from the champion.
-    #[schema(minimum = 0.0, maximum = 1.0)]
-    probability_of_fraud: f64,
-    decision: Decision,
-    /// The champion's version that scored the applicant.
-    model_version: u32,
-    /// The five features that moved the log-odds most, largest first.
-    contributions: &'a [Contribution],
-}
-
-/// The answer for a batch, in the order of the request's records.
-#[derive(Serialize, ToSchema)]
-pub(super) struct BatchAnswer<'a> {
-    predictions: Vec<PredictionAnswer<'a>>,
-}
-
-impl<'a> TryFrom<&'a ServedPrediction> for PredictionAnswer<'a> {
-    type Error = ApiError;
-
-    fn try_from(served: &'a ServedPrediction) -> Result<Self, ApiError> {
-        let prediction = &served.prediction;
-        let top = prediction.contributions.len().min(TOP_CONTRIBUTIONS);
-        // `predict_and_log` gives every logged prediction an id; only unlogged ones lack it.
-        let prediction_id = served
-            .prediction_id
-            .ok_or_else(|| ApiError::Internal("a served prediction has no id".to_string()))?;
-        Ok(PredictionAnswer {
-            message: prediction.message,
-            prediction_id,
-            probability_of_fraud: prediction.probability_of_fraud,
-            decision: prediction.decision,
-            model_version: served.model_version,
-            contributions: &prediction.contributions[..top],
-        })
-    }
-}
-
-fn one_answer(served: &[ServedPrediction]) -> Result<Response<Bytes>, ApiError> {
-    let first = served
-        .first()
-        .ok_or_else(|| ApiError::Internal("the model returned no prediction".to_string()))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &PredictionAnswer::try_from(first)?,
-    ))
 }
 
 /// A JSON body, strictly: a duplicate key is a 422 naming it, like a repeated query field.

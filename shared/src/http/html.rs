@@ -3,14 +3,14 @@
 //! the result with its explanation when the query holds fields.
 //!
 //! Every piece of text that did not come from this file is escaped with [`escape`]. Element
-//! ids (`predict-form`, `result`, `decision`, `probability`, `prediction-id`,
-//! `contributions`, `errors`, `unavailable`) are stable, for browser tests.
+//! ids (`predict-form`, `result`, `decision`, `probability`, `threshold`, `prediction-id`,
+//! `reason-codes`, `contributions`, `errors`, `unavailable`) are stable, for browser tests.
 
 use std::fmt::Write;
 
 use uuid::Uuid;
 
-use crate::model::{Contribution, Prediction};
+use crate::model::{Contribution, Prediction, ReasonCode};
 use crate::request::seed_example_corrected;
 use crate::schema::{feature_index, Domain, FieldError, FEATURES};
 
@@ -55,6 +55,7 @@ main{max-width:46rem;margin:0 auto;padding:1.5rem}\
 h1{font-size:1.6rem;margin:.2rem 0 1rem}\
 section{background:#fff;border-radius:.5rem;padding:1rem 1.25rem;margin-bottom:1rem;box-shadow:0 1px 3px #0002}\
 #result.fraud{border-left:.4rem solid #c0392b}#result.not_fraud{border-left:.4rem solid #27ae60}\
+#result.review{border-left:.4rem solid #e67e22}\
 #errors,#unavailable{border-left:.4rem solid #e67e22}\
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #eee}\
 td.num{text-align:right;font-variant-numeric:tabular-nums}\
@@ -196,9 +197,12 @@ fn render_result(
         page,
         "<section id=\"result\" class=\"{class}\" data-decision=\"{class}\"><h2 id=\"decision\">{}</h2>\
          <p>Probability of fraud: <strong id=\"probability\">{:.1} %</strong> \
-         (model version <span id=\"model-version\">{model_version}</span>)</p>",
+         (model version <span id=\"model-version\">{model_version}</span>); the decision is \
+         fraud from <span id=\"threshold\">{:.1} %</span>, the threshold with the lowest \
+         expected cost of wrong decisions.</p>",
         escape(prediction.message),
         prediction.probability_of_fraud * 100.0,
+        prediction.threshold * 100.0,
     );
     if let Some(id) = prediction_id {
         // The id to quote when the outcome of this application is known.
@@ -208,6 +212,7 @@ fn render_result(
             id.hyphenated()
         );
     }
+    render_reason_codes(page, &prediction.reason_codes);
     page.push_str(
         "<h3>Why: the features that moved the estimate most</h3>\
          <table id=\"contributions\"><thead><tr><th>Feature</th><th>Value</th>\
@@ -224,6 +229,25 @@ fn render_result(
         "</tbody></table><p><small>Relative to the average training applicant; positive values \
          raise the estimated risk, negative values lower it.</small></p></section>\n",
     );
+}
+
+/// The principal reasons toward fraud, with their stable codes.
+fn render_reason_codes(page: &mut String, reasons: &[ReasonCode]) {
+    page.push_str("<h3>Reason codes: what pushed toward fraud</h3>");
+    if reasons.is_empty() {
+        page.push_str("<p id=\"reason-codes\">None: no feature pushed toward fraud.</p>");
+        return;
+    }
+    page.push_str("<ol id=\"reason-codes\">");
+    for reason in reasons {
+        let _ = write!(
+            page,
+            "<li data-code=\"{code}\"><code>{code}</code> {}</li>",
+            escape(&reason.text),
+            code = escape(reason.code)
+        );
+    }
+    page.push_str("</ol>");
 }
 
 fn render_contribution(page: &mut String, contribution: &Contribution) {
@@ -288,5 +312,41 @@ mod tests {
         let page = render(&query, &Outcome::Invalid(&errors));
         assert!(!page.contains("<script>"));
         assert!(page.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn the_result_shows_the_threshold_and_the_reason_codes() {
+        let mut prediction = Prediction {
+            probability_of_fraud: 0.42,
+            threshold: 0.2,
+            review_from: None,
+            decision: crate::model::Decision::Fraud,
+            message: crate::model::FRAUD_MESSAGE,
+            reason_codes: vec![ReasonCode {
+                code: "R01",
+                text: "checking account: <no running account>".to_string(),
+            }],
+            contributions: Vec::new(),
+        };
+        let outcome = |p: &Prediction| {
+            render(
+                &[],
+                &Outcome::Result {
+                    prediction: p,
+                    model_version: 3,
+                    prediction_id: None,
+                },
+            )
+        };
+        let page = outcome(&prediction);
+        assert!(
+            page.contains("<span id=\"threshold\">20.0 %</span>"),
+            "{page}"
+        );
+        assert!(page.contains(
+            "<li data-code=\"R01\"><code>R01</code> checking account: &lt;no running account&gt;</li>"
+        ));
+        prediction.reason_codes.clear();
+        assert!(outcome(&prediction).contains("<p id=\"reason-codes\">None"));
     }
 }

@@ -20,6 +20,7 @@
 //! credential cache and hashing pool, the failed-login limiter, the pipeline settings and the
 //! champion cache.
 
+mod answer;
 pub mod champion;
 pub mod error;
 mod handlers;
@@ -188,12 +189,25 @@ impl AppConfig {
         if let Some(seconds) = env_seconds(ENV_AUTH_CACHE)? {
             config.auth_cache_ttl = seconds;
         }
+        // The training endpoints' cost matrix, from the environment or credentials.env.
+        let settings = crate::config::Settings::from_process()
+            .map_err(|e| app_config_error(e, crate::config::CREDENTIALS_FILE_VAR))?;
+        config.pipeline.training.costs = crate::config::cost_matrix(&settings)
+            .map_err(|e| app_config_error(e, crate::config::ENV_COST_FALSE_NEGATIVE))?;
+        config.pipeline.training.review_below = crate::config::review_below(&settings)
+            .map_err(|e| app_config_error(e, crate::config::ENV_REVIEW_BELOW))?;
         Ok(config)
     }
 }
 
 fn env_seconds(name: &'static str) -> Result<Option<Duration>, AppError> {
-    crate::config::process::seconds(name).map_err(|error| match error {
+    crate::config::process::seconds(name).map_err(|error| app_config_error(error, name))
+}
+
+/// A configuration error as the app reports it, naming the variable (`fallback` when the
+/// error names none).
+fn app_config_error(error: ConfigError, fallback: &'static str) -> AppError {
+    match error {
         ConfigError::Invalid {
             variable, message, ..
         } => AppError::Config {
@@ -201,10 +215,10 @@ fn env_seconds(name: &'static str) -> Result<Option<Duration>, AppError> {
             message,
         },
         other => AppError::Config {
-            name,
+            name: fallback,
             message: other.to_string(),
         },
-    })
+    }
 }
 
 /// The state of one container: built once, shared by every request.

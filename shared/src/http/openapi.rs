@@ -19,13 +19,14 @@ use utoipa::openapi::{
     ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, Required, Response,
 };
 
+use super::answer::{BatchAnswer, PredictionAnswer};
 use super::error::ErrorBody;
-use super::handlers::{BatchAnswer, Hello, PredictionAnswer};
+use super::handlers::Hello;
 use super::router::{MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES, REQUEST_ID_HEADER};
 use super::{Endpoint, MAX_BODY_BYTES};
 use crate::drift::{Correction, DriftReport, FeatureDrift};
 use crate::model::metrics::{ConfusionMatrix, Metrics};
-use crate::model::{Contribution, Decision};
+use crate::model::{Contribution, Decision, ReasonCode};
 use crate::pipeline::promotion::Comparison;
 use crate::pipeline::{RetrainMode, RetrainOutcome, RetrainSummary, TrainingSummary};
 use crate::request::MAX_BATCH;
@@ -112,6 +113,7 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<PredictionAnswer<'static>>()
         .schema_from::<BatchAnswer<'static>>()
         .schema_from::<Contribution>()
+        .schema_from::<ReasonCode>()
         .schema_from::<Decision>()
         .schema_from::<ErrorBody<'static>>()
         .schema_from::<FieldError>()

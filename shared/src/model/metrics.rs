@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Model, ModelError};
+use super::cost::CostMatrix;
+use super::{Model, ModelError, DEFAULT_THRESHOLD};
 use crate::schema::LabeledRecord;
 
 /// Counts at the model's threshold; positive = fraud (creditability 0).
@@ -51,17 +52,33 @@ pub struct Metrics {
     pub support: usize,
     /// Counts at the threshold.
     pub confusion: ConfusionMatrix,
+    /// Mean cost per applicant of the decisions at the threshold, under the cost matrix the
+    /// evaluation used (absent in metrics written before costs were reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_cost: Option<f64>,
+    /// The same at the threshold 0.5, for comparison.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_cost_at_0_5: Option<f64>,
 }
 
-/// Scores a model on labelled records. Fails on no records, on one class only (ROC AUC is
-/// undefined), and never returns NaN.
-pub fn evaluate(model: &Model, records: &[LabeledRecord]) -> Result<Metrics, ModelError> {
+/// Scores a model on labelled records, with the expected cost under `costs` at the model's
+/// threshold and at 0.5. Fails on no records, on one class only (ROC AUC is undefined), and
+/// never returns NaN.
+pub fn evaluate(
+    model: &Model,
+    records: &[LabeledRecord],
+    costs: &CostMatrix,
+) -> Result<Metrics, ModelError> {
     let is_fraud: Vec<bool> = records.iter().map(LabeledRecord::is_fraud).collect();
     let scores: Vec<f64> = records
         .iter()
         .map(|r| model.probability_of_fraud(&r.applicant))
         .collect();
-    metrics_from_scores(&is_fraud, &scores, model.threshold())
+    let mut metrics = metrics_from_scores(&is_fraud, &scores, model.threshold())?;
+    costs.validate()?;
+    metrics.expected_cost = Some(costs.expected_cost(&is_fraud, &scores, model.threshold()));
+    metrics.expected_cost_at_0_5 = Some(costs.expected_cost(&is_fraud, &scores, DEFAULT_THRESHOLD));
+    Ok(metrics)
 }
 
 /// Metrics from labels (true = fraud) and probabilities of fraud.
@@ -108,6 +125,8 @@ pub fn metrics_from_scores(
         threshold,
         support: n,
         confusion,
+        expected_cost: None,
+        expected_cost_at_0_5: None,
     })
 }
 

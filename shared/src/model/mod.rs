@@ -10,10 +10,12 @@
 //!   [`train_with_holdout`].
 //! - [`split`]: [`stratified_split`] and the cross-validation folds, both over distinct rows.
 //! - [`metrics`]: [`evaluate`], [`roc_auc`], [`Metrics`].
+//! - [`cost`]: [`CostMatrix`] and the cost-minimising threshold.
 //! - [`artifact`]: [`ModelArtifact`], the versioned JSON form, and the MLflow `MLmodel` file.
 //! - [`pyfunc`]: the Python loader shipped in the model folder ([`model_folder`]).
 
 pub mod artifact;
+pub mod cost;
 pub mod encoding;
 pub mod metrics;
 pub mod pyfunc;
@@ -23,20 +25,28 @@ pub mod train;
 
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{Applicant, FEATURES};
+use crate::schema::{reason_text, Applicant, FEATURES, REASONS};
 
 pub use artifact::{Coefficient, ModelArtifact, Provenance, FORMAT_VERSION};
+pub use cost::{cost_minimising_threshold, CostMatrix};
 pub use encoding::{EncodedFeature, Encoder, FeatureEncoding};
 pub use metrics::{evaluate, roc_auc, ConfusionMatrix, Metrics};
 pub use pyfunc::{model_folder, ModelFile};
 pub use split::{distinct_row_count, stratified_split};
 pub use train::{fit, train_with_holdout, CvResult, FitOutcome, TrainConfig, TrainingOutcome};
 
+/// The usual threshold, the one costs are compared with and a fit starts from.
+pub const DEFAULT_THRESHOLD: f64 = 0.5;
+
 /// The answer for an applicant whose probability of fraud reaches the threshold (the seed's text).
 pub const FRAUD_MESSAGE: &str = "The person might intend to commit fraud.";
 
 /// The answer for every other applicant (the seed's text).
 pub const NOT_FRAUD_MESSAGE: &str = "The person is probably not intending to commit fraud.";
+
+/// The answer in the review band (only when one is configured).
+pub const REVIEW_MESSAGE: &str =
+    "The person's risk of fraud is close to the threshold: review the application by hand.";
 
 /// Everything that can go wrong in training, evaluation or artifact handling.
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +109,11 @@ pub enum ModelError {
 pub enum Decision {
     /// P(fraud) reached the threshold: "the person might intend to commit fraud".
     Fraud,
-    /// P(fraud) stayed below the threshold.
+    /// P(fraud) stayed below the threshold (and below the review band, when there is one).
     NotFraud,
+    /// P(fraud) is in the review band: at least its lower end, below the threshold. Only
+    /// models trained with a review band decide this.
+    Review,
 }
 
 impl Decision {
@@ -109,6 +122,7 @@ impl Decision {
         match self {
             Decision::Fraud => FRAUD_MESSAGE,
             Decision::NotFraud => NOT_FRAUD_MESSAGE,
+            Decision::Review => REVIEW_MESSAGE,
         }
     }
 
@@ -117,6 +131,7 @@ impl Decision {
         match self {
             Decision::Fraud => "fraud",
             Decision::NotFraud => "not_fraud",
+            Decision::Review => "review",
         }
     }
 }
@@ -133,15 +148,37 @@ pub struct Contribution {
     pub contribution: f64,
 }
 
+/// The most reason codes a decision carries.
+pub const MAX_REASON_CODES: usize = 4;
+
+/// A principal reason toward fraud: a feature whose value raised the estimated risk.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ReasonCode {
+    /// The feature's stable code, `R01` … `R20`, one per feature (the README lists them).
+    #[schema(example = "R01")]
+    pub code: &'static str,
+    /// The feature and the applicant's value, e.g. "checking account: no running account".
+    #[schema(example = "checking account: no running account")]
+    pub text: String,
+}
+
 /// A scored applicant.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
     /// P(creditability = 0).
     pub probability_of_fraud: f64,
+    /// The threshold the decision used (the model's, chosen by expected cost).
+    pub threshold: f64,
+    /// The lower end of the review band, when the model has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_from: Option<f64>,
     /// `Fraud` when the probability is at least the threshold.
     pub decision: Decision,
     /// The seed's answer text for the decision.
     pub message: &'static str,
+    /// Up to [`MAX_REASON_CODES`] features that pushed toward fraud (positive
+    /// contributions), largest first; empty when none did.
+    pub reason_codes: Vec<ReasonCode>,
     /// Per-feature contributions, largest magnitude first. Their sum plus
     /// [`Model::base_log_odds`] is the log-odds of fraud.
     pub contributions: Vec<Contribution>,
@@ -157,6 +194,8 @@ pub struct Model {
     /// Training mean of each encoded column: the reference point of contributions.
     column_means: Vec<f64>,
     threshold: f64,
+    /// Lower end of the review band `[review_from, threshold)`, if any.
+    review_from: Option<f64>,
 }
 
 impl Model {
@@ -197,6 +236,7 @@ impl Model {
             weights,
             column_means,
             threshold,
+            review_from: None,
         })
     }
 
@@ -228,10 +268,16 @@ impl Model {
         sigmoid(self.log_odds(applicant))
     }
 
-    /// The decision for a probability.
+    /// The decision for a probability: fraud from the threshold, review from the review
+    /// band's lower end (when there is a band), not fraud below.
     pub fn decide(&self, probability_of_fraud: f64) -> Decision {
         if probability_of_fraud >= self.threshold {
             Decision::Fraud
+        } else if self
+            .review_from
+            .is_some_and(|from| probability_of_fraud >= from)
+        {
+            Decision::Review
         } else {
             Decision::NotFraud
         }
@@ -258,11 +304,15 @@ impl Model {
                 }
             })
             .collect();
+        let reason_codes = reason_codes(&contributions, applicant);
         contributions.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
         Prediction {
             probability_of_fraud,
+            threshold: self.threshold,
+            review_from: self.review_from,
             decision,
             message: decision.message(),
+            reason_codes,
             contributions,
         }
     }
@@ -293,6 +343,24 @@ impl Model {
         })
     }
 
+    /// A copy of the model with a review band from `review_from` up to the threshold (`None`:
+    /// no band). The band is empty when `review_from` is at or above the threshold.
+    pub fn with_review_band(&self, review_from: Option<f64>) -> Result<Model, ModelError> {
+        if let Some(from) = review_from {
+            check_threshold(from)
+                .map_err(|m| ModelError::InvalidConfig(format!("review band: {m}")))?;
+        }
+        Ok(Model {
+            review_from,
+            ..self.clone()
+        })
+    }
+
+    /// The lower end of the review band, if the model has one.
+    pub fn review_from(&self) -> Option<f64> {
+        self.review_from
+    }
+
     /// The fitted encoder.
     pub fn encoder(&self) -> &Encoder {
         &self.encoder
@@ -312,6 +380,27 @@ impl Model {
     pub fn column_means(&self) -> &[f64] {
         &self.column_means
     }
+}
+
+/// The features with positive contributions (in schema order in `contributions`), largest
+/// first (ties in schema order), at most [`MAX_REASON_CODES`].
+fn reason_codes(contributions: &[Contribution], applicant: &Applicant) -> Vec<ReasonCode> {
+    let mut toward_fraud: Vec<(usize, f64)> = contributions
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.contribution > 0.0)
+        .map(|(i, c)| (i, c.contribution))
+        .collect();
+    // A stable sort: equal contributions keep schema order.
+    toward_fraud.sort_by(|a, b| b.1.total_cmp(&a.1));
+    toward_fraud
+        .into_iter()
+        .take(MAX_REASON_CODES)
+        .map(|(i, _)| ReasonCode {
+            code: REASONS[i].code,
+            text: reason_text(i, applicant.0[i]),
+        })
+        .collect()
 }
 
 /// The threshold must leave both decisions possible.
@@ -336,62 +425,7 @@ pub(crate) fn sigmoid(z: f64) -> f64 {
 }
 
 #[cfg(test)]
-pub(crate) mod testdata {
-    //! Synthetic training data for the unit tests: every schema code can occur and the label
-    //! depends on a few features through a known logistic model, so a fit has signal to find.
-
-    use rand::{Rng, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
-
-    use crate::schema::{Applicant, Domain, FeatureKind, LabeledRecord, FEATURES, FEATURE_COUNT};
-
-    /// `distinct` random applicants, each repeated `repeats` times (like the seed's file).
-    pub fn records(distinct: usize, repeats: usize, seed: u64) -> Vec<LabeledRecord> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut base = Vec::with_capacity(distinct);
-        for _ in 0..distinct {
-            let mut values = [0.0; FEATURE_COUNT];
-            for (value, feature) in values.iter_mut().zip(FEATURES.iter()) {
-                *value = match feature.domain {
-                    Domain::Codes(codes) => codes[rng.gen_range(0..codes.len())].0 as f64,
-                    Domain::Range { min, max } => {
-                        let hi = max.min(min + 60);
-                        rng.gen_range(min..=hi) as f64
-                    }
-                };
-            }
-            // A hidden rule: fraud grows with the first numeric feature and with the first
-            // nominal feature's lowest code, plus noise.
-            let numeric = FEATURES
-                .iter()
-                .position(|f| f.kind == FeatureKind::Numeric)
-                .unwrap_or(0);
-            let nominal = FEATURES
-                .iter()
-                .position(|f| f.kind == FeatureKind::Nominal)
-                .unwrap_or(0);
-            let first_code = FEATURES[nominal].codes()[0] as f64;
-            let z = -1.0
-                + 0.08 * (values[numeric] - 20.0)
-                + if values[nominal] == first_code {
-                    1.5
-                } else {
-                    0.0
-                };
-            let p_fraud = 1.0 / (1.0 + (-z).exp());
-            let creditability = if rng.gen::<f64>() < p_fraud { 0 } else { 1 };
-            base.push(LabeledRecord {
-                applicant: Applicant(values),
-                creditability,
-            });
-        }
-        let mut out = Vec::with_capacity(distinct * repeats);
-        for _ in 0..repeats {
-            out.extend_from_slice(&base);
-        }
-        out
-    }
-}
+pub(crate) mod testdata;
 
 #[cfg(test)]
 mod tests {
@@ -490,6 +524,22 @@ mod tests {
         );
         assert!(model.with_threshold(1.0).is_err());
         assert!(model.with_threshold(f64::NAN).is_err());
+        // A review band below the threshold: review inside it, the same decisions outside.
+        let banded = model
+            .with_threshold((p + 1.0) / 2.0)
+            .unwrap()
+            .with_review_band(Some(p / 2.0))
+            .unwrap();
+        let prediction = banded.predict(&applicant);
+        assert_eq!(prediction.decision, Decision::Review);
+        assert_eq!(prediction.message, REVIEW_MESSAGE);
+        assert_eq!(
+            serde_json::to_value(prediction).unwrap()["decision"],
+            "review"
+        );
+        assert_eq!(banded.decide((p + 1.0) / 2.0), Decision::Fraud);
+        assert_eq!(banded.decide(p / 4.0), Decision::NotFraud);
+        assert!(model.with_review_band(Some(0.0)).is_err());
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub(super) fn fit_one(
         solution.intercept,
         solution.weights.to_vec(),
         column_means,
-        config.threshold,
+        // `fit` then moves it to the cost-minimising threshold.
+        super::DEFAULT_THRESHOLD,
     )
 }
 

@@ -1,5 +1,6 @@
 //! Training: a grid over the L2 strength chosen by grouped, stratified k-fold ROC AUC, then a
-//! refit on all records.
+//! refit on all records, and the decision threshold that minimises the expected cost on the
+//! chosen strength's out-of-fold probabilities (the same folds; never the holdout).
 //!
 //! linfa-logistic minimises `Σᵢ logloss(i) + α/2 · ‖w‖²` (intercept not penalised);
 //! scikit-learn's `LogisticRegression` minimises `C · Σᵢ logloss(i) + ½ · ‖w‖²`. Both have the
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
+use super::cost::{cost_minimising_threshold, CostMatrix};
 use super::encoding::Encoder;
 use super::metrics::{evaluate, roc_auc, Metrics};
 use super::solver::{fit_one, solve};
@@ -31,8 +33,12 @@ pub struct TrainConfig {
     pub folds: usize,
     /// Share of distinct rows held out by [`train_with_holdout`], strictly between 0 and 1.
     pub holdout_fraction: f64,
-    /// Decision threshold on P(fraud), strictly between 0 and 1.
-    pub threshold: f64,
+    /// What wrong decisions cost: the threshold minimises their expected cost.
+    pub costs: CostMatrix,
+    /// Lower end of an optional review band `[review_below, threshold)`, strictly between 0
+    /// and 1; `None`: no band, decisions are fraud or not fraud.
+    #[serde(default)]
+    pub review_below: Option<f64>,
     /// Upper bound on L-BFGS iterations per fit.
     pub max_iterations: u64,
 }
@@ -44,7 +50,8 @@ impl Default for TrainConfig {
             alphas: vec![0.1, 1.0, 10.0, 100.0, 1000.0],
             folds: 5,
             holdout_fraction: 0.2,
-            threshold: 0.5,
+            costs: CostMatrix::default(),
+            review_below: None,
             max_iterations: 200,
         }
     }
@@ -69,7 +76,11 @@ impl TrainConfig {
                 self.holdout_fraction
             ));
         }
-        check_threshold(self.threshold).map_err(ModelError::InvalidConfig)?;
+        self.costs.validate()?;
+        if let Some(p) = self.review_below {
+            check_threshold(p)
+                .map_err(|m| ModelError::InvalidConfig(format!("review_below: {m}")))?;
+        }
         if self.max_iterations == 0 {
             return invalid("max_iterations must be at least 1".into());
         }
@@ -91,12 +102,18 @@ pub struct CvResult {
 /// What [`fit`] returns.
 #[derive(Clone, Debug)]
 pub struct FitOutcome {
-    /// The model refitted on all records with the chosen alpha.
+    /// The model refitted on all records with the chosen alpha, at the cost-minimising
+    /// threshold.
     pub model: Model,
     /// One result per alpha, in the configured order.
     pub cv: Vec<CvResult>,
     /// The alpha with the best mean AUC (ties go to the stronger regularisation).
     pub chosen_alpha: f64,
+    /// Expected cost per applicant of the chosen threshold on the out-of-fold probabilities.
+    pub cv_expected_cost: f64,
+    /// P(fraud) of each record (in input order) by the chosen alpha's model of the fold
+    /// that did not see it: what the threshold was chosen on.
+    pub oof_probabilities: Vec<f64>,
 }
 
 /// What [`train_with_holdout`] returns.
@@ -108,6 +125,8 @@ pub struct TrainingOutcome {
     pub cv: Vec<CvResult>,
     /// The alpha the model was refitted with.
     pub chosen_alpha: f64,
+    /// Expected cost per applicant of the chosen threshold on the out-of-fold probabilities.
+    pub cv_expected_cost: f64,
     /// Metrics on the holdout part.
     pub metrics: Metrics,
     /// Number of records in the training part.
@@ -118,8 +137,11 @@ pub struct TrainingOutcome {
 
 /// Chooses alpha by stratified k-fold ROC AUC over distinct rows (the encoder is refitted on
 /// each fold's training part, so the validation rows never inform the scaling), then refits
-/// on all records. The folds run on up to `available_parallelism()` threads; the result is
-/// deterministic for `config.seed` whatever the thread count.
+/// on all records. The threshold minimises the expected cost ([`cost_minimising_threshold`])
+/// on the chosen alpha's out-of-fold probabilities: each row scored by the fold model that
+/// did not see it, so the threshold is not tuned on scores of rows the model was fitted to.
+/// The folds run on up to `available_parallelism()` threads; the result is deterministic for
+/// `config.seed` whatever the thread count.
 pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome, ModelError> {
     config.validate()?;
     check_both_classes(records, "training")?;
@@ -147,45 +169,48 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         Unit::Fits,
         (config.folds * config.alphas.len()) as u64,
     );
-    let mut per_fold: Vec<(usize, Result<Vec<FoldScore>, ModelError>)> =
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut done = Vec::new();
-                        loop {
-                            let fold = next_fold.fetch_add(1, Ordering::Relaxed);
-                            if fold >= config.folds {
-                                return done;
-                            }
-                            done.push((
-                                fold,
-                                validate_fold(
-                                    records,
-                                    &fold_of_row,
-                                    fold,
-                                    &order,
-                                    config,
-                                    &progress,
-                                ),
-                            ));
+    let mut per_fold: Vec<(usize, Result<FoldResult, ModelError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let fold = next_fold.fetch_add(1, Ordering::Relaxed);
+                        if fold >= config.folds {
+                            return done;
                         }
-                    })
+                        done.push((
+                            fold,
+                            validate_fold(records, &fold_of_row, fold, &order, config, &progress),
+                        ));
+                    }
                 })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
     progress.finish();
     per_fold.sort_by_key(|(fold, _)| *fold);
     let mut fold_aucs = vec![Vec::with_capacity(config.folds); config.alphas.len()];
     let mut fold_params: Vec<Vec<Array1<f64>>> = vec![Vec::new(); config.alphas.len()];
-    for (_, scores) in per_fold {
-        for ((aucs, params), score) in fold_aucs.iter_mut().zip(&mut fold_params).zip(scores?) {
+    // Out-of-fold probabilities, per alpha, in record order.
+    let mut oof = vec![vec![0.0; records.len()]; config.alphas.len()];
+    for (_, result) in per_fold {
+        let result = result?;
+        for (((aucs, params), probabilities), score) in fold_aucs
+            .iter_mut()
+            .zip(&mut fold_params)
+            .zip(&mut oof)
+            .zip(result.scores)
+        {
             aucs.push(score.roc_auc);
             params.push(score.stacked);
+            for (&row, p) in result.rows.iter().zip(score.probabilities) {
+                probabilities[row] = p;
+            }
         }
     }
 
@@ -209,19 +234,37 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
 
     // The refit starts from the folds' average solution for the chosen alpha: the folds hold
     // 1 − 1/k of the same rows, so it is close and the refit needs few iterations.
-    let warm = config
+    let chosen = config
         .alphas
         .iter()
         .position(|a| *a == chosen_alpha)
-        .and_then(|i| mean_vector(&fold_params[i]));
+        .ok_or_else(|| ModelError::InvalidConfig("the chosen alpha is not in the grid".into()))?;
+    let warm = mean_vector(&fold_params[chosen]);
+    let is_fraud: Vec<bool> = records.iter().map(LabeledRecord::is_fraud).collect();
+    let threshold = cost_minimising_threshold(&is_fraud, &oof[chosen], &config.costs)?;
+    let cv_expected_cost = config
+        .costs
+        .expected_cost(&is_fraud, &oof[chosen], threshold);
+    tracing::debug!(threshold, cv_expected_cost, "cost-minimising threshold");
     let refit = Step::start(format!("refit on {} rows", records.len()), Unit::Fits, 1);
-    let model = fit_one(records, chosen_alpha, config, warm)?;
+    if config.review_below.is_some_and(|from| from >= threshold) {
+        tracing::warn!(
+            review_below = config.review_below,
+            threshold,
+            "the review band is empty: its lower end is not below the cost-based threshold"
+        );
+    }
+    let model = fit_one(records, chosen_alpha, config, warm)?
+        .with_threshold(threshold)?
+        .with_review_band(config.review_below)?;
     refit.advance(1);
     refit.finish();
     Ok(FitOutcome {
         model,
         cv,
         chosen_alpha,
+        cv_expected_cost,
+        oof_probabilities: oof.swap_remove(chosen),
     })
 }
 
@@ -241,13 +284,14 @@ pub fn train_with_holdout(
         Unit::Rows,
         holdout.len() as u64,
     );
-    let metrics = evaluate(&outcome.model, &holdout)?;
+    let metrics = evaluate(&outcome.model, &holdout, &config.costs)?;
     evaluation.advance(holdout.len() as u64);
     evaluation.finish();
     Ok(TrainingOutcome {
         model: outcome.model,
         cv: outcome.cv,
         chosen_alpha: outcome.chosen_alpha,
+        cv_expected_cost: outcome.cv_expected_cost,
         metrics,
         train_rows: train.len(),
         holdout_rows: holdout.len(),
@@ -260,6 +304,14 @@ struct FoldScore {
     roc_auc: f64,
     /// Weights then intercept, kept to warm-start the refit.
     stacked: Array1<f64>,
+    /// P(fraud) of the fold's validation rows, in the order of [`FoldResult::rows`].
+    probabilities: Vec<f64>,
+}
+
+/// One validation fold: its rows (indices into the records) and each alpha's result.
+struct FoldResult {
+    rows: Vec<usize>,
+    scores: Vec<FoldScore>,
 }
 
 /// The element-wise mean of equally long vectors (None when there are none).
@@ -272,7 +324,7 @@ fn mean_vector(vectors: &[Array1<f64>]) -> Option<Array1<f64>> {
     Some(sum / vectors.len() as f64)
 }
 
-/// Fits every alpha on the other folds and returns the validation AUCs of `fold`, indexed
+/// Fits every alpha on the other folds and returns the validation scores of `fold`, indexed
 /// like `config.alphas`. The encoder is fitted on the training part only.
 fn validate_fold(
     records: &[LabeledRecord],
@@ -281,7 +333,10 @@ fn validate_fold(
     order: &[usize],
     config: &TrainConfig,
     progress: &Step,
-) -> Result<Vec<FoldScore>, ModelError> {
+) -> Result<FoldResult, ModelError> {
+    let rows: Vec<usize> = (0..records.len())
+        .filter(|&i| fold_of_row[i] == fold)
+        .collect();
     let (train, valid): (Vec<_>, Vec<_>) = records
         .iter()
         .zip(fold_of_row)
@@ -310,12 +365,16 @@ fn validate_fold(
         scores_by_alpha[a] = Some(FoldScore {
             roc_auc: roc_auc(&valid_fraud, &scores)?,
             stacked: solution.stacked.clone(),
+            probabilities: scores,
         });
         warm = Some(solution.stacked);
         progress.advance(1);
     }
     // `order` is a permutation of the alpha indices, so every slot is filled.
-    Ok(scores_by_alpha.into_iter().flatten().collect())
+    Ok(FoldResult {
+        rows,
+        scores: scores_by_alpha.into_iter().flatten().collect(),
+    })
 }
 
 /// The best mean AUC; among equals (within rounding) the largest alpha, the simpler model.
@@ -358,190 +417,5 @@ fn check_finite(records: &[LabeledRecord]) -> Result<(), ModelError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::testdata;
-    use crate::model::{distinct_row_count, evaluate};
-
-    fn config() -> TrainConfig {
-        TrainConfig {
-            alphas: vec![0.1, 1.0, 10.0, 100.0],
-            ..TrainConfig::default()
-        }
-    }
-
-    #[test]
-    fn default_config_is_valid_and_has_a_grid() {
-        let c = TrainConfig::default();
-        c.validate().unwrap();
-        assert!(c.alphas.len() >= 4);
-        assert_eq!((c.seed, c.folds), (42, 5));
-    }
-
-    #[test]
-    fn invalid_settings_are_named() {
-        for (bad, word) in [
-            (
-                TrainConfig {
-                    alphas: vec![],
-                    ..config()
-                },
-                "alphas",
-            ),
-            (
-                TrainConfig {
-                    alphas: vec![1.0, -1.0],
-                    ..config()
-                },
-                "alpha",
-            ),
-            (
-                TrainConfig {
-                    folds: 1,
-                    ..config()
-                },
-                "folds",
-            ),
-            (
-                TrainConfig {
-                    holdout_fraction: 1.0,
-                    ..config()
-                },
-                "holdout_fraction",
-            ),
-            (
-                TrainConfig {
-                    threshold: 0.0,
-                    ..config()
-                },
-                "threshold",
-            ),
-            (
-                TrainConfig {
-                    max_iterations: 0,
-                    ..config()
-                },
-                "max_iterations",
-            ),
-        ] {
-            let err = bad.validate().unwrap_err().to_string();
-            assert!(err.contains(word), "{err}");
-        }
-    }
-
-    #[test]
-    fn fit_is_deterministic_for_a_seed() {
-        let records = testdata::records(300, 3, 21);
-        let a = fit(&records, &config()).unwrap();
-        let b = fit(&records, &config()).unwrap();
-        assert_eq!(a.model, b.model);
-        assert_eq!(a.cv, b.cv);
-        assert_eq!(a.chosen_alpha, b.chosen_alpha);
-        // Another seed draws other folds, so the CV scores differ.
-        let c = fit(
-            &records,
-            &TrainConfig {
-                seed: 7,
-                ..config()
-            },
-        )
-        .unwrap();
-        assert_ne!(a.cv, c.cv);
-    }
-
-    #[test]
-    fn cv_reports_every_alpha_in_order_and_picks_the_best() {
-        let records = testdata::records(300, 3, 21);
-        let outcome = fit(&records, &config()).unwrap();
-        let alphas: Vec<f64> = outcome.cv.iter().map(|c| c.alpha).collect();
-        assert_eq!(alphas, config().alphas);
-        let best = outcome
-            .cv
-            .iter()
-            .map(|c| c.mean_roc_auc)
-            .fold(0.0, f64::max);
-        let chosen = outcome
-            .cv
-            .iter()
-            .find(|c| c.alpha == outcome.chosen_alpha)
-            .unwrap();
-        assert_eq!(chosen.mean_roc_auc, best);
-        for c in &outcome.cv {
-            assert!(c.mean_roc_auc > 0.5 && c.mean_roc_auc <= 1.0, "{c:?}");
-            assert!(c.std_roc_auc >= 0.0 && c.std_roc_auc < 0.2, "{c:?}");
-        }
-    }
-
-    #[test]
-    fn ties_go_to_the_stronger_penalty() {
-        let cv = [
-            CvResult {
-                alpha: 1.0,
-                mean_roc_auc: 0.8,
-                std_roc_auc: 0.0,
-            },
-            CvResult {
-                alpha: 10.0,
-                mean_roc_auc: 0.8,
-                std_roc_auc: 0.0,
-            },
-            CvResult {
-                alpha: 100.0,
-                mean_roc_auc: 0.7,
-                std_roc_auc: 0.0,
-            },
-        ];
-        assert_eq!(choose_alpha(&cv), 10.0);
-    }
-
-    #[test]
-    fn stronger_penalty_shrinks_the_weights() {
-        let records = testdata::records(300, 3, 21);
-        let norm = |alpha: f64| {
-            let m = fit_one(&records, alpha, &config(), None).unwrap();
-            m.weights().iter().map(|w| w * w).sum::<f64>()
-        };
-        assert!(norm(1000.0) < norm(1.0));
-    }
-
-    #[test]
-    fn holdout_training_reports_sizes_and_metrics() {
-        let records = testdata::records(400, 3, 8);
-        let outcome = train_with_holdout(&records, &config()).unwrap();
-        assert_eq!(outcome.train_rows + outcome.holdout_rows, records.len());
-        assert_eq!(outcome.metrics.support, outcome.holdout_rows);
-        assert!(
-            (distinct_row_count(&records) as f64 * 0.2 - outcome.holdout_rows as f64 / 3.0).abs()
-                <= 2.0
-        );
-        // The synthetic rule is learnable: clearly better than chance on unseen rows.
-        assert!(outcome.metrics.roc_auc > 0.7, "{:?}", outcome.metrics);
-        let again = evaluate(&outcome.model, &records).unwrap();
-        assert!(again.roc_auc.is_finite());
-    }
-
-    #[test]
-    fn degenerate_inputs_are_errors_not_panics() {
-        assert!(matches!(fit(&[], &config()), Err(ModelError::Empty(_))));
-        let mut one_class = testdata::records(50, 2, 1);
-        for r in &mut one_class {
-            r.creditability = 1;
-        }
-        assert!(matches!(
-            fit(&one_class, &config()),
-            Err(ModelError::OneClass { .. })
-        ));
-        assert!(matches!(
-            train_with_holdout(&one_class, &config()),
-            Err(ModelError::OneClass { .. })
-        ));
-        let few = testdata::records(6, 1, 1);
-        assert!(fit(&few, &config()).is_err());
-        let mut bad = testdata::records(50, 2, 1);
-        bad[3].applicant.0[1] = f64::INFINITY;
-        assert!(matches!(
-            fit(&bad, &config()),
-            Err(ModelError::NonFinite(_))
-        ));
-    }
-}
+#[path = "train_tests.rs"]
+mod tests;

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::dataset::fingerprint;
 use crate::model::{
-    distinct_row_count, train_with_holdout, Metrics, ModelArtifact, Provenance, TrainingOutcome,
+    distinct_row_count, train_with_holdout, CostMatrix, Metrics, ModelArtifact, Provenance,
+    TrainingOutcome,
 };
 use crate::ports::{
     ArtifactStore, RecordRole, RecordStore, RunData, RunInfo, StoredRecord, Tracker, TrainingLock,
@@ -28,6 +29,10 @@ pub struct TrainingSummary {
     pub run_id: String,
     pub promoted: bool,
     pub alpha: f64,
+    /// The decision threshold: the lowest expected cost on out-of-fold probabilities.
+    pub threshold: f64,
+    /// The costs the threshold minimises.
+    pub cost_matrix: CostMatrix,
     pub training_rows: usize,
     pub holdout_rows: usize,
     pub data_fingerprint: String,
@@ -83,6 +88,8 @@ async fn initial_train_locked(
             run_id: run.run_id.clone(),
             promoted: true,
             alpha: trained.outcome.chosen_alpha,
+            threshold: trained.outcome.model.threshold(),
+            cost_matrix: settings.training.costs,
             training_rows: trained.outcome.train_rows,
             holdout_rows: trained.outcome.holdout_rows,
             data_fingerprint: trained.data_fingerprint.clone(),
@@ -165,6 +172,7 @@ async fn publish_and_promote(
     );
     let artifact = ModelArtifact::new(
         &outcome.model,
+        settings.training.costs,
         outcome.chosen_alpha,
         outcome.cv.clone(),
         Some(outcome.metrics.clone()),

@@ -48,6 +48,11 @@ pub async fn predict_and_log(
             fraud: prediction.decision == crate::model::Decision::Fraud,
             features: applicant.to_json(),
             username: username.map(str::to_string),
+            reason_codes: prediction
+                .reason_codes
+                .iter()
+                .map(|r| r.code.to_string())
+                .collect(),
         });
         served.push(ServedPrediction {
             prediction_id: Some(prediction_id),

@@ -119,6 +119,8 @@ mod tests {
                 true_negative: 330,
                 false_negative: 90,
             },
+            expected_cost: None,
+            expected_cost_at_0_5: None,
         }
     }
 

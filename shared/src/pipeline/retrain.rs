@@ -144,8 +144,16 @@ async fn retrain_locked(
     }
     let challenger = train_challenger(&absorbed, &pending, settings).await?;
     let decision = promotion::decide(
-        evaluate(&challenger.fitted.model, &challenger.recent_holdout),
-        evaluate(&champion.model, &challenger.recent_holdout),
+        evaluate(
+            &challenger.fitted.model,
+            &challenger.recent_holdout,
+            &settings.training.costs,
+        ),
+        evaluate(
+            &champion.model,
+            &challenger.recent_holdout,
+            &settings.training.costs,
+        ),
         challenger.recent_holdout.len(),
         settings.promotion_margin,
     );
@@ -482,6 +490,7 @@ async fn publish_challenger(
     );
     let artifact = ModelArtifact::new(
         &challenger.fitted.model,
+        settings.training.costs,
         challenger.fitted.chosen_alpha,
         challenger.fitted.cv.clone(),
         decision.comparison.as_ref().map(|c| c.challenger.clone()),

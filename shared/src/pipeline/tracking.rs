@@ -132,13 +132,24 @@ pub(super) async fn describe(
 
 pub(super) fn push_training_params(data: &mut RunData, config: &TrainConfig, chosen_alpha: f64) {
     let grid: Vec<String> = config.alphas.iter().map(|a| a.to_string()).collect();
+    if let Some(p) = config.review_below {
+        data.params
+            .push(("review_below".to_string(), p.to_string()));
+    }
     data.params.extend([
         ("model".to_string(), "logistic_regression".to_string()),
         ("alpha".to_string(), chosen_alpha.to_string()),
         ("alpha_grid".to_string(), grid.join(",")),
         ("cv_folds".to_string(), config.folds.to_string()),
         ("seed".to_string(), config.seed.to_string()),
-        ("threshold".to_string(), config.threshold.to_string()),
+        (
+            "cost_false_negative".to_string(),
+            config.costs.false_negative.to_string(),
+        ),
+        (
+            "cost_false_positive".to_string(),
+            config.costs.false_positive.to_string(),
+        ),
     ]);
 }
 
@@ -158,7 +169,17 @@ pub(super) fn push_metrics(data: &mut RunData, prefix: &str, metrics: &Metrics) 
         (format!("{prefix}f1"), metrics.f1),
         (format!("{prefix}brier"), metrics.brier),
         (format!("{prefix}log_loss"), metrics.log_loss),
+        (format!("{prefix}threshold"), metrics.threshold),
     ]);
+    // Per applicant, at the model's threshold and at 0.5 (absent in old artifacts' metrics).
+    for (name, value) in [
+        ("expected_cost", metrics.expected_cost),
+        ("expected_cost_at_0_5", metrics.expected_cost_at_0_5),
+    ] {
+        if let Some(value) = value {
+            data.metrics.push((format!("{prefix}{name}"), value));
+        }
+    }
 }
 
 /// Headline drift figures as metrics, and the tag that makes `drift_features.json` a table
@@ -315,6 +336,8 @@ mod tests {
             threshold: 0.5,
             support: 10,
             confusion: Default::default(),
+            expected_cost: Some(0.4),
+            expected_cost_at_0_5: Some(0.6),
         };
         let mut data = RunData::default();
         push_metrics(&mut data, "holdout_", &m);
@@ -322,7 +345,9 @@ mod tests {
         let names = names(&data);
         assert!(names.contains(&"holdout_roc_auc"));
         assert!(names.contains(&"champion_holdout_roc_auc"));
-        assert_eq!(names.len(), 14);
+        assert!(names.contains(&"holdout_expected_cost"));
+        assert!(names.contains(&"holdout_expected_cost_at_0_5"));
+        assert_eq!(names.len(), 20);
     }
 
     #[test]

@@ -50,6 +50,7 @@ fn monitor() -> MonitorReport {
                     fraud: p >= 0.5,
                     features: a.to_json(),
                     username: None,
+                    reason_codes: Vec::new(),
                 },
                 outcome: (i % 3 != 0).then_some((i * 7) % 10 < 4 + usize::from(p > 0.5) * 3),
             }

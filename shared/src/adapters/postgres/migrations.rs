@@ -89,6 +89,11 @@ fn migrations() -> Vec<(&'static str, String)> {
                 .to_string(),
         ),
         ("0007_outcomes", super::outcomes::MIGRATION.to_string()),
+        (
+            // Each prediction's reason codes as a JSON array of codes; NULL before.
+            "0008_prediction_reason_codes",
+            "ALTER TABLE predictions ADD COLUMN reason_codes JSONB;".to_string(),
+        ),
     ]
 }
 
@@ -200,7 +205,8 @@ mod tests {
                 "0004_training_lock_owner",
                 "0005_records_content_hash",
                 "0006_prediction_ids",
-                "0007_outcomes"
+                "0007_outcomes",
+                "0008_prediction_reason_codes"
             ]
         );
     }

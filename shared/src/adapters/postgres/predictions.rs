@@ -23,6 +23,8 @@ struct PredictionColumns {
     fraud: Vec<bool>,
     features: Vec<serde_json::Value>,
     username: Vec<Option<String>>,
+    /// Each entry's codes as a JSON array (a JSONB element: UNNEST would flatten a TEXT[][]).
+    reason_codes: Vec<serde_json::Value>,
 }
 
 #[async_trait]
@@ -41,6 +43,10 @@ impl PredictionLog for PostgresStore {
             fraud: entries.iter().map(|e| e.fraud).collect(),
             features: entries.iter().map(|e| e.features.clone()).collect(),
             username: entries.iter().map(|e| e.username.clone()).collect(),
+            reason_codes: entries
+                .iter()
+                .map(|e| serde_json::Value::from(e.reason_codes.clone()))
+                .collect(),
         };
         self.run("log_predictions", &columns, |client, c| {
             Box::pin(async move {
@@ -48,10 +54,10 @@ impl PredictionLog for PostgresStore {
                     .execute(
                         "INSERT INTO predictions \
                          (created_at, model_version, probability_of_fraud, fraud, features, username, \
-                          prediction_id, threshold) \
+                          prediction_id, threshold, reason_codes) \
                          SELECT * FROM UNNEST($1::TIMESTAMPTZ[], $2::BIGINT[], \
                            $3::DOUBLE PRECISION[], $4::BOOLEAN[], $5::JSONB[], $6::TEXT[], \
-                           $7::UUID[], $8::DOUBLE PRECISION[]) \
+                           $7::UUID[], $8::DOUBLE PRECISION[], $9::JSONB[]) \
                          ON CONFLICT (prediction_id) DO NOTHING",
                         &[
                             &c.created_at,
@@ -62,6 +68,7 @@ impl PredictionLog for PostgresStore {
                             &c.username,
                             &c.prediction_id,
                             &c.threshold,
+                            &c.reason_codes,
                         ],
                     )
                     .await
@@ -80,7 +87,7 @@ impl PredictionLog for PostgresStore {
                 let Some(row) = client
                     .query_opt(
                         "SELECT prediction_id, created_at, model_version, threshold, \
-                           probability_of_fraud, fraud, features, username \
+                           probability_of_fraud, fraud, features, username, reason_codes \
                          FROM predictions WHERE prediction_id = $1",
                         &[id],
                     )
@@ -134,7 +141,8 @@ impl PredictionLog for PostgresStore {
                     let rows = client
                         .query(
                             "SELECT p.prediction_id, p.created_at, p.model_version, p.threshold, \
-                               p.probability_of_fraud, p.fraud, p.features, p.username, o.fraud \
+                               p.probability_of_fraud, p.fraud, p.features, p.username, \
+                               p.reason_codes, o.fraud \
                              FROM predictions p \
                              LEFT JOIN outcomes o ON o.prediction_id = p.prediction_id \
                              WHERE p.prediction_id IS NOT NULL \
@@ -148,7 +156,7 @@ impl PredictionLog for PostgresStore {
                         .map(|row| {
                             Ok(MonitoredPrediction {
                                 entry: read_entry(row)?,
-                                outcome: row.try_get(8)?,
+                                outcome: row.try_get(9)?,
                             })
                         })
                         .collect()
@@ -191,8 +199,8 @@ impl PredictionLog for PostgresStore {
     }
 }
 
-/// A log entry from the first eight columns of `prediction_id, created_at, model_version,
-/// threshold, probability_of_fraud, fraud, features, username`.
+/// A log entry from the first nine columns of `prediction_id, created_at, model_version,
+/// threshold, probability_of_fraud, fraud, features, username, reason_codes`.
 fn read_entry(row: &tokio_postgres::Row) -> Result<PredictionLogEntry, tokio_postgres::Error> {
     Ok(PredictionLogEntry {
         prediction_id: row.try_get(0)?,
@@ -204,5 +212,10 @@ fn read_entry(row: &tokio_postgres::Row) -> Result<PredictionLogEntry, tokio_pos
         fraud: row.try_get(5)?,
         features: row.try_get(6)?,
         username: row.try_get(7)?,
+        // NULL in rows logged before reason codes existed; a hand-edited non-array reads as none.
+        reason_codes: row
+            .try_get::<_, Option<serde_json::Value>>(8)?
+            .and_then(|codes| serde_json::from_value(codes).ok())
+            .unwrap_or_default(),
     })
 }

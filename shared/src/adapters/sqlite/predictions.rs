@@ -27,6 +27,7 @@ fn read_entry(row: &rusqlite::Row<'_>) -> Result<PredictionLogEntry, rusqlite::E
     let id: String = row.get(0)?;
     let created_at: String = row.get(1)?;
     let features: String = row.get(6)?;
+    let reason_codes: Option<String> = row.get(8)?;
     Ok(PredictionLogEntry {
         prediction_id: Uuid::parse_str(&id).map_err(|e| conversion_error(0, e))?,
         created_at: DateTime::parse_from_rfc3339(&created_at)
@@ -38,6 +39,12 @@ fn read_entry(row: &rusqlite::Row<'_>) -> Result<PredictionLogEntry, rusqlite::E
         fraud: row.get(5)?,
         features: serde_json::from_str(&features).map_err(|e| conversion_error(6, e))?,
         username: row.get(7)?,
+        // NULL in rows logged before reason codes existed.
+        reason_codes: reason_codes
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| conversion_error(8, e))?
+            .unwrap_or_default(),
     })
 }
 
@@ -51,8 +58,8 @@ impl PredictionLog for SqliteStore {
                 let mut statement = transaction.prepare(
                     "INSERT INTO predictions \
                      (prediction_id, created_at, model_version, threshold, probability_of_fraud, \
-                      fraud, features, username) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                      fraud, features, username, reason_codes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                      ON CONFLICT (prediction_id) DO NOTHING",
                 )?;
                 for entry in &entries {
@@ -65,6 +72,7 @@ impl PredictionLog for SqliteStore {
                         entry.fraud,
                         entry.features.to_string(),
                         entry.username,
+                        serde_json::Value::from(entry.reason_codes.clone()).to_string(),
                     ])?;
                 }
             }
@@ -82,7 +90,7 @@ impl PredictionLog for SqliteStore {
             connection
                 .query_row(
                     "SELECT prediction_id, created_at, model_version, threshold, \
-                       probability_of_fraud, fraud, features, username \
+                       probability_of_fraud, fraud, features, username, reason_codes \
                      FROM predictions WHERE prediction_id = ?1",
                     [id],
                     read_entry,
@@ -127,7 +135,8 @@ impl PredictionLog for SqliteStore {
         self.with_connection("predictions_in_window", move |connection| {
             let mut statement = connection.prepare(
                 "SELECT p.prediction_id, p.created_at, p.model_version, p.threshold, \
-                   p.probability_of_fraud, p.fraud, p.features, p.username, o.fraud \
+                   p.probability_of_fraud, p.fraud, p.features, p.username, \
+                               p.reason_codes, o.fraud \
                  FROM predictions p LEFT JOIN outcomes o ON o.prediction_id = p.prediction_id \
                  WHERE p.prediction_id IS NOT NULL AND p.created_at >= ?1 \
                    AND (?2 IS NULL OR p.created_at < ?2) \
@@ -136,7 +145,7 @@ impl PredictionLog for SqliteStore {
             let rows = statement.query_map(params![since, until, limit], |row| {
                 Ok(MonitoredPrediction {
                     entry: read_entry(row)?,
-                    outcome: row.get(8)?,
+                    outcome: row.get(9)?,
                 })
             })?;
             rows.collect()
