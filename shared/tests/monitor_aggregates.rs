@@ -74,6 +74,7 @@ fn crafted_entries(now: DateTime<Utc>, n: usize) -> Vec<PredictionLogEntry> {
                 fraud: probability >= 0.5,
                 features: applicant.to_json(),
                 username: None,
+                reason_codes: Vec::new(),
             }
         })
         .collect()

@@ -7,7 +7,6 @@ use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::answer::{one_answer, BatchAnswer, PredictionAnswer};
 use super::error::json_response;
