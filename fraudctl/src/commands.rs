@@ -271,10 +271,13 @@ fn decision_settings(args: crate::CostArgs) -> Result<(CostMatrix, Option<f64>)>
     Ok((costs, review_below))
 }
 
-/// The life-cycle defaults with the decision settings of [`decision_settings`].
+/// The life-cycle defaults with the decision settings of [`decision_settings`] and the
+/// promotion gate's from the environment.
 fn pipeline_settings(args: crate::CostArgs) -> Result<PipelineSettings> {
     let mut settings = PipelineSettings::default();
     (settings.training.costs, settings.training.review_below) = decision_settings(args)?;
+    settings.promotion =
+        fraudrisk::config::promotion_gate(&fraudrisk::config::Settings::from_process()?)?;
     Ok(settings)
 }
 

@@ -8,7 +8,9 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use fraudrisk::dataset::DataQuality;
 use fraudrisk::drift::DriftReport;
 use fraudrisk::model::{CostMatrix, CvResult, Metrics};
-use fraudrisk::pipeline::{ChampionPointer, RetrainSummary, ServedPrediction, TrainingSummary};
+use fraudrisk::pipeline::{
+    ChampionPointer, Comparison, RetrainSummary, ServedPrediction, TrainingSummary,
+};
 use fraudrisk::ports::{LoadSummary, LockOwner, RecordCounts, RecordRole, UserSummary};
 use fraudrisk::request::RequestError;
 use fraudrisk::services::Services;
@@ -213,6 +215,7 @@ pub fn print_retrain_summary(format: Format, summary: &RetrainSummary) {
                     (&challenger_name, &comparison.challenger)
                 ])
             );
+            print_gate(comparison);
         }
         outln!(
             "Decision: {} ({}). Champion: version {}.",
@@ -225,6 +228,51 @@ pub fn print_retrain_summary(format: Format, summary: &RetrainSummary) {
             summary.champion_version
         );
     });
+}
+
+/// The promotion gate: one row per criterion, then what became of the replay.
+fn print_gate(comparison: &Comparison) {
+    let mut t = table(&[
+        "criterion",
+        "data",
+        "challenger",
+        "champion",
+        "margin",
+        "verdict",
+    ]);
+    for c in &comparison.criteria {
+        t.add_row(vec![
+            Cell::new(c.metric.replace('_', " ")),
+            Cell::new(
+                serde_json::to_value(c.data)
+                    .ok()
+                    .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+                    .unwrap_or_default(),
+            ),
+            number(c.challenger),
+            number(c.champion),
+            Cell::new(if c.higher_is_better {
+                format!("-{}", c.margin)
+            } else {
+                format!("+{}", c.margin)
+            })
+            .set_alignment(CellAlignment::Right),
+            Cell::new(if c.passed { "pass" } else { "FAIL" }),
+        ]);
+    }
+    outln!("Promotion gate:");
+    outln!("{t}");
+    let replay = &comparison.replay;
+    match (&replay.evaluation, &replay.skipped) {
+        (Some(e), _) => outln!(
+            "Replay: {} served outcomes since the champion's promotion, {} left out (trained on or unusable), {} re-scored.",
+            replay.served_outcomes,
+            replay.excluded,
+            e.rows
+        ),
+        (None, Some(why)) => outln!("Replay: does not count ({why})."),
+        (None, None) => {}
+    }
 }
 
 pub(crate) fn print_drift_table(report: &DriftReport) {

@@ -301,6 +301,13 @@ pub trait PredictionLog: Send + Sync {
         until: Option<DateTime<Utc>>,
         limit: usize,
     ) -> Result<Vec<MonitoredPrediction>, StoreError>;
+    /// The most recent `limit` predictions made at or after `since` that have an outcome,
+    /// newest first: the rows of retrain's offline replay.
+    async fn served_outcomes(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError>;
     /// The monitor's aggregates over the same window, computed in the store in one consistent
     /// read whose memory does not grow with the log: per feature the distinct logged values
     /// with their counts (SQL `GROUP BY`), and every prediction's score, decision, outcome,

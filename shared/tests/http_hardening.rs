@@ -211,6 +211,13 @@ impl PredictionLog for BrokenLog {
             "the disk is gone",
         ))
     }
+    async fn served_outcomes(
+        &self,
+        _since: DateTime<Utc>,
+        _limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        Err(StoreError::backend("served_outcomes", "the disk is gone"))
+    }
     async fn window_aggregates(
         &self,
         _since: Option<DateTime<Utc>>,
@@ -287,6 +294,13 @@ impl PredictionLog for FlakyLog {
         limit: usize,
     ) -> Result<Vec<MonitoredPrediction>, StoreError> {
         self.inner.predictions_in_window(since, until, limit).await
+    }
+    async fn served_outcomes(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        self.inner.served_outcomes(since, limit).await
     }
     async fn window_aggregates(
         &self,

@@ -10,7 +10,11 @@ use serde_json::json;
 async fn initialtrain_refuses_to_replace_a_retrain_champion_unless_forced() {
     let mut state = TestState::new(true, true).await;
     // Any challenger is promoted, so the test does not depend on the comparison.
-    state.config.pipeline.promotion_margin = 1.0;
+    state.config.pipeline.promotion.margins = fraudrisk::pipeline::GateMargins {
+        roc_auc: 1.0,
+        expected_cost: f64::MAX,
+        brier: 1.0,
+    };
     let app = state.app().await;
 
     let retrained = app.handle(post_json("/retrain", &json!({}))).await;

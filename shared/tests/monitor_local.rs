@@ -4,7 +4,10 @@
 use chrono::{Duration, Utc};
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig, SourceRow};
 use fraudrisk::drift::ks_2samp;
-use fraudrisk::monitor::{emf_documents, MonitorSettings, METRIC_NAMESPACE};
+use fraudrisk::monitor::{
+    emf_documents, reference_scores_key, MonitorSettings, ReferenceScores, ScoreReferenceSource,
+    METRIC_NAMESPACE,
+};
 use fraudrisk::outcomes::Outcome;
 use fraudrisk::pipeline::{self, MonitorRequest, PipelineError, PipelineSettings};
 use fraudrisk::ports::RecordRole;
@@ -24,6 +27,16 @@ fn rows(kind: GeneratedKind, seed: u64, n: usize) -> Vec<SourceRow> {
             shifted_rows,
         },
     )
+}
+
+async fn stored_reference_scores(services: &Services, version: u32) -> ReferenceScores {
+    let bytes = services
+        .artifacts
+        .get(&reference_scores_key(version))
+        .await
+        .unwrap()
+        .expect("initialtrain stores the holdout scores beside the model");
+    ReferenceScores::from_json_bytes(&bytes).unwrap()
 }
 
 async fn trained_services(dir: &std::path::Path) -> Services {
@@ -102,25 +115,81 @@ async fn shifted_traffic_drifts_and_its_outcomes_give_realized_performance() {
     assert!(telephone.significant, "{telephone:?}");
     assert!(report.alerts.iter().any(|a| a.kind == "input_drift"));
 
-    // The score test is scipy's ks_2samp over the champion's scores on its training rows.
+    // The score test is scipy's ks_2samp over the champion's scores on its holdout rows,
+    // stored beside the model when it was trained.
     let champion = pipeline::load_champion(services.artifacts.as_ref())
         .await
         .unwrap()
         .unwrap();
-    let reference_scores: Vec<f64> = rows(GeneratedKind::Reference, 7, 3000)
+    let stored = stored_reference_scores(&services, 1).await;
+    assert_eq!(stored.source, ScoreReferenceSource::Holdout);
+    assert_eq!(stored.version, Some(1));
+    let holdout_rows = champion.artifact.metrics.as_ref().unwrap().support;
+    assert_eq!(stored.scores.len(), holdout_rows);
+    // Each stored score is the champion's P(fraud) of one distinct reference row.
+    let mut training_scores: Vec<f64> = rows(GeneratedKind::Reference, 7, 3000)
         .iter()
         .map(|r| champion.model.probability_of_fraud(&r.record.applicant))
         .collect();
+    training_scores.sort_by(f64::total_cmp);
+    for score in &stored.scores {
+        assert!(
+            training_scores
+                .binary_search_by(|p| p.total_cmp(score))
+                .is_ok(),
+            "{score} is not the champion's score of a reference row"
+        );
+    }
     let served_scores: Vec<f64> = shifted
         .iter()
         .map(|r| champion.model.probability_of_fraud(&r.record.applicant))
         .collect();
-    let ks = ks_2samp(&reference_scores, &served_scores).unwrap();
+    let ks = ks_2samp(&stored.scores, &served_scores).unwrap();
     let scores = &report.prediction_drift;
-    assert_eq!((scores.reference_n, scores.current_n), (3000, 400));
+    assert_eq!((scores.reference_n, scores.current_n), (holdout_rows, 400));
+    assert_eq!(window.score_reference, ScoreReferenceSource::Holdout);
+    assert_eq!(window.score_reference_rows, holdout_rows);
     assert_eq!(scores.ks_statistic, ks.statistic);
     assert_eq!(scores.ks_p_value, ks.p_value);
     assert_eq!(scores.ks_method, "exact");
+
+    // A model trained before the scores were stored: the champion re-scores its training
+    // rows, and the report says so.
+    services
+        .artifacts
+        .delete(&reference_scores_key(1))
+        .await
+        .unwrap();
+    let fallback = services
+        .monitor(MonitorRequest::default(), &MonitorSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        fallback.window.score_reference,
+        ScoreReferenceSource::TrainingRows
+    );
+    assert_eq!(fallback.prediction_drift.reference_n, 3000);
+    let ks = ks_2samp(&training_scores, &served_scores).unwrap();
+    assert_eq!(fallback.prediction_drift.ks_statistic, ks.statistic);
+    assert_eq!(fallback.prediction_drift.ks_p_value, ks.p_value);
+    // A damaged file is an error, not a silent fallback.
+    services
+        .artifacts
+        .put(
+            &reference_scores_key(1),
+            b"[0.5]".to_vec(),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let damaged = services
+        .monitor(MonitorRequest::default(), &MonitorSettings::default())
+        .await
+        .unwrap_err();
+    assert!(
+        damaged.to_string().contains("reference_scores.json"),
+        "{damaged}"
+    );
 
     // Realized performance: 300 of 400 have outcomes.
     let overall = &report.performance.overall;

@@ -43,6 +43,41 @@ fn the_committed_document_is_current() {
     }
 }
 
+/// Every `$ref` in `value`, depth first.
+fn references(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner.as_str()) {
+                    ("$ref", Some(target)) => found.push(target.to_string()),
+                    _ => references(inner, found),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| references(i, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_reference_resolves() {
+    let document: serde_json::Value =
+        serde_json::from_str(&document_json()).expect("the document is JSON");
+    let mut found = Vec::new();
+    references(&document, &mut found);
+    assert!(found.len() > 20, "{} references", found.len());
+    let dangling: Vec<&String> = found
+        .iter()
+        .filter(|target| {
+            target
+                .strip_prefix("#/")
+                .map(|path| document.pointer(&format!("/{path}")).is_none())
+                .unwrap_or(true)
+        })
+        .collect();
+    assert!(dangling.is_empty(), "dangling references: {dangling:?}");
+}
+
 #[test]
 fn the_document_lists_every_field_with_its_domain() {
     let document: serde_json::Value =

@@ -168,8 +168,10 @@ async fn life_cycle_from_load_to_promotion() {
     assert_eq!(drift.features.len(), 20);
     assert_eq!(retrained.challenger_version, Some(2));
     let comparison = retrained.comparison.as_ref().unwrap();
-    let promoted =
-        comparison.challenger.roc_auc >= comparison.champion.roc_auc - settings.promotion_margin;
+    // Promoted exactly when every criterion of the gate passed (no outcomes: no replay).
+    assert_eq!(comparison.criteria.len(), 3);
+    assert!(comparison.replay.evaluation.is_none());
+    let promoted = comparison.criteria.iter().all(|c| c.passed);
     assert_eq!(
         retrained.outcome,
         if promoted {
@@ -352,7 +354,14 @@ async fn a_failed_pointer_write_leaves_the_champion_and_the_rows_alone() {
     std::fs::create_dir_all(dir.path().join("artifacts").join("champion.partial")).unwrap();
     let settings = PipelineSettings {
         // Promote whatever the comparison says, so the pointer write is reached.
-        promotion_margin: 1.0,
+        promotion: fraudrisk::pipeline::PromotionGate {
+            margins: fraudrisk::pipeline::GateMargins {
+                roc_auc: 1.0,
+                expected_cost: f64::MAX,
+                brier: 1.0,
+            },
+            ..settings.promotion
+        },
         ..settings
     };
     let err = services
@@ -423,7 +432,11 @@ async fn initialtrain_refuses_to_replace_a_champion_retrain_promoted_unless_forc
     let dir = tempfile::tempdir().unwrap();
     let (services, mut settings) = trained_services(dir.path()).await;
     // Any challenger is promoted, so the test does not depend on the comparison.
-    settings.promotion_margin = 1.0;
+    settings.promotion.margins = fraudrisk::pipeline::GateMargins {
+        roc_auc: 1.0,
+        expected_cost: f64::MAX,
+        brier: 1.0,
+    };
     let shifted = generated_rows(GeneratedKind::Shifted, config(5, 0, 400));
     services
         .records

@@ -13,12 +13,13 @@
 //! the scheduled retrain's mode, logging).
 //!
 //! Layout: `settings` (the layers, the credentials file, [`Redacted`]), `database`, `aws`
-//! (S3 and the SDK), `mlflow`, [`process`], [`training`] (the cost matrix).
+//! (S3 and the SDK), `mlflow`, [`process`], [`training`] (the cost matrix), [`promotion`] (the promotion gate).
 
 mod aws;
 mod database;
 mod mlflow;
 pub mod process;
+pub mod promotion;
 mod settings;
 pub mod training;
 
@@ -31,6 +32,10 @@ pub use database::{redact_url, DatabaseConfig, DatabaseSource, SslMode};
 pub use mlflow::{MlflowConfig, MlflowCredentials};
 pub use process::{
     LogSettings, ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_RETRAIN_MODE, ENV_STATE_DIR,
+};
+pub use promotion::{
+    promotion_gate, ENV_MARGIN_BRIER, ENV_MARGIN_EXPECTED_COST, ENV_MARGIN_ROC_AUC,
+    ENV_REPLAY_MAX_ROWS, ENV_REPLAY_MIN_OUTCOMES,
 };
 pub use settings::{Redacted, Settings, CREDENTIALS_FILE_VAR, DEFAULT_CREDENTIALS_FILE};
 pub use training::{
@@ -60,6 +65,11 @@ pub const VARIABLES: &[&str] = &[
     "FRAUDRISK_COST_FALSE_NEGATIVE",
     "FRAUDRISK_COST_FALSE_POSITIVE",
     "FRAUDRISK_REVIEW_BELOW",
+    "FRAUDRISK_PROMOTION_MARGIN_ROC_AUC",
+    "FRAUDRISK_PROMOTION_MARGIN_EXPECTED_COST",
+    "FRAUDRISK_PROMOTION_MARGIN_BRIER",
+    "FRAUDRISK_REPLAY_MIN_OUTCOMES",
+    "FRAUDRISK_REPLAY_MAX_ROWS",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",

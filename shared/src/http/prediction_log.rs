@@ -255,6 +255,14 @@ impl PredictionLog for PredictionSink {
             .await
     }
 
+    async fn served_outcomes(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        self.inner().served_outcomes(since, limit).await
+    }
+
     async fn window_aggregates(
         &self,
         since: Option<DateTime<Utc>>,

@@ -133,6 +133,9 @@ pub struct TrainingOutcome {
     pub train_rows: usize,
     /// Number of records in the holdout part.
     pub holdout_rows: usize,
+    /// The model's P(fraud) on each holdout record: the reference the monitor compares
+    /// served scores with.
+    pub holdout_scores: Vec<f64>,
 }
 
 /// Chooses alpha by stratified k-fold ROC AUC over distinct rows (the encoder is refitted on
@@ -285,6 +288,10 @@ pub fn train_with_holdout(
         holdout.len() as u64,
     );
     let metrics = evaluate(&outcome.model, &holdout, &config.costs)?;
+    let holdout_scores = holdout
+        .iter()
+        .map(|r| outcome.model.probability_of_fraud(&r.applicant))
+        .collect();
     evaluation.advance(holdout.len() as u64);
     evaluation.finish();
     Ok(TrainingOutcome {
@@ -295,6 +302,7 @@ pub fn train_with_holdout(
         metrics,
         train_rows: train.len(),
         holdout_rows: holdout.len(),
+        holdout_scores,
     })
 }
 

@@ -16,6 +16,7 @@
 mod aggregates;
 mod emf;
 mod performance;
+mod reference_scores;
 mod scores;
 mod window_scan;
 
@@ -32,6 +33,10 @@ pub use emf::{emf_documents, METRIC_NAMESPACE};
 pub use performance::{
     age_band, reliability, Performance, PerformanceFigures, ReliabilityBin, SegmentPerformance,
     VersionPerformance, WeekPerformance, RELIABILITY_BINS,
+};
+pub use reference_scores::{
+    reference_scores_key, ReferenceScores, ReferenceScoresError, ScoreReferenceSource,
+    REFERENCE_SCORES_FILE,
 };
 pub use scores::{prediction_drift, PredictionDrift, ScoreHistogram, SCORE_HISTOGRAM_BINS};
 pub use window_scan::{OutOfOrder, ScannedWindow, ScoreReference, ServedScore, WindowScan};
@@ -57,8 +62,19 @@ pub struct MonitorWindow {
     /// Always false: the monitor reads the whole window through the store's aggregates.
     /// (Reports written when it read at most 200,000 rows say true when the window was cut.)
     pub truncated: bool,
-    /// Rows of the champion's training data.
+    /// Rows of the champion's training data (the reference of the input tests).
     pub reference_rows: usize,
+    /// Where the reference score distribution comes from (reports written before it was
+    /// stored with the model say `training_rows`).
+    #[serde(default = "training_rows")]
+    pub score_reference: ScoreReferenceSource,
+    /// How many reference scores there are (0 in reports written before it was recorded).
+    #[serde(default)]
+    pub score_reference_rows: usize,
+}
+
+fn training_rows() -> ScoreReferenceSource {
+    ScoreReferenceSource::TrainingRows
 }
 
 /// Something a person should look at.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::drift::DriftReport;
 use crate::model::artifact::MODEL_JSON_FILE;
 use crate::model::{model_folder, Model, ModelArtifact};
+use crate::monitor::{reference_scores_key, ReferenceScores, REFERENCE_SCORES_FILE};
 use crate::ports::{ArtifactStore, RunInfo, Tracker, TrainingLock};
 
 use super::tracking::{self, ModelRecord, DRIFT_HTML_PATH, DRIFT_REPORT_PATH, DRIFT_TABLE_PATH};
@@ -110,6 +111,16 @@ pub(super) struct PublishedVersion {
     run_id: String,
 }
 
+/// What goes beside a version's model, in its run and its folder.
+pub(super) struct VersionFiles<'a> {
+    /// The drift report at training time (retrain).
+    pub(super) drift: Option<&'a DriftReport>,
+    /// The holdout's text report (empty: none).
+    pub(super) classification_report: &'a str,
+    /// The model's scores on its held-out rows: the monitor's reference.
+    pub(super) reference_scores: Option<ReferenceScores>,
+}
+
 /// Logs the model to the tracker, registers a version, and writes the serving copy.
 pub(super) async fn publish_version(
     artifacts: &dyn ArtifactStore,
@@ -117,9 +128,13 @@ pub(super) async fn publish_version(
     settings: &PipelineSettings,
     run: &RunInfo,
     mut artifact: ModelArtifact,
-    drift: Option<&DriftReport>,
-    classification_report: &str,
+    files: VersionFiles<'_>,
 ) -> Result<PublishedVersion, PipelineError> {
+    let VersionFiles {
+        drift,
+        classification_report,
+        reference_scores,
+    } = files;
     let mlmodel = artifact.mlmodel_file(&run.run_id);
     let registered = tracking::log_and_register_model(
         tracker,
@@ -190,6 +205,19 @@ pub(super) async fn publish_version(
                 page,
                 HTML_CONTENT_TYPE,
             )
+            .await?;
+    }
+    if let Some(mut scores) = reference_scores {
+        // The monitor's reference score distribution, beside the model and in its run.
+        scores.version = Some(version);
+        let bytes = scores
+            .to_json_bytes()
+            .map_err(|e| PipelineError::Internal(Cause::of("reference scores as JSON", e)))?;
+        tracker
+            .log_artifact(run, REFERENCE_SCORES_FILE, bytes.clone())
+            .await?;
+        artifacts
+            .put(&reference_scores_key(version), bytes, "application/json")
             .await?;
     }
     Ok(PublishedVersion {

@@ -10,12 +10,13 @@ use crate::model::{
     distinct_row_count, train_with_holdout, CostMatrix, Metrics, ModelArtifact, Provenance,
     TrainingOutcome,
 };
+use crate::monitor::{ReferenceScores, ScoreReferenceSource};
 use crate::ports::{
     ArtifactStore, RecordRole, RecordStore, RunData, RunInfo, StoredRecord, Tracker, TrainingLock,
 };
 use crate::schema::LabeledRecord;
 
-use super::champion::{promote, publish_version, ChampionPointer, PublishedVersion};
+use super::champion::{promote, publish_version, ChampionPointer, PublishedVersion, VersionFiles};
 use super::tracking::{describe, push_common_tags, push_training_params};
 use super::{
     finish_run, promotion, read_champion_pointer, release_training_lock, run_blocking,
@@ -184,8 +185,14 @@ async fn publish_and_promote(
         settings,
         run,
         artifact,
-        None,
-        &outcome.metrics.classification_report(),
+        VersionFiles {
+            drift: None,
+            classification_report: &outcome.metrics.classification_report(),
+            reference_scores: Some(ReferenceScores::new(
+                ScoreReferenceSource::Holdout,
+                outcome.holdout_scores.clone(),
+            )),
+        },
     )
     .await?;
     describe(

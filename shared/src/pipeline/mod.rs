@@ -28,6 +28,7 @@ pub mod initial_train;
 pub mod monitor;
 mod predict;
 pub mod promotion;
+mod replay;
 pub mod retrain;
 mod tracking;
 
@@ -41,7 +42,7 @@ pub use monitor::{
     MONITOR_HTML_PATH, MONITOR_REPORT_PATH,
 };
 pub use predict::{predict_and_log, ServedPrediction};
-pub use promotion::Comparison;
+pub use promotion::{Comparison, GateMargins, PromotionGate};
 pub use retrain::{retrain, RetrainOutcome, RetrainSummary};
 use tracking::describe;
 pub use tracking::{
@@ -157,9 +158,8 @@ pub struct PipelineSettings {
     pub model_name: String,
     pub training: TrainConfig,
     pub drift: DriftConfig,
-    /// A challenger is promoted when its ROC AUC on recent held-out rows is at least the
-    /// champion's minus this margin.
-    pub promotion_margin: f64,
+    /// When a challenger replaces the champion: margins per criterion and the replay.
+    pub promotion: PromotionGate,
     /// `if-drift` waits for this many new rows (the seed's number).
     pub min_new_rows: usize,
     /// Share of the new rows held out to compare challenger and champion.
@@ -173,7 +173,7 @@ impl Default for PipelineSettings {
             model_name: "fraud-risk".to_string(),
             training: TrainConfig::default(),
             drift: DriftConfig::default(),
-            promotion_margin: 0.005,
+            promotion: PromotionGate::default(),
             min_new_rows: 1000,
             recent_holdout_fraction: 0.3,
         }

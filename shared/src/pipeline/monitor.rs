@@ -1,15 +1,17 @@
-//! The monitor step: reads the window's predictions and the champion's training data, scores
-//! that data with the champion for the reference score distribution, and builds the report.
+//! The monitor step: reads the window's aggregates, the champion's training data (the inputs'
+//! reference) and the champion's scores on its held-out rows stored at training time (the
+//! scores' reference), and builds the report.
 
 use chrono::{DateTime, Utc};
 
 use super::tracking::{drift_table, push_drift_metrics};
-use super::{describe, finish_run, json_bytes, load_champion, run_blocking, PipelineError};
+use super::{describe, finish_run, json_bytes, load_champion, run_blocking, Cause, PipelineError};
 use crate::dataset::DataQuality;
 use crate::drift::{detect_drift_grouped, DriftConfig};
 use crate::monitor::{
-    emf_documents, monitor_report_from_aggregates, MonitorReport, MonitorSettings, MonitorWindow,
-    ScoreReference, ServedInputDrift,
+    emf_documents, monitor_report_from_aggregates, reference_scores_key, MonitorReport,
+    MonitorSettings, MonitorWindow, ReferenceScores, ScoreReference, ScoreReferenceSource,
+    ServedInputDrift,
 };
 use crate::ports::{ArtifactStore, PredictionLog, RecordStore, RunData, Tracker};
 use crate::report::monitor_html;
@@ -49,16 +51,27 @@ pub async fn monitor(
     let since = request.since.or(Some(champion.pointer.promoted_at));
     let reference = champion_reference(records, version).await?;
     let threshold = champion.model.threshold();
-    // The champion's scores on its own training data: the score distribution served
-    // traffic is compared with (scores depend on the inputs only, so in-sample is fine).
-    let (reference, scores) = run_blocking(move || {
-        let scores: Vec<f64> = reference
-            .iter()
-            .map(|a| champion.model.probability_of_fraud(a))
-            .collect();
-        (reference, ScoreReference::new(&scores, threshold))
-    })
-    .await?;
+    let stored = stored_reference_scores(artifacts, version).await?;
+    let (reference, scores, score_reference, score_reference_rows) =
+        run_blocking(move || match stored {
+            Some(stored) => {
+                let rows = stored.scores.len();
+                let scores = ScoreReference::new(&stored.scores, threshold);
+                (reference, scores, stored.source, rows)
+            }
+            // Models trained before their holdout scores were stored: the champion re-scores
+            // its own training rows (in-sample, so a little more confident than traffic).
+            None => {
+                let scores: Vec<f64> = reference
+                    .iter()
+                    .map(|a| champion.model.probability_of_fraud(a))
+                    .collect();
+                let rows = scores.len();
+                let scores = ScoreReference::new(&scores, threshold);
+                (reference, scores, ScoreReferenceSource::TrainingRows, rows)
+            }
+        })
+        .await?;
     let aggregates = predictions
         .window_aggregates(since, request.until, &scores)
         .await?;
@@ -78,6 +91,8 @@ pub async fn monitor(
         served: usize::try_from(aggregates.scan.served).unwrap_or(usize::MAX),
         truncated: false,
         reference_rows: reference.len(),
+        score_reference,
+        score_reference_rows,
     };
     let settings = settings.clone();
     run_blocking(move || {
@@ -91,6 +106,21 @@ pub async fn monitor(
         )
     })
     .await
+}
+
+/// The scores stored with version `version` at training time, if it has them. A damaged file
+/// is an error, not a silent fallback: the report would compare with something else.
+async fn stored_reference_scores(
+    artifacts: &dyn ArtifactStore,
+    version: u32,
+) -> Result<Option<ReferenceScores>, PipelineError> {
+    let key = reference_scores_key(version);
+    let Some(bytes) = artifacts.get(&key).await? else {
+        return Ok(None);
+    };
+    ReferenceScores::from_json_bytes(&bytes)
+        .map(Some)
+        .map_err(|e| PipelineError::CorruptChampion(Cause::of(format!("{key}: {e}"), e)))
 }
 
 /// The rows the champion (version `version`) was trained on: those its version or an earlier

@@ -6,30 +6,39 @@
 //! decision ([`promotion::decide`]) and, inside a tracking run, [`log_retrain_run`],
 //! [`publish_challenger`], [`promote`] when the decision says so, and absorbing the rows.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::dataset::fingerprint;
 use crate::drift::{detect_drift, DriftReport};
 use crate::model::{
-    distinct_row_count, evaluate, fit, stratified_split, FitOutcome, ModelArtifact, Provenance,
+    distinct_row_count, fit, stratified_split, FitOutcome, ModelArtifact, Provenance,
 };
 use crate::monitor::ServedInputDrift;
+use crate::monitor::{ReferenceScores, ScoreReferenceSource};
 use crate::ports::{
     ArtifactStore, PredictionLog, PredictionStats, RecordStore, RunData, RunInfo, StoredRecord,
     Tracker, TrainingLock,
 };
 use crate::schema::{Applicant, LabeledRecord};
 
-use super::champion::{promote, publish_version, PublishedVersion};
+use super::champion::{promote, publish_version, PublishedVersion, VersionFiles};
 use super::promotion::{self, Comparison, Decision};
+use super::replay::{evaluate_both, input_hash, replay_served_outcomes};
 use super::tracking::{
-    self, describe, push_common_tags, push_drift_metrics, push_metrics, push_prediction_metrics,
-    push_training_params, DRIFT_HTML_PATH, DRIFT_REPORT_PATH, DRIFT_TABLE_PATH,
+    self, describe, push_common_tags, push_drift_metrics, push_gate, push_metrics,
+    push_prediction_metrics, push_training_params, DRIFT_HTML_PATH, DRIFT_REPORT_PATH,
+    DRIFT_TABLE_PATH,
 };
 use super::{
     finish_run, json_bytes, load_champion, release_training_lock, run_blocking, served_input_drift,
     take_training_lock, PipelineError, PipelineSettings, RetrainMode, PROMOTED_BY_RETRAIN,
 };
+
+/// The gate's criteria, figures and verdicts among a retrain run's artifacts.
+pub const PROMOTION_GATE_PATH: &str = "promotion_gate.json";
 
 /// What `retrain` decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -143,20 +152,21 @@ async fn retrain_locked(
         return Ok(summary);
     }
     let challenger = train_challenger(&absorbed, &pending, settings).await?;
-    let decision = promotion::decide(
-        evaluate(
-            &challenger.fitted.model,
-            &challenger.recent_holdout,
-            &settings.training.costs,
-        ),
-        evaluate(
-            &champion.model,
-            &challenger.recent_holdout,
-            &settings.training.costs,
-        ),
-        challenger.recent_holdout.len(),
-        settings.promotion_margin,
+    let holdout = evaluate_both(
+        &challenger.fitted.model,
+        &champion.model,
+        &challenger.recent_holdout,
+        settings,
     );
+    let replay = replay_served_outcomes(
+        predictions,
+        champion.pointer.promoted_at,
+        &challenger,
+        &champion.model,
+        settings,
+    )
+    .await?;
+    let decision = promotion::decide(holdout, replay, &settings.promotion.margins);
     let run = tracker
         .start_run(&settings.experiment, &context.run_name())
         .await?;
@@ -390,11 +400,14 @@ async fn absorb_without_retraining(
 }
 
 /// A challenger and the recent rows held out to compare it with the champion.
-struct Challenger {
-    fitted: FitOutcome,
-    training_rows: usize,
-    distinct_rows: usize,
-    recent_holdout: Vec<LabeledRecord>,
+pub(super) struct Challenger {
+    pub(super) fitted: FitOutcome,
+    pub(super) training_rows: usize,
+    pub(super) distinct_rows: usize,
+    pub(super) recent_holdout: Vec<LabeledRecord>,
+    /// A hash of each training row's inputs: the replay leaves out served predictions the
+    /// challenger was trained on (an outcome becomes a training row), so it is out-of-sample.
+    pub(super) trained_inputs: Arc<HashSet<u64>>,
 }
 
 /// Trains on every absorbed row plus most of the waiting ones; a stratified slice of the
@@ -415,12 +428,17 @@ async fn train_challenger(
     let training_rows = training.len();
     let distinct_rows = distinct_row_count(&training);
     let config = settings.training.clone();
-    let fitted = run_blocking(move || fit(&training, &config)).await??;
+    let (fitted, trained_inputs) = run_blocking(move || {
+        let inputs: HashSet<u64> = training.iter().map(|r| input_hash(&r.applicant)).collect();
+        fit(&training, &config).map(|fitted| (fitted, inputs))
+    })
+    .await??;
     Ok(Challenger {
         fitted,
         training_rows,
         distinct_rows,
         recent_holdout,
+        trained_inputs: Arc::new(trained_inputs),
     })
 }
 
@@ -457,18 +475,37 @@ async fn log_retrain_run(
             context.champion_version.to_string(),
         ),
         (
-            "promotion_margin".to_string(),
-            settings.promotion_margin.to_string(),
+            "promotion_margin_roc_auc".to_string(),
+            settings.promotion.margins.roc_auc.to_string(),
+        ),
+        (
+            "promotion_margin_expected_cost".to_string(),
+            settings.promotion.margins.expected_cost.to_string(),
+        ),
+        (
+            "promotion_margin_brier".to_string(),
+            settings.promotion.margins.brier.to_string(),
+        ),
+        (
+            "replay_min_outcomes".to_string(),
+            settings.promotion.replay_min_outcomes.to_string(),
         ),
     ]);
     // The challenger's holdout figures go with its logged model (publish_version).
     if let Some(c) = &decision.comparison {
         push_metrics(&mut data, "champion_holdout_", &c.champion);
+        push_gate(&mut data, c);
     }
     push_drift_metrics(&mut data, drift);
     push_prediction_metrics(&mut data, stats);
     push_common_tags(&mut data, data_fingerprint, decision.tag());
     context.tracker.log_batch(run, &data).await?;
+    if let Some(c) = &decision.comparison {
+        context
+            .tracker
+            .log_artifact(run, PROMOTION_GATE_PATH, json_bytes(c)?)
+            .await?;
+    }
     Ok(())
 }
 
@@ -501,14 +538,25 @@ async fn publish_challenger(
         .as_ref()
         .map(|c| c.challenger.classification_report())
         .unwrap_or_default();
+    // The challenger's scores on the held-out new rows: the monitor's reference once it serves.
+    let scores: Vec<f64> = challenger
+        .recent_holdout
+        .iter()
+        .map(|r| challenger.fitted.model.probability_of_fraud(&r.applicant))
+        .collect();
+    let reference_scores = (!scores.is_empty())
+        .then(|| ReferenceScores::new(ScoreReferenceSource::RecentHoldout, scores));
     let published = publish_version(
         context.artifacts,
         context.tracker,
         settings,
         run,
         artifact,
-        Some(drift),
-        &report,
+        VersionFiles {
+            drift: Some(drift),
+            classification_report: &report,
+            reference_scores,
+        },
     )
     .await?;
     let significant = drift.features.iter().filter(|f| f.significant).count();

@@ -15,6 +15,7 @@
 
 use serde_json::json;
 
+use super::promotion::{Comparison, GateData};
 use super::{json_bytes, PipelineError, PipelineSettings};
 use crate::drift::DriftReport;
 use crate::model::{model_folder, CvResult, Metrics, Provenance, TrainConfig};
@@ -180,6 +181,31 @@ pub(super) fn push_metrics(data: &mut RunData, prefix: &str, metrics: &Metrics) 
             data.metrics.push((format!("{prefix}{name}"), value));
         }
     }
+}
+
+/// The promotion gate: each criterion's figures and verdict (1 passed, 0 failed) as metrics
+/// named `gate_<data>_<metric>_{challenger,champion,passed}`, and the replay's counts.
+pub(super) fn push_gate(data: &mut RunData, comparison: &Comparison) {
+    for c in &comparison.criteria {
+        let data_name = match c.data {
+            GateData::HeldOutNewRows => "holdout",
+            GateData::ServedOutcomes => "replay",
+        };
+        let name = format!("gate_{data_name}_{}", c.metric);
+        data.metrics.extend([
+            (format!("{name}_challenger"), c.challenger),
+            (format!("{name}_champion"), c.champion),
+            (format!("{name}_passed"), f64::from(u8::from(c.passed))),
+        ]);
+    }
+    let replay = &comparison.replay;
+    data.metrics.extend([
+        (
+            "replay_served_outcomes".to_string(),
+            replay.served_outcomes as f64,
+        ),
+        ("replay_excluded".to_string(), replay.excluded as f64),
+    ]);
 }
 
 /// Headline drift figures as metrics, and the tag that makes `drift_features.json` a table

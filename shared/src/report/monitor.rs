@@ -43,13 +43,15 @@ pub fn monitor_html(report: &MonitorReport) -> String {
         "p",
         "context",
         &format!(
-            "{} predictions served from {} until {} by version {} (promoted {}); reference: its {} training rows.{}",
+            "{} predictions served from {} until {} by version {} (promoted {}); inputs compared with its {} training rows, scores with {} ({}).{}",
             w.served,
             bound(w.since),
             bound(w.until),
             w.champion_version,
             time(w.champion_promoted_at),
             w.reference_rows,
+            w.score_reference.describe(),
+            w.score_reference_rows,
             if w.truncated {
                 " The window held more predictions: the oldest ones were examined (narrow it with --until)."
             } else {
@@ -166,7 +168,8 @@ fn scores_section(page: &mut Page, report: &MonitorReport) {
     let (reference, current) = (share(&s.histogram.reference), share(&s.histogram.current));
     page.raw(&legend(
         &format!(
-            "reference: the champion on its training rows ({})",
+            "reference: {} ({})",
+            report.window.score_reference.describe(),
             s.reference_n
         ),
         &format!("served ({})", s.current_n),

@@ -64,6 +64,8 @@ fn monitor() -> MonitorReport {
         served: served.len(),
         truncated: false,
         reference_rows: reference.len(),
+        score_reference: crate::monitor::ScoreReferenceSource::Holdout,
+        score_reference_rows: reference_scores.len(),
     };
     let input = MonitorInput {
         reference: &reference,

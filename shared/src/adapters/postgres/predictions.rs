@@ -166,6 +166,43 @@ impl PredictionLog for PostgresStore {
         .await
     }
 
+    async fn served_outcomes(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(
+            "served_outcomes",
+            &(since, limit),
+            |client, (since, limit)| {
+                Box::pin(async move {
+                    let rows = client
+                        .query(
+                            "SELECT p.prediction_id, p.created_at, p.model_version, p.threshold, \
+                               p.probability_of_fraud, p.fraud, p.features, p.username, \
+                               p.reason_codes, o.fraud \
+                             FROM predictions p \
+                             JOIN outcomes o ON o.prediction_id = p.prediction_id \
+                             WHERE p.created_at >= $1 \
+                             ORDER BY p.created_at DESC, p.prediction_id DESC LIMIT $2",
+                            &[since, limit],
+                        )
+                        .await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(MonitoredPrediction {
+                                entry: read_entry(row)?,
+                                outcome: row.try_get(9)?,
+                            })
+                        })
+                        .collect()
+                })
+            },
+        )
+        .await
+    }
+
     async fn window_aggregates(
         &self,
         since: Option<DateTime<Utc>>,

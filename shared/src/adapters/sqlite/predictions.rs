@@ -153,6 +153,33 @@ impl PredictionLog for SqliteStore {
         .await
     }
 
+    async fn served_outcomes(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+        let since = since.to_rfc3339();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_connection("served_outcomes", move |connection| {
+            let mut statement = connection.prepare(
+                "SELECT p.prediction_id, p.created_at, p.model_version, p.threshold, \
+                   p.probability_of_fraud, p.fraud, p.features, p.username, \
+                   p.reason_codes, o.fraud \
+                 FROM predictions p JOIN outcomes o ON o.prediction_id = p.prediction_id \
+                 WHERE p.created_at >= ?1 \
+                 ORDER BY p.created_at DESC, p.prediction_id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![since, limit], |row| {
+                Ok(MonitoredPrediction {
+                    entry: read_entry(row)?,
+                    outcome: row.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn window_aggregates(
         &self,
         since: Option<DateTime<Utc>>,
