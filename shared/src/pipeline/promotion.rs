@@ -8,6 +8,9 @@ use crate::model::{Metrics, ModelError};
 
 use super::{ChampionPointer, PipelineError, PROMOTED_BY_RETRAIN};
 
+/// The gate's criteria, figures and verdicts among a retrain run's artifacts.
+pub const PROMOTION_GATE_PATH: &str = "promotion_gate.json";
+
 /// How much worse than the champion the challenger may be on each criterion and still be
 /// promoted (noise is not a regression).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

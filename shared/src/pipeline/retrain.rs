@@ -25,7 +25,7 @@ use crate::ports::{
 use crate::schema::{Applicant, LabeledRecord};
 
 use super::champion::{promote, publish_version, PublishedVersion, VersionFiles};
-use super::promotion::{self, Comparison, Decision};
+use super::promotion::{self, Comparison, Decision, PROMOTION_GATE_PATH};
 use super::replay::{evaluate_both, input_hash, replay_served_outcomes};
 use super::tracking::{
     self, describe, push_common_tags, push_drift_metrics, push_gate, push_metrics,
@@ -36,9 +36,6 @@ use super::{
     finish_run, json_bytes, load_champion, release_training_lock, run_blocking, served_input_drift,
     take_training_lock, PipelineError, PipelineSettings, RetrainMode, PROMOTED_BY_RETRAIN,
 };
-
-/// The gate's criteria, figures and verdicts among a retrain run's artifacts.
-pub const PROMOTION_GATE_PATH: &str = "promotion_gate.json";
 
 /// What `retrain` decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
