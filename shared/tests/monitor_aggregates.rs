@@ -9,7 +9,10 @@ mod it_common;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use fraudrisk::adapters::postgres::PostgresStore;
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig};
-use fraudrisk::monitor::{monitor_report, MonitorInput, MonitorReport, MonitorSettings};
+use fraudrisk::monitor::{
+    monitor_report, reference_scores_key, MonitorInput, MonitorReport, MonitorSettings,
+    ReferenceScores,
+};
 use fraudrisk::outcomes::Outcome;
 use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings};
 use fraudrisk::ports::{
@@ -111,11 +114,15 @@ async fn row_level_report(
         .filter(|s| s.absorbed_by.is_some_and(|v| v <= version))
         .map(|s| s.record.applicant)
         .collect();
-    let scores: Vec<f64> = reference
-        .iter()
-        .map(|a| champion.model.probability_of_fraud(a))
-        .collect();
+    // The score reference the monitor uses: the holdout scores stored with the model.
+    let stored = artifacts
+        .get(&reference_scores_key(version))
+        .await
+        .unwrap()
+        .expect("initialtrain stores the holdout scores");
+    let scores = ReferenceScores::from_json_bytes(&stored).unwrap().scores;
     let window = &aggregated.window;
+    assert_eq!(window.score_reference_rows, scores.len());
     let served = predictions
         .predictions_in_window(window.since, window.until, usize::MAX)
         .await
