@@ -125,10 +125,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 Mode::Always => RetrainMode::Always,
                 Mode::IfDrift => RetrainMode::IfDrift,
             };
+            let mut settings = pipeline_settings(args.costs)?;
+            if let Some(rows) = args.window_rows {
+                settings.training_window.rows = Some(usize::try_from(rows)?);
+            }
+            if let Some(months) = args.window_months {
+                settings.training_window.months = Some(months);
+            }
             let spinner = Spinner::start(format, "Drift tests and retraining");
-            let summary = services
-                .retrain(&pipeline_settings(args.costs)?, mode)
-                .await;
+            let summary = services.retrain(&settings, mode).await;
             spinner.finish();
             output::print_retrain_summary(format, &summary?);
             Ok(ExitCode::SUCCESS)
@@ -274,13 +279,14 @@ fn decision_settings(args: crate::CostArgs) -> Result<(CostMatrix, Option<f64>)>
     Ok((costs, review_below))
 }
 
-/// The life-cycle defaults with the decision settings of [`decision_settings`] and the
-/// promotion gate's from the environment.
+/// The life-cycle defaults with the decision settings of [`decision_settings`], and the
+/// promotion gate's and the training window's from the environment.
 fn pipeline_settings(args: crate::CostArgs) -> Result<PipelineSettings> {
     let mut settings = PipelineSettings::default();
     (settings.training.costs, settings.training.review_below) = decision_settings(args)?;
-    settings.promotion =
-        fraudrisk::config::promotion_gate(&fraudrisk::config::Settings::from_process()?)?;
+    let environment = fraudrisk::config::Settings::from_process()?;
+    settings.promotion = fraudrisk::config::promotion_gate(&environment)?;
+    settings.training_window = fraudrisk::config::training_window(&environment)?;
     Ok(settings)
 }
 

@@ -218,6 +218,14 @@ struct RetrainArgs {
     mode: Mode,
     #[command(flatten)]
     costs: CostArgs,
+    /// Train on at most this many rows, the most recently loaded (the waiting rows always
+    /// count); default FRAUDRISK_TRAINING_WINDOW_ROWS, else all.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1000..))]
+    window_rows: Option<u64>,
+    /// Train only on absorbed rows loaded in the last M months; default
+    /// FRAUDRISK_TRAINING_WINDOW_MONTHS, else all.
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..))]
+    window_months: Option<u32>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

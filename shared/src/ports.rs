@@ -140,6 +140,8 @@ pub struct StoredRecord {
     pub record: LabeledRecord,
     /// The model version that absorbed the row, if any.
     pub absorbed_by: Option<u32>,
+    /// When the row (this version of its values) was loaded.
+    pub loaded_at: DateTime<Utc>,
 }
 
 /// How many rows are in which state.

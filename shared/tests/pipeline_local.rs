@@ -477,3 +477,45 @@ async fn initialtrain_refuses_to_replace_a_champion_retrain_promoted_unless_forc
     // A champion initialtrain made may be replaced by initialtrain again.
     assert_eq!(services.initial_train(&settings).await.unwrap().version, 4);
 }
+
+#[tokio::test]
+async fn a_training_window_bounds_the_rows_a_retrain_trains_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (services, mut settings) = trained_services(dir.path()).await;
+    settings.training_window.rows = Some(2000);
+    let shifted = generated_rows(GeneratedKind::Shifted, config(9, 0, 1500));
+    let summary = load_and_retrain(
+        &services,
+        &settings,
+        "shifted",
+        &shifted,
+        RetrainMode::Always,
+    )
+    .await;
+    let window = summary
+        .training_window
+        .as_ref()
+        .expect("a challenger was trained");
+    // 1,500 waiting rows: 30 % held out, so 1,050 train and leave room for 950 absorbed ones.
+    assert_eq!(window.absorbed_rows, 3000);
+    assert_eq!(window.absorbed_used, 950);
+    assert_eq!(window.left_out, 2050);
+    let version = summary.challenger_version.unwrap();
+    let bytes = services
+        .artifacts
+        .get(&format!("models/v{version}/model.json"))
+        .await
+        .unwrap()
+        .unwrap();
+    let artifact = fraudrisk::model::ModelArtifact::from_json_bytes(&bytes).unwrap();
+    assert_eq!(artifact.provenance.training_rows, 2000);
+    let card = std::fs::read_to_string(
+        dir.path()
+            .join(format!("artifacts/models/v{version}/model_card.md")),
+    )
+    .unwrap();
+    assert!(
+        card.contains("Training window: the most recent 2000 rows (2050 older rows left out)."),
+        "{card}"
+    );
+}

@@ -193,9 +193,10 @@ fn read_stored(row: &rusqlite::Row<'_>) -> Result<StoredRecord, rusqlite::Error>
     let id: i64 = row.get(0)?;
     let creditability: u8 = row.get(1)?;
     let absorbed_by: Option<u32> = row.get(2)?;
+    let loaded_at = parse_time(&row.get::<_, String>(3)?);
     let mut values = [0.0; FEATURE_COUNT];
     for (index, value) in values.iter_mut().enumerate() {
-        *value = row.get::<_, i64>(3 + index)? as f64;
+        *value = row.get::<_, i64>(4 + index)? as f64;
     }
     Ok(StoredRecord {
         id,
@@ -204,6 +205,7 @@ fn read_stored(row: &rusqlite::Row<'_>) -> Result<StoredRecord, rusqlite::Error>
             creditability,
         },
         absorbed_by,
+        loaded_at,
     })
 }
 
@@ -213,7 +215,8 @@ fn select_records(
     arguments: &[&dyn rusqlite::ToSql],
 ) -> Result<Vec<StoredRecord>, rusqlite::Error> {
     let sql = format!(
-        "SELECT id, creditability, absorbed_by, {} FROM records WHERE {condition} ORDER BY id",
+        "SELECT id, creditability, absorbed_by, loaded_at, {} FROM records WHERE {condition} \
+         ORDER BY id",
         feature_select_list()
     );
     let mut statement = connection.prepare(&sql)?;

@@ -22,6 +22,7 @@ pub mod process;
 pub mod promotion;
 mod settings;
 pub mod training;
+pub mod training_window;
 
 use std::path::PathBuf;
 
@@ -41,6 +42,7 @@ pub use settings::{Redacted, Settings, CREDENTIALS_FILE_VAR, DEFAULT_CREDENTIALS
 pub use training::{
     cost_matrix, review_below, ENV_COST_FALSE_NEGATIVE, ENV_COST_FALSE_POSITIVE, ENV_REVIEW_BELOW,
 };
+pub use training_window::{training_window, ENV_TRAINING_WINDOW_MONTHS, ENV_TRAINING_WINDOW_ROWS};
 
 /// Every variable this module reads, for documentation checks and `fraudctl` listings.
 pub const VARIABLES: &[&str] = &[

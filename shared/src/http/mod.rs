@@ -198,6 +198,8 @@ impl AppConfig {
             .map_err(|e| app_config_error(e, crate::config::ENV_REVIEW_BELOW))?;
         config.pipeline.promotion = crate::config::promotion_gate(&settings)
             .map_err(|e| app_config_error(e, crate::config::ENV_MARGIN_ROC_AUC))?;
+        config.pipeline.training_window = crate::config::training_window(&settings)
+            .map_err(|e| app_config_error(e, crate::config::ENV_TRAINING_WINDOW_ROWS))?;
         Ok(config)
     }
 }

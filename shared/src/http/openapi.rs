@@ -150,6 +150,8 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<crate::monitor::SegmentPerformance>()
         .schema_from::<crate::monitor::Alert>()
         .schema_from::<crate::monitor::ServedInputDrift>()
+        .schema_from::<crate::pipeline::AppliedWindow>()
+        .schema_from::<crate::pipeline::TrainingWindow>()
         .schema_from::<Correction>()
         .schema_from::<FeatureKind>()
         .build()

@@ -183,6 +183,7 @@ async fn publish_and_promote(
         holdout: &outcome.holdout,
         holdout_scores: &outcome.holdout_scores,
         sources: trained.sources.clone(),
+        training_window: None,
         drift: None,
         promotion: PromotionRecord {
             promoted: true,

@@ -33,6 +33,7 @@ pub mod promotion;
 mod replay;
 pub mod retrain;
 mod tracking;
+pub mod training_window;
 
 pub use champion::{
     load_champion, load_champion_from, read_champion_pointer, Champion, ChampionPointer,
@@ -50,6 +51,7 @@ use tracking::describe;
 pub use tracking::{
     DRIFT_HTML_PATH, DRIFT_REPORT_PATH, DRIFT_TABLE_PATH, NOTE_TAG, NO_PREDICTIONS_TAG,
 };
+pub use training_window::{AppliedWindow, TrainingWindow};
 
 /// What can stop a pipeline step.
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +168,8 @@ pub struct PipelineSettings {
     pub min_new_rows: usize,
     /// Share of the new rows held out to compare challenger and champion.
     pub recent_holdout_fraction: f64,
+    /// Which absorbed rows a retrain trains on (default: all).
+    pub training_window: TrainingWindow,
 }
 
 impl Default for PipelineSettings {
@@ -178,6 +182,7 @@ impl Default for PipelineSettings {
             promotion: PromotionGate::default(),
             min_new_rows: 1000,
             recent_holdout_fraction: 0.3,
+            training_window: TrainingWindow::default(),
         }
     }
 }

@@ -35,6 +35,8 @@ pub(super) struct CardContext<'a> {
     pub(super) holdout_scores: &'a [f64],
     /// The sources of the rows it trained on.
     pub(super) sources: Vec<RecordSource>,
+    /// Which rows the training window kept, in words (retrain).
+    pub(super) training_window: Option<String>,
     pub(super) drift: Option<&'a DriftReport>,
     pub(super) promotion: PromotionRecord,
 }
@@ -72,6 +74,7 @@ pub(super) fn model_card(
             distinct_rows: artifact.provenance.distinct_rows,
             data_fingerprint: artifact.provenance.data_fingerprint.clone(),
             sources: context.sources.clone(),
+            window: context.training_window.clone(),
         },
         choices: ModelChoices {
             alpha: artifact.alpha,

@@ -30,6 +30,7 @@ use super::tracking::{
     push_prediction_metrics, push_training_params, DRIFT_HTML_PATH, DRIFT_REPORT_PATH,
     DRIFT_TABLE_PATH,
 };
+use super::training_window::AppliedWindow;
 use super::{
     finish_run, json_bytes, load_champion, release_training_lock, run_blocking, served_input_drift,
     take_training_lock, PipelineError, PipelineSettings, RetrainMode, PROMOTED_BY_RETRAIN,
@@ -68,6 +69,9 @@ pub struct RetrainSummary {
     /// did not drift.
     pub served_input_drift: Option<ServedInputDrift>,
     pub comparison: Option<Comparison>,
+    /// The absorbed rows the challenger trained on (FRAUDRISK_TRAINING_WINDOW_*); absent when
+    /// no challenger was trained.
+    pub training_window: Option<AppliedWindow>,
 }
 
 /// Drift-tests the waiting rows against the champion's training data and, depending on the
@@ -215,6 +219,7 @@ async fn retrain_locked(
             }
         }
         summary.served_input_drift = served_drift;
+        summary.training_window = Some(challenger.window.clone());
         Ok(summary)
     }
     .await;
@@ -251,6 +256,7 @@ impl Context<'_> {
             drift: None,
             served_input_drift: None,
             comparison: None,
+            training_window: None,
         }
     }
 
@@ -282,6 +288,7 @@ impl Context<'_> {
             drift: Some(drift),
             served_input_drift: None,
             comparison: decision.comparison,
+            training_window: None,
         }
     }
 }
@@ -442,6 +449,14 @@ async fn log_retrain_run(
             "replay_min_outcomes".to_string(),
             settings.promotion.replay_min_outcomes.to_string(),
         ),
+        (
+            "training_window".to_string(),
+            settings.training_window.describe(),
+        ),
+        (
+            "training_window_left_out".to_string(),
+            challenger.window.left_out.to_string(),
+        ),
     ]);
     // The challenger's holdout figures go with its logged model (publish_version).
     if let Some(c) = &decision.comparison {
@@ -507,6 +522,11 @@ async fn publish_challenger(
         holdout: &challenger.recent_holdout,
         holdout_scores: &scores,
         sources: context.records.record_sources().await?,
+        training_window: Some(format!(
+            "{} ({} older rows left out)",
+            challenger.window.window.describe(),
+            challenger.window.left_out
+        )),
         drift: Some(drift),
         promotion: PromotionRecord {
             promoted: decision.promote,

@@ -57,6 +57,8 @@ pub struct TrainingData {
     pub data_fingerprint: String,
     /// Where stored rows came from, and when they were loaded.
     pub sources: Vec<RecordSource>,
+    /// Which rows the training window kept (retrain), in words.
+    pub window: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -174,6 +176,9 @@ impl ModelCard {
             "{} rows ({} distinct), fingerprint `{}`.\n",
             data.rows, data.distinct_rows, data.data_fingerprint
         );
+        if let Some(window) = &data.window {
+            let _ = writeln!(md, "Training window: {window}.\n");
+        }
         if data.sources.is_empty() {
             return;
         }

@@ -44,6 +44,7 @@ fn card(source: &str, drift: Option<DriftReport>) -> ModelCard {
                 first_loaded_at: at(2),
                 last_loaded_at: at(20),
             }],
+            window: Some("the most recent 1000 rows (200 older rows left out)".to_string()),
         },
         choices: ModelChoices {
             alpha: 0.01,
@@ -128,6 +129,7 @@ fn the_markdown_has_every_section_the_issue_names() {
     assert!(md.contains(
         "| german_credit.csv | reference | 1000 | 2026-11-02 09:30 | 2026-11-20 09:30 |"
     ));
+    assert!(md.contains("Training window: the most recent 1000 rows (200 older rows left out)."));
     assert!(md.contains("Decision threshold **0.28**"));
     assert!(md.contains("a missed fraud costs 5, a false alarm 1"));
     assert!(md.contains("Review band: P(fraud) from 0.2"));

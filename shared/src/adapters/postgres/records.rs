@@ -27,7 +27,8 @@ pub(super) fn feature_list() -> String {
 
 pub(super) fn select_sql(condition: &str) -> String {
     format!(
-        "SELECT id, creditability, absorbed_by, {} FROM records WHERE {condition} ORDER BY id",
+        "SELECT id, creditability, absorbed_by, loaded_at, {} FROM records WHERE {condition} \
+         ORDER BY id",
         feature_list()
     )
 }
@@ -38,9 +39,10 @@ pub(super) fn read_stored(
     let id: i64 = row.try_get(0)?;
     let creditability: i16 = row.try_get(1)?;
     let absorbed_by: Option<i64> = row.try_get(2)?;
+    let loaded_at = row.try_get(3)?;
     let mut values = [0.0; FEATURE_COUNT];
     for (index, value) in values.iter_mut().enumerate() {
-        *value = f64::from(row.try_get::<_, i32>(3 + index)?);
+        *value = f64::from(row.try_get::<_, i32>(4 + index)?);
     }
     Ok(StoredRecord {
         id,
@@ -51,6 +53,7 @@ pub(super) fn read_stored(
         },
         // Versions are written from u32 values, so they fit.
         absorbed_by: absorbed_by.and_then(|v| u32::try_from(v).ok()),
+        loaded_at,
     })
 }
 
