@@ -13,7 +13,8 @@
 //! the scheduled retrain's mode, logging).
 //!
 //! Layout: `settings` (the layers, the credentials file, [`Redacted`]), `database`, `aws`
-//! (S3 and the SDK), `mlflow`, [`process`], [`training`] (the cost matrix), [`promotion`] (the promotion gate).
+//! (S3 and the SDK), `mlflow`, [`process`], [`training`] (the cost matrix, review band and
+//! calibration), [`promotion`] (the promotion gate).
 
 mod aws;
 mod database;
@@ -39,7 +40,8 @@ pub use promotion::{
 };
 pub use settings::{Redacted, Settings, CREDENTIALS_FILE_VAR, DEFAULT_CREDENTIALS_FILE};
 pub use training::{
-    cost_matrix, review_below, ENV_COST_FALSE_NEGATIVE, ENV_COST_FALSE_POSITIVE, ENV_REVIEW_BELOW,
+    calibration, cost_matrix, review_below, ENV_CALIBRATION, ENV_COST_FALSE_NEGATIVE,
+    ENV_COST_FALSE_POSITIVE, ENV_REVIEW_BELOW,
 };
 
 /// Every variable this module reads, for documentation checks and `fraudctl` listings.
@@ -65,6 +67,7 @@ pub const VARIABLES: &[&str] = &[
     "FRAUDRISK_COST_FALSE_NEGATIVE",
     "FRAUDRISK_COST_FALSE_POSITIVE",
     "FRAUDRISK_REVIEW_BELOW",
+    "FRAUDRISK_CALIBRATION",
     "FRAUDRISK_PROMOTION_MARGIN_ROC_AUC",
     "FRAUDRISK_PROMOTION_MARGIN_EXPECTED_COST",
     "FRAUDRISK_PROMOTION_MARGIN_BRIER",
