@@ -424,7 +424,11 @@ pub fn print_train(
         outln!(
             "Threshold {threshold:.4}: the lowest expected cost on {}out-of-fold probabilities \
              (a missed fraud costs {}, a false alarm {}).",
-            if calibration.is_some() { "calibrated " } else { "" },
+            if calibration.is_some() {
+                "calibrated "
+            } else {
+                ""
+            },
             costs.false_negative,
             costs.false_positive
         );

@@ -81,7 +81,10 @@ async fn a_platt_calibrated_model_scores_the_same_in_python() {
             (champion.model.probability_of_fraud(x) - 1.0 / (1.0 + (-z).exp())).abs()
         })
         .fold(0.0f64, f64::max);
-    assert!(moved > 1e-6, "Platt a {a}, b {b} leaves every probability in place");
+    assert!(
+        moved > 1e-6,
+        "Platt a {a}, b {b} leaves every probability in place"
+    );
     let input = dir.path().join("applicants.json");
     write_applicants(&input, &applicants);
     let folder = dir.path().join("artifacts/models/v1");

@@ -269,7 +269,10 @@ fn a_calibration_survives_the_round_trip_and_old_files_load_without_one() {
     let loaded = load(&old).unwrap();
     assert_eq!(loaded.calibration, None);
     let m = loaded.metrics.as_ref().unwrap();
-    assert_eq!((m.expected_calibration_error, m.reliability.len()), (0.0, 0));
+    assert_eq!(
+        (m.expected_calibration_error, m.reliability.len()),
+        (0.0, 0)
+    );
     assert!(loaded.model().unwrap().calibration().is_none());
     // What the build wrote without calibration has no `calibration` key at all.
     assert!(json(&artifact()).get("calibration").is_none());

@@ -25,8 +25,10 @@ use super::{sigmoid, ModelError};
 /// Number of bins of the reliability table.
 pub const RELIABILITY_BINS: usize = 10;
 
-/// One bin of the reliability table.
+/// One bin of the reliability table. (Its OpenAPI name differs from the monitor's
+/// `ReliabilityBin`, which bins served predictions with outcomes.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = MetricsReliabilityBin)]
 pub struct ReliabilityBin {
     /// Lower edge of the bin (excluded, except 0 in the first bin).
     pub lower: f64,
@@ -181,10 +183,7 @@ fn smoothed_targets(is_fraud: &[bool]) -> Vec<f64> {
     let negatives = is_fraud.len() as f64 - positives;
     let hi = (positives + 1.0) / (positives + 2.0);
     let lo = 1.0 / (negatives + 2.0);
-    is_fraud
-        .iter()
-        .map(|&f| if f { hi } else { lo })
-        .collect()
+    is_fraud.iter().map(|&f| if f { hi } else { lo }).collect()
 }
 
 /// Cross-entropy of the targets under sigmoid(a · f + b), summed; written with
@@ -224,7 +223,9 @@ pub fn platt_scaling(f: &[f64], is_fraud: &[bool]) -> Result<Calibration, ModelE
         return Err(ModelError::Empty("fit Platt scaling on"));
     }
     if let Some(bad) = f.iter().find(|x| !x.is_finite()) {
-        return Err(ModelError::NonFinite(format!("log-odds {bad} in Platt scaling")));
+        return Err(ModelError::NonFinite(format!(
+            "log-odds {bad} in Platt scaling"
+        )));
     }
     let positives = is_fraud.iter().filter(|x| **x).count();
     if positives == 0 || positives == f.len() {

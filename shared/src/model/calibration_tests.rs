@@ -34,7 +34,10 @@ fn edges_are_numpy_linspace() {
     for (i, bin) in table.iter().enumerate() {
         assert_eq!(bin.lower.to_bits(), expected[i].to_bits(), "lower {i}");
         assert_eq!(bin.upper.to_bits(), expected[i + 1].to_bits(), "upper {i}");
-        assert_eq!((bin.count, bin.mean_predicted, bin.observed_rate), (0, None, None));
+        assert_eq!(
+            (bin.count, bin.mean_predicted, bin.observed_rate),
+            (0, None, None)
+        );
     }
     assert_eq!(expected_calibration_error(&table), 0.0);
 }
@@ -58,8 +61,14 @@ fn reliability_and_ece_match_sklearn() {
         let prob_pred = floats(&set["curve"]["prob_pred"]);
         assert_eq!(filled.len(), prob_true.len(), "{name}");
         for ((bin, t), p) in filled.iter().zip(&prob_true).zip(&prob_pred) {
-            assert!((bin.observed_rate.unwrap() - t).abs() < 1e-12, "{name}: {bin:?} vs {t}");
-            assert!((bin.mean_predicted.unwrap() - p).abs() < 1e-12, "{name}: {bin:?} vs {p}");
+            assert!(
+                (bin.observed_rate.unwrap() - t).abs() < 1e-12,
+                "{name}: {bin:?} vs {t}"
+            );
+            assert!(
+                (bin.mean_predicted.unwrap() - p).abs() < 1e-12,
+                "{name}: {bin:?} vs {p}"
+            );
         }
         for bin in table.iter().filter(|b| b.count == 0) {
             assert_eq!((bin.mean_predicted, bin.observed_rate), (None, None));
@@ -116,10 +125,18 @@ fn platt_maps_log_odds_through_the_fitted_sigmoid() {
     // Identity parameters leave the model's own probability.
     let identity = Calibration::Platt { a: 1.0, b: 0.0 };
     assert_eq!(identity.probability(0.3), sigmoid(0.3));
-    assert!(Calibration::Platt { a: f64::NAN, b: 0.0 }.validate().is_err());
+    assert!(Calibration::Platt {
+        a: f64::NAN,
+        b: 0.0
+    }
+    .validate()
+    .is_err());
     // Serialised with its method as a tag.
     let json = serde_json::to_value(c).unwrap();
-    assert_eq!(json, serde_json::json!({"method": "platt", "a": 0.5, "b": -1.0}));
+    assert_eq!(
+        json,
+        serde_json::json!({"method": "platt", "a": 0.5, "b": -1.0})
+    );
     assert_eq!(serde_json::from_value::<Calibration>(json).unwrap(), c);
 }
 
@@ -134,7 +151,10 @@ fn platt_recovers_a_known_curve_on_many_rows() {
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
     let f: Vec<f64> = (0..20_000).map(|_| uniform() * 8.0 - 4.0).collect();
-    let y: Vec<bool> = f.iter().map(|&x| uniform() < sigmoid(0.6 * x - 0.4)).collect();
+    let y: Vec<bool> = f
+        .iter()
+        .map(|&x| uniform() < sigmoid(0.6 * x - 0.4))
+        .collect();
     let Calibration::Platt { a, b } = platt_scaling(&f, &y).unwrap();
     assert!((a - 0.6).abs() < 0.05 && (b + 0.4).abs() < 0.05, "{a} {b}");
 }

@@ -431,6 +431,73 @@ mod tests {
     }
 
     #[test]
+    fn calibration_figures_match_sklearn() {
+        // shared/tests/fixtures/calibration.json, from scripts/sklearn_calibration.py.
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/calibration.json")).unwrap();
+        let floats = |v: &serde_json::Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        for set in fixture["sets"].as_array().unwrap() {
+            let labels: Vec<bool> = set["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64() == Some(1))
+                .collect();
+            let m = metrics_from_scores(&labels, &floats(&set["probabilities"]), 0.5).unwrap();
+            let want = set["ece"].as_f64().unwrap();
+            assert!(
+                (m.expected_calibration_error - want).abs() < 1e-12,
+                "{}: {} vs {want}",
+                set["name"],
+                m.expected_calibration_error
+            );
+            assert_eq!(m.reliability.len(), 10);
+            let filled: Vec<&ReliabilityBin> =
+                m.reliability.iter().filter(|b| b.count > 0).collect();
+            let prob_true = floats(&set["curve"]["prob_true"]);
+            let prob_pred = floats(&set["curve"]["prob_pred"]);
+            assert_eq!(filled.len(), prob_true.len());
+            for ((bin, t), p) in filled.iter().zip(prob_true).zip(prob_pred) {
+                assert!((bin.observed_rate.unwrap() - t).abs() < 1e-12);
+                assert!((bin.mean_predicted.unwrap() - p).abs() < 1e-12);
+            }
+            let n: usize = m.reliability.iter().map(|b| b.count).sum();
+            assert_eq!(n, m.support);
+        }
+    }
+
+    #[test]
+    fn the_report_adds_ece_and_the_reliability_table() {
+        let m =
+            metrics_from_scores(&[true, false, true, false], &[0.0, 0.1, 0.2, 1.0], 0.5).unwrap();
+        let report = m.report();
+        assert!(report.starts_with(&m.classification_report()));
+        assert!(
+            report.contains("expected calibration error (10 bins): 0.6750"),
+            "{report}"
+        );
+        let first = report.lines().find(|l| l.contains("[0.0, 0.1]")).unwrap();
+        assert_eq!(
+            first.split_whitespace().collect::<Vec<_>>(),
+            ["[0.0,", "0.1]", "2", "0.0500", "0.5000"]
+        );
+        let empty = report.lines().find(|l| l.contains("(0.2, 0.3]")).unwrap();
+        assert!(empty.ends_with(" -"), "{empty}");
+        // Metrics stored before calibration was reported: the classification report alone.
+        let old = Metrics {
+            reliability: Vec::new(),
+            ..m
+        };
+        assert_eq!(old.report(), old.classification_report());
+    }
+
+    #[test]
     fn report_rows_follow_the_confusion_counts() {
         let m = metrics_from_scores(
             &[true, true, true, false, false, false, false],

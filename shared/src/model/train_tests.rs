@@ -262,8 +262,8 @@ fn platt_calibration_is_fitted_out_of_fold_and_every_probability_uses_it() {
         assert_eq!(*p, calibration.probability(*z));
     }
     // The threshold is the cost-minimising one on the CALIBRATED out-of-fold probabilities.
-    let expected = cost_minimising_threshold(&is_fraud, &outcome.oof_probabilities, &config.costs)
-        .unwrap();
+    let expected =
+        cost_minimising_threshold(&is_fraud, &outcome.oof_probabilities, &config.costs).unwrap();
     assert_eq!(outcome.model.threshold(), expected);
     assert_eq!(
         outcome.cv_expected_cost,
@@ -272,7 +272,10 @@ fn platt_calibration_is_fitted_out_of_fold_and_every_probability_uses_it() {
             .expected_cost(&is_fraud, &outcome.oof_probabilities, expected)
     );
     // The refitted model's predictions use it; the log-odds (and contributions) do not.
-    assert_eq!(outcome.model.log_odds(&records[0].applicant), plain.model.log_odds(&records[0].applicant));
+    assert_eq!(
+        outcome.model.log_odds(&records[0].applicant),
+        plain.model.log_odds(&records[0].applicant)
+    );
     let mut moved = false;
     for r in records.iter().take(50) {
         let z = outcome.model.log_odds(&r.applicant);

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::dataset::fingerprint;
 use crate::model::{
-    distinct_row_count, train_with_holdout, Calibration, CostMatrix, Metrics, ModelArtifact, Provenance,
-    TrainingOutcome,
+    distinct_row_count, train_with_holdout, Calibration, CostMatrix, Metrics, ModelArtifact,
+    Provenance, TrainingOutcome,
 };
 use crate::monitor::{ReferenceScores, ScoreReferenceSource};
 use crate::ports::{
