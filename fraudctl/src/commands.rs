@@ -235,6 +235,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             crate::outcomes::load(&cli.state, &file, overwrite, format).await
         }
         Command::User(command) => user(&cli.state, command, format).await,
+        Command::Model(crate::ModelCommand::Card { version, html }) => {
+            crate::model_card::print(&cli.state, version, html.as_deref(), format).await
+        }
     }
 }
 

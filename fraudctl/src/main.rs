@@ -21,6 +21,7 @@ macro_rules! outln {
 mod args;
 mod commands;
 mod demo;
+mod model_card;
 mod monitor_output;
 mod outcomes;
 mod output;
@@ -115,6 +116,24 @@ enum Command {
     /// Manage API users.
     #[command(subcommand)]
     User(UserCommand),
+    /// A model version's documents.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Print a version's model card (Markdown; the card's JSON with --format json): intended
+    /// use, training data, threshold and costs, holdout figures with the reliability table,
+    /// figures per segment, drift at training time, the promotion decision, limitations.
+    Card {
+        /// The version (default: the champion).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        version: Option<u32>,
+        /// Also write the card as a self-contained HTML page to this file.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

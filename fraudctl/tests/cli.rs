@@ -438,6 +438,10 @@ fn the_demo_runs_the_whole_life_cycle() {
         .unwrap()
         .contains("Monitor report"));
     monitor_writes_html(&state.path().join("demo"));
+    model_cards_are_printed(
+        &state.path().join("demo"),
+        retrain["champion_version"].as_u64(),
+    );
     // A second demo in the same folder starts afresh.
     let again = json(&fraudctl(state.path(), &["demo", "--format", "json"]));
     assert_eq!(again["initialtrain"]["version"], 1);
@@ -520,6 +524,55 @@ fn monitor_writes_html(state: &Path) {
     // 20 input charts, the scores, the reliability diagram, AUC by week.
     assert_eq!(html.matches("<svg").count(), 23);
     std::fs::remove_file(page).unwrap();
+}
+
+/// `fraudctl model card`: the champion's by default, any version's with --version, its page
+/// with --html, its JSON with --format json; a version without a card is an error.
+fn model_cards_are_printed(state: &Path, champion: Option<u64>) {
+    let champion = champion.unwrap();
+    let output = fraudctl(state, &["model", "card"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with(&format!("# Model card: fraud-risk version {champion}")),
+        "{text}"
+    );
+    for part in [
+        "## Intended use",
+        "## Figures per segment (holdout)",
+        "## Known limitations",
+    ] {
+        assert!(text.contains(part), "{part} missing in:\n{text}");
+    }
+    let page = state.join("card-v1.html");
+    let page_arg = page.to_str().unwrap();
+    let card = json(&fraudctl(
+        state,
+        &[
+            "model",
+            "card",
+            "--version",
+            "1",
+            "--format",
+            "json",
+            "--html",
+            page_arg,
+        ],
+    ));
+    assert_eq!(card["version"], 1);
+    assert_eq!(card["trained_by"], "initialtrain");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h1>Model card: fraud-risk version 1</h1>"));
+    std::fs::remove_file(page).unwrap();
+    let missing = fraudctl(state, &["model", "card", "--version", "99"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("version 99 has no model card"));
+    let zero = fraudctl(state, &["model", "card", "--version", "0"]);
+    assert_eq!(zero.status.code(), Some(2));
 }
 
 /// `fraudctl predict` with the champion (the demo's state) prints the id it logged the

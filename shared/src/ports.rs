@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dataset::{DataQuality, SourceRow};
+use crate::dataset::{DataQuality, RecordSource, SourceRow};
 pub use crate::lock_owner::LockOwner;
 use crate::monitor::{ScoreReference, WindowAggregates};
 use crate::outcomes::{self, Outcome, StoredOutcome};
@@ -196,6 +196,9 @@ pub trait RecordStore: Send + Sync {
 
     /// Rows waiting for a retrain, counted by source (a file name, or `outcome`), by name.
     async fn pending_by_source(&self) -> Result<Vec<(String, usize)>, StoreError>;
+
+    /// Every stored row counted by source and role, by source name then role.
+    async fn record_sources(&self) -> Result<Vec<RecordSource>, StoreError>;
 
     /// Takes the training lock if nobody holds it; `None` when another training holds it.
     /// The lock records its owner (this process's pid and host, and the time).

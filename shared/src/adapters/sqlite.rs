@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::dataset::{row_hash, SourceRow};
+use crate::dataset::{row_hash, RecordSource, SourceRow};
 use crate::ports::{
     LoadSummary, LockOwner, RecordCounts, RecordRole, RecordStore, StoreError, StoredRecord,
     TrainingLock, UserStore, UserSummary,
@@ -424,6 +424,27 @@ impl RecordStore for SqliteStore {
             )?;
             let rows = statement.query_map([], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as usize))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn record_sources(&self) -> Result<Vec<RecordSource>, StoreError> {
+        self.with_connection("record_sources", |connection| {
+            // RFC 3339 texts in UTC sort as the times they name.
+            let mut statement = connection.prepare(
+                "SELECT source, role, COUNT(*), MIN(loaded_at), MAX(loaded_at) FROM records \
+                 GROUP BY source, role ORDER BY source, role",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(RecordSource {
+                    source: row.get(0)?,
+                    role: row.get(1)?,
+                    rows: row.get::<_, i64>(2)?.max(0) as usize,
+                    first_loaded_at: parse_time(&row.get::<_, String>(3)?),
+                    last_loaded_at: parse_time(&row.get::<_, String>(4)?),
+                })
             })?;
             rows.collect()
         })

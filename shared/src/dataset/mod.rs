@@ -27,3 +27,15 @@ pub use generator::{
 };
 pub(crate) use quality::{CellAt, QualityTally};
 pub use quality::{DataQuality, FeatureQuality, QualityExample, QUALITY_EXAMPLES};
+
+/// Stored rows of one source (a file name, or `outcome`) and role, with when they were loaded:
+/// the training data's provenance in a model card.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RecordSource {
+    pub source: String,
+    /// `reference` or `new`.
+    pub role: String,
+    pub rows: usize,
+    pub first_loaded_at: chrono::DateTime<chrono::Utc>,
+    pub last_loaded_at: chrono::DateTime<chrono::Utc>,
+}

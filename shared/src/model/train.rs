@@ -147,6 +147,8 @@ pub struct TrainingOutcome {
     /// The model's P(fraud) on each holdout record: the reference the monitor compares
     /// served scores with.
     pub holdout_scores: Vec<f64>,
+    /// The held-out records, in the order of `holdout_scores` (the model card's segments).
+    pub holdout: Vec<LabeledRecord>,
 }
 
 /// Chooses alpha by stratified k-fold ROC AUC over distinct rows (the encoder is refitted on
@@ -329,6 +331,7 @@ pub fn train_with_holdout(
         train_rows: train.len(),
         holdout_rows: holdout.len(),
         holdout_scores,
+        holdout,
     })
 }
 

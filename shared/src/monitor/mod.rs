@@ -31,8 +31,9 @@ use crate::schema::{feature_index, Applicant, Feature, FEATURES, FEATURE_COUNT};
 pub use aggregates::{monitor_report_from_aggregates, FeatureValueCounts, WindowAggregates};
 pub use emf::{emf_documents, METRIC_NAMESPACE};
 pub use performance::{
-    age_band, reliability, Performance, PerformanceFigures, ReliabilityBin, SegmentPerformance,
-    VersionPerformance, WeekPerformance, RELIABILITY_BINS,
+    age_band, reliability, segments, GroupedOutcome, Performance, PerformanceFigures,
+    ReliabilityBin, ScoredOutcome, SegmentPerformance, VersionPerformance, WeekPerformance,
+    RELIABILITY_BINS,
 };
 pub use reference_scores::{
     reference_scores_key, ReferenceScores, ReferenceScoresError, ScoreReferenceSource,
@@ -40,8 +41,6 @@ pub use reference_scores::{
 };
 pub use scores::{prediction_drift, PredictionDrift, ScoreHistogram, SCORE_HISTOGRAM_BINS};
 pub use window_scan::{OutOfOrder, ScannedWindow, ScoreReference, ServedScore, WindowScan};
-
-use performance::{GroupedOutcome, ScoredOutcome};
 
 /// What the monitor looked at.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, utoipa::ToSchema)]

@@ -18,6 +18,7 @@ use crate::model::{model_folder, Model, ModelArtifact};
 use crate::monitor::{reference_scores_key, ReferenceScores, REFERENCE_SCORES_FILE};
 use crate::ports::{ArtifactStore, RunInfo, Tracker, TrainingLock};
 
+use super::model_card::{model_card, store_model_card, CardContext};
 use super::tracking::{self, ModelRecord, DRIFT_HTML_PATH, DRIFT_REPORT_PATH, DRIFT_TABLE_PATH};
 use super::{json_bytes, sha256_hex, Cause, PipelineError, PipelineSettings};
 use crate::report::HTML_CONTENT_TYPE;
@@ -119,6 +120,8 @@ pub(super) struct VersionFiles<'a> {
     pub(super) classification_report: &'a str,
     /// The model's scores on its held-out rows: the monitor's reference.
     pub(super) reference_scores: Option<ReferenceScores>,
+    /// What the model card says besides the artifact.
+    pub(super) card: &'a CardContext<'a>,
 }
 
 /// Logs the model to the tracker, registers a version, and writes the serving copy.
@@ -134,6 +137,7 @@ pub(super) async fn publish_version(
         drift,
         classification_report,
         reference_scores,
+        card,
     } = files;
     let mlmodel = artifact.mlmodel_file(&run.run_id);
     let registered = tracking::log_and_register_model(
@@ -220,6 +224,8 @@ pub(super) async fn publish_version(
             .put(&reference_scores_key(version), bytes, "application/json")
             .await?;
     }
+    let card = model_card(card, &artifact, &settings.model_name, version, &run.run_id);
+    store_model_card(artifacts, tracker, run, &card).await?;
     Ok(PublishedVersion {
         version,
         model_key,

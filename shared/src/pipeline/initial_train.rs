@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::dataset::fingerprint;
+use crate::dataset::{fingerprint, RecordSource};
 use crate::model::{
     distinct_row_count, train_with_holdout, Calibration, CostMatrix, Metrics, ModelArtifact,
     Provenance, TrainingOutcome,
@@ -14,9 +14,11 @@ use crate::monitor::{ReferenceScores, ScoreReferenceSource};
 use crate::ports::{
     ArtifactStore, RecordRole, RecordStore, RunData, RunInfo, StoredRecord, Tracker, TrainingLock,
 };
+use crate::report::PromotionRecord;
 use crate::schema::LabeledRecord;
 
 use super::champion::{promote, publish_version, ChampionPointer, PublishedVersion, VersionFiles};
+use super::model_card::CardContext;
 use super::tracking::{describe, push_common_tags, push_training_params};
 use super::{
     finish_run, promotion, read_champion_pointer, release_training_lock, run_blocking,
@@ -68,9 +70,10 @@ async fn initial_train_locked(
     force: bool,
 ) -> Result<TrainingSummary, PipelineError> {
     let stored = reference_rows(records).await?;
+    let sources = records.record_sources().await?;
     let previous = read_champion_pointer(artifacts).await?;
     promotion::initialtrain_may_replace(previous.as_ref(), force)?;
-    let trained = train_on_reference(&stored, settings).await?;
+    let trained = train_on_reference(&stored, reference_sources(sources), settings).await?;
     let run = tracker
         .start_run(&settings.experiment, "initialtrain")
         .await?;
@@ -119,11 +122,14 @@ struct Trained {
     outcome: TrainingOutcome,
     data_fingerprint: String,
     distinct_rows: usize,
+    /// Where the reference rows came from (the model card).
+    sources: Vec<RecordSource>,
 }
 
 /// Trains with an 80/20 holdout by distinct rows, off the async threads.
 async fn train_on_reference(
     stored: &[StoredRecord],
+    sources: Vec<RecordSource>,
     settings: &PipelineSettings,
 ) -> Result<Trained, PipelineError> {
     let labeled: Vec<LabeledRecord> = stored.iter().map(|s| s.record).collect();
@@ -135,6 +141,7 @@ async fn train_on_reference(
         outcome,
         data_fingerprint,
         distinct_rows,
+        sources,
     })
 }
 
@@ -169,6 +176,24 @@ async fn publish_and_promote(
     previous: Option<&ChampionPointer>,
 ) -> Result<PublishedVersion, PipelineError> {
     let outcome = &trained.outcome;
+    let card = CardContext {
+        trained_by: "initialtrain".to_string(),
+        holdout_description: format!(
+            "{} of the {} reference rows held out (stratified by label, by distinct rows: \
+             repeated rows stay on one side); the model never saw them.",
+            outcome.holdout_rows,
+            outcome.train_rows + outcome.holdout_rows
+        ),
+        holdout: &outcome.holdout,
+        holdout_scores: &outcome.holdout_scores,
+        sources: trained.sources.clone(),
+        drift: None,
+        promotion: PromotionRecord {
+            promoted: true,
+            reason: "an initial training makes its model champion.".to_string(),
+            criteria: Vec::new(),
+        },
+    };
     let provenance = Provenance::now(
         outcome.train_rows,
         trained.distinct_rows,
@@ -196,6 +221,7 @@ async fn publish_and_promote(
                 ScoreReferenceSource::Holdout,
                 outcome.holdout_scores.clone(),
             )),
+            card: &card,
         },
     )
     .await?;
@@ -224,6 +250,14 @@ async fn publish_and_promote(
     )
     .await?;
     Ok(published)
+}
+
+/// The sources of the reference rows (those an initial training trains on).
+fn reference_sources(sources: Vec<RecordSource>) -> Vec<RecordSource> {
+    sources
+        .into_iter()
+        .filter(|s| s.role == RecordRole::Reference.as_str())
+        .collect()
 }
 
 /// Marks the reference rows no version absorbed yet as absorbed by `version`.

@@ -23,8 +23,10 @@ use crate::ports::{
 };
 use crate::BoxError;
 
+mod challenger;
 pub mod champion;
 pub mod initial_train;
+pub mod model_card;
 pub mod monitor;
 mod predict;
 pub mod promotion;

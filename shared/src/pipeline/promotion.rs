@@ -66,7 +66,7 @@ pub enum GateData {
 }
 
 impl GateData {
-    fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             GateData::HeldOutNewRows => "held-out new rows",
             GateData::ServedOutcomes => "served outcomes",

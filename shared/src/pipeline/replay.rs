@@ -11,8 +11,8 @@ use crate::outcomes::{labeled_record, Outcome};
 use crate::ports::PredictionLog;
 use crate::schema::{Applicant, LabeledRecord};
 
+use super::challenger::Challenger;
 use super::promotion::{Evaluation, Replay};
-use super::retrain::Challenger;
 use super::{run_blocking, PipelineError, PipelineSettings};
 
 /// A hash of an applicant's values, bit for bit (a collision only leaves a row out of the

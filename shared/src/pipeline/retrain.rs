@@ -2,31 +2,29 @@
 //! on the mode and the test, train a challenger and promote it if it is not worse.
 //!
 //! The steps, in order: [`waiting_outcome`] (nothing to do yet?), [`drift_test`], then either
-//! [`absorb_without_retraining`] (`if-drift` without drift) or [`train_challenger`], the
+//! [`absorb_without_retraining`] (`if-drift` without drift) or `train_challenger`, the
 //! decision ([`promotion::decide`]) and, inside a tracking run, [`log_retrain_run`],
 //! [`publish_challenger`], [`promote`] when the decision says so, and absorbing the rows.
-
-use std::collections::HashSet;
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::dataset::fingerprint;
 use crate::drift::{detect_drift, DriftReport};
-use crate::model::{
-    distinct_row_count, fit, stratified_split, FitOutcome, ModelArtifact, Provenance,
-};
+use crate::model::{ModelArtifact, Provenance};
 use crate::monitor::ServedInputDrift;
 use crate::monitor::{ReferenceScores, ScoreReferenceSource};
 use crate::ports::{
     ArtifactStore, PredictionLog, PredictionStats, RecordStore, RunData, RunInfo, StoredRecord,
     Tracker, TrainingLock,
 };
-use crate::schema::{Applicant, LabeledRecord};
+use crate::report::PromotionRecord;
+use crate::schema::Applicant;
 
+use super::challenger::{train_challenger, Challenger};
 use super::champion::{promote, publish_version, PublishedVersion, VersionFiles};
+use super::model_card::CardContext;
 use super::promotion::{self, Comparison, Decision, PROMOTION_GATE_PATH};
-use super::replay::{evaluate_both, input_hash, replay_served_outcomes};
+use super::replay::{evaluate_both, replay_served_outcomes};
 use super::tracking::{
     self, describe, push_common_tags, push_drift_metrics, push_gate, push_metrics,
     push_prediction_metrics, push_training_params, DRIFT_HTML_PATH, DRIFT_REPORT_PATH,
@@ -396,49 +394,6 @@ async fn absorb_without_retraining(
     Ok(out)
 }
 
-/// A challenger and the recent rows held out to compare it with the champion.
-pub(super) struct Challenger {
-    pub(super) fitted: FitOutcome,
-    pub(super) training_rows: usize,
-    pub(super) distinct_rows: usize,
-    pub(super) recent_holdout: Vec<LabeledRecord>,
-    /// A hash of each training row's inputs: the replay leaves out served predictions the
-    /// challenger was trained on (an outcome becomes a training row), so it is out-of-sample.
-    pub(super) trained_inputs: Arc<HashSet<u64>>,
-}
-
-/// Trains on every absorbed row plus most of the waiting ones; a stratified slice of the
-/// waiting rows is held out to compare challenger and champion on recent data.
-async fn train_challenger(
-    absorbed: &[StoredRecord],
-    pending: &[StoredRecord],
-    settings: &PipelineSettings,
-) -> Result<Challenger, PipelineError> {
-    let pending_records: Vec<LabeledRecord> = pending.iter().map(|s| s.record).collect();
-    let (recent_train, recent_holdout) = stratified_split(
-        &pending_records,
-        settings.recent_holdout_fraction,
-        settings.training.seed,
-    );
-    let mut training: Vec<LabeledRecord> = absorbed.iter().map(|s| s.record).collect();
-    training.extend(recent_train.iter().copied());
-    let training_rows = training.len();
-    let distinct_rows = distinct_row_count(&training);
-    let config = settings.training.clone();
-    let (fitted, trained_inputs) = run_blocking(move || {
-        let inputs: HashSet<u64> = training.iter().map(|r| input_hash(&r.applicant)).collect();
-        fit(&training, &config).map(|fitted| (fitted, inputs))
-    })
-    .await??;
-    Ok(Challenger {
-        fitted,
-        training_rows,
-        distinct_rows,
-        recent_holdout,
-        trained_inputs: Arc::new(trained_inputs),
-    })
-}
-
 /// The run's params, the champion's figures on the held-out rows, drift, predictions, tags.
 async fn log_retrain_run(
     context: &Context<'_>,
@@ -541,8 +496,30 @@ async fn publish_challenger(
         .iter()
         .map(|r| challenger.fitted.model.probability_of_fraud(&r.applicant))
         .collect();
+    let card = CardContext {
+        trained_by: format!("retrain ({})", context.mode.as_str()),
+        holdout_description: format!(
+            "{} of the {} new rows held out (stratified by label); the challenger never saw \
+             them, and both models were compared on them.",
+            challenger.recent_holdout.len(),
+            context.new_rows
+        ),
+        holdout: &challenger.recent_holdout,
+        holdout_scores: &scores,
+        sources: context.records.record_sources().await?,
+        drift: Some(drift),
+        promotion: PromotionRecord {
+            promoted: decision.promote,
+            reason: decision.reason.clone(),
+            criteria: decision
+                .comparison
+                .as_ref()
+                .map(|c| c.criteria.clone())
+                .unwrap_or_default(),
+        },
+    };
     let reference_scores = (!scores.is_empty())
-        .then(|| ReferenceScores::new(ScoreReferenceSource::RecentHoldout, scores));
+        .then(|| ReferenceScores::new(ScoreReferenceSource::RecentHoldout, scores.clone()));
     let published = publish_version(
         context.artifacts,
         context.tracker,
@@ -553,6 +530,7 @@ async fn publish_challenger(
             drift: Some(drift),
             classification_report: &report,
             reference_scores,
+            card: &card,
         },
     )
     .await?;

@@ -1,5 +1,5 @@
 //! Reports people look at: each drift report (`fraudctl drift`, retrain's, the monitor's input
-//! drift) and each monitor report as one self-contained HTML page.
+//! drift), each monitor report and each model card as one self-contained HTML page.
 //!
 //! A page has inline CSS and inline SVG only: no script, no font, image or style from the
 //! network (a Content-Security-Policy meta tag forbids them as well), so it opens the same from
@@ -7,10 +7,15 @@
 //! from data (feature values, notes, examples, labels) is escaped.
 
 mod drift;
+mod model_card;
 mod monitor;
 mod svg;
 
 pub use drift::drift_html;
+pub use model_card::{
+    HoldoutFigures, ModelCard, ModelChoices, PromotionRecord, SegmentFigures, TrainingData,
+    MODEL_CARD_HTML, MODEL_CARD_JSON, MODEL_CARD_MARKDOWN, SMALL_SEGMENT_ROWS,
+};
 pub use monitor::monitor_html;
 
 /// The content type the pages are stored with.

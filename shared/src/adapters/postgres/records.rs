@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use crate::dataset::{row_hash, SourceRow};
+use crate::dataset::{row_hash, RecordSource, SourceRow};
 use crate::ports::{
     LoadSummary, LockOwner, RecordCounts, RecordRole, RecordStore, StoreError, StoredRecord,
     TrainingLock,
@@ -325,6 +325,32 @@ impl RecordStore for PostgresStore {
                     .await?;
                 rows.iter()
                     .map(|row| Ok((row.try_get(0)?, row.try_get::<_, i64>(1)?.max(0) as usize)))
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    async fn record_sources(&self) -> Result<Vec<RecordSource>, StoreError> {
+        self.run("record_sources", &(), |client, _| {
+            Box::pin(async move {
+                let rows = client
+                    .query(
+                        "SELECT source, role, COUNT(*), MIN(loaded_at), MAX(loaded_at) \
+                         FROM records GROUP BY source, role ORDER BY source, role",
+                        &[],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(RecordSource {
+                            source: row.try_get(0)?,
+                            role: row.try_get(1)?,
+                            rows: row.try_get::<_, i64>(2)?.max(0) as usize,
+                            first_loaded_at: row.try_get(3)?,
+                            last_loaded_at: row.try_get(4)?,
+                        })
+                    })
                     .collect()
             })
         })
