@@ -11,7 +11,8 @@ use fraudrisk::dataset::{
 };
 use fraudrisk::drift::{detect_drift, Correction, DriftConfig};
 use fraudrisk::model::{
-    evaluate, fit, train_with_holdout, CostMatrix, ModelArtifact, Provenance, TrainConfig,
+    evaluate, fit, train_with_holdout, CalibrationMethod, CostMatrix, ModelArtifact, Provenance,
+    TrainConfig,
 };
 use fraudrisk::monitor::MonitorSettings;
 use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings, RetrainMode};
@@ -261,9 +262,11 @@ fn write_html_option(path: Option<&Path>, html: impl FnOnce() -> String) -> Resu
     Ok(())
 }
 
-/// The cost matrix and the review band's lower end: the environment (or credentials.env),
-/// then the command's options.
-fn decision_settings(args: crate::CostArgs) -> Result<(CostMatrix, Option<f64>)> {
+/// The cost matrix, the review band's lower end and the calibration method: the environment
+/// (or credentials.env), then the command's options.
+fn decision_settings(
+    args: crate::CostArgs,
+) -> Result<(CostMatrix, Option<f64>, CalibrationMethod)> {
     let settings = fraudrisk::config::Settings::from_process()?;
     let mut costs = fraudrisk::config::cost_matrix(&settings)?;
     if let Some(cost) = args.cost_false_negative {
@@ -276,14 +279,22 @@ fn decision_settings(args: crate::CostArgs) -> Result<(CostMatrix, Option<f64>)>
         Some(p) => Some(p),
         None => fraudrisk::config::review_below(&settings)?,
     };
-    Ok((costs, review_below))
+    let calibration = match args.calibration {
+        Some(method) => method.into(),
+        None => fraudrisk::config::calibration(&settings)?,
+    };
+    Ok((costs, review_below, calibration))
 }
 
 /// The life-cycle defaults with the decision settings of [`decision_settings`], and the
 /// promotion gate's and the training window's from the environment.
 fn pipeline_settings(args: crate::CostArgs) -> Result<PipelineSettings> {
     let mut settings = PipelineSettings::default();
-    (settings.training.costs, settings.training.review_below) = decision_settings(args)?;
+    (
+        settings.training.costs,
+        settings.training.review_below,
+        settings.training.calibration,
+    ) = decision_settings(args)?;
     let environment = fraudrisk::config::Settings::from_process()?;
     settings.promotion = fraudrisk::config::promotion_gate(&environment)?;
     settings.training_window = fraudrisk::config::training_window(&environment)?;
@@ -302,11 +313,12 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
         .into_iter()
         .map(|r| r.record)
         .collect();
-    let (costs, review_below) = decision_settings(args.costs)?;
+    let (costs, review_below, calibration) = decision_settings(args.costs)?;
     let config = TrainConfig {
         seed: args.seed,
         costs,
         review_below,
+        calibration,
         ..TrainConfig::default()
     };
     let spinner = Spinner::start(format, "Training (grid × 5 folds)");
@@ -375,7 +387,7 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
     output::print_train(
         format,
         &metrics,
-        (threshold, &costs),
+        (threshold, &costs, model.calibration()),
         alpha,
         &cv,
         training_rows,

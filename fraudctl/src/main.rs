@@ -159,8 +159,8 @@ struct InitialtrainArgs {
     costs: CostArgs,
 }
 
-/// The cost matrix the decision threshold minimises, and the optional review band; each
-/// option wins over its variable.
+/// The cost matrix the decision threshold minimises, the optional review band and the
+/// calibration; each option wins over its variable.
 #[derive(Args, Debug, Clone, Copy)]
 struct CostArgs {
     /// Cost of a missed fraud (default: FRAUDRISK_COST_FALSE_NEGATIVE, else 5); above 0.
@@ -173,6 +173,27 @@ struct CostArgs {
     /// FRAUDRISK_REVIEW_BELOW, else no review band); strictly between 0 and 1.
     #[arg(long, value_name = "P", value_parser = args::probability, allow_negative_numbers = true)]
     review_below: Option<f64>,
+    /// Recalibrate the probabilities: `platt` fits Platt scaling on the out-of-fold log-odds
+    /// and chooses the threshold on the calibrated ones (default: FRAUDRISK_CALIBRATION, else
+    /// none).
+    #[arg(long, value_enum, value_name = "METHOD")]
+    calibration: Option<Calibration>,
+}
+
+/// `--calibration`'s values.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Calibration {
+    None,
+    Platt,
+}
+
+impl From<Calibration> for fraudrisk::model::CalibrationMethod {
+    fn from(c: Calibration) -> Self {
+        match c {
+            Calibration::None => fraudrisk::model::CalibrationMethod::None,
+            Calibration::Platt => fraudrisk::model::CalibrationMethod::Platt,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use fraudrisk::dataset::DataQuality;
 use fraudrisk::drift::DriftReport;
-use fraudrisk::model::{CostMatrix, CvResult, Metrics};
+use fraudrisk::model::{Calibration, CostMatrix, CvResult, Metrics};
 use fraudrisk::pipeline::{
     ChampionPointer, Comparison, RetrainSummary, ServedPrediction, TrainingSummary,
 };
@@ -150,7 +150,7 @@ pub fn metrics_table(columns: &[(&str, &Metrics)]) -> Table {
     header.extend(columns.iter().map(|(name, _)| *name));
     let mut t = table(&header);
     type Getter = fn(&Metrics) -> Option<f64>;
-    let rows: [(&str, Getter); 10] = [
+    let rows: [(&str, Getter); 11] = [
         ("ROC AUC", |m| Some(m.roc_auc)),
         ("threshold", |m| Some(m.threshold)),
         ("accuracy", |m| Some(m.accuracy)),
@@ -161,6 +161,10 @@ pub fn metrics_table(columns: &[(&str, &Metrics)]) -> Table {
         ("expected cost at 0.5", |m| m.expected_cost_at_0_5),
         ("Brier score", |m| Some(m.brier)),
         ("log loss", |m| Some(m.log_loss)),
+        // Metrics stored before calibration was reported have no reliability table.
+        ("expected calibration error", |m| {
+            (!m.reliability.is_empty()).then_some(m.expected_calibration_error)
+        }),
     ];
     for (name, get) in rows {
         let mut row = vec![Cell::new(name)];
@@ -188,8 +192,11 @@ pub fn print_training_summary(format: Format, summary: &TrainingSummary) {
             summary.training_rows,
             summary.holdout_rows
         );
+        if let Some(Calibration::Platt { a, b }) = summary.calibration {
+            outln!("Platt scaling: P(fraud) = sigmoid({a:.4} * log-odds {b:+.4}).");
+        }
         outln!("{}", metrics_table(&[("holdout", &summary.metrics)]));
-        outln!("{}", summary.metrics.classification_report());
+        outln!("{}", summary.metrics.report());
     });
 }
 
@@ -377,7 +384,7 @@ pub fn print_drift(format: Format, report: &DriftReport) {
 pub fn print_train(
     format: Format,
     metrics: &Metrics,
-    (threshold, costs): (f64, &CostMatrix),
+    (threshold, costs, calibration): (f64, &CostMatrix, Option<&Calibration>),
     alpha: f64,
     cv: &[CvResult],
     training_rows: usize,
@@ -389,6 +396,7 @@ pub fn print_train(
         "metrics": metrics,
         "threshold": threshold,
         "cost_matrix": costs,
+        "calibration": calibration,
         "alpha": alpha,
         "cv": cv,
         "training_rows": training_rows,
@@ -407,15 +415,26 @@ pub fn print_train(
         }
         outln!("Cross-validation (5 folds over distinct rows), chosen alpha {alpha}:");
         outln!("{t}");
+        if let Some(Calibration::Platt { a, b }) = calibration {
+            outln!(
+                "Platt scaling on the out-of-fold log-odds: P(fraud) = sigmoid({a:.4} * \
+                 log-odds {b:+.4})."
+            );
+        }
         outln!(
-            "Threshold {threshold:.4}: the lowest expected cost on out-of-fold probabilities \
+            "Threshold {threshold:.4}: the lowest expected cost on {}out-of-fold probabilities \
              (a missed fraud costs {}, a false alarm {}).",
+            if calibration.is_some() {
+                "calibrated "
+            } else {
+                ""
+            },
             costs.false_negative,
             costs.false_positive
         );
         outln!("Trained on {training_rows} rows, evaluated on {eval_rows} rows:");
         outln!("{}", metrics_table(&[("evaluation", metrics)]));
-        outln!("{}", metrics.classification_report());
+        outln!("{}", metrics.report());
         if let Some(out) = out {
             outln!("Model written to {}", out.display());
         }

@@ -8,7 +8,8 @@ and names it in the ``MLmodel``'s ``python_function`` flavor, so that
     model.predict(applicants)   # a DataFrame with the 20 feature columns
 
 gives P(fraud) per row, the same numbers as the Rust service (its log-odds are summed in the same
-order, with the same operations), and ``mlflow models serve`` can serve it.
+order, with the same operations, and a Platt calibration stored in model.json maps them through
+sigmoid(a * z + b) as the service does), and ``mlflow models serve`` can serve it.
 
 Only numpy and pandas (both come with mlflow). Inputs are checked as the service checks them:
 a missing or unknown column, or a value outside its feature's domain, is a ValueError that names
@@ -136,7 +137,20 @@ def _check_artifact(artifact):
     weights = [c.get("weight") for c in coefficients]
     if not all(_finite(v) for v in [artifact.get("intercept"), artifact.get("threshold")] + weights):
         raise ValueError("model.json's intercept, threshold and weights must be finite numbers")
+    _check_calibration(artifact.get("calibration"))
     return offsets
+
+
+def _check_calibration(calibration):
+    """None (absent), or {"method": "platt", "a": finite, "b": finite} (Calibration::Platt)."""
+    if calibration is None:
+        return
+    if not isinstance(calibration, dict) or calibration.get("method") != "platt":
+        raise ValueError(
+            f"model.json's calibration must be Platt scaling (method \"platt\"), got {calibration!r}"
+        )
+    if not all(_finite(calibration.get(k)) for k in ("a", "b")):
+        raise ValueError(f"model.json's Platt calibration needs finite a and b, got {calibration!r}")
 
 
 class FraudRiskModel:
@@ -148,6 +162,9 @@ class FraudRiskModel:
         self.intercept = float(artifact["intercept"])
         self.weights = [float(c["weight"]) for c in artifact["coefficients"]]
         self.threshold = float(artifact["threshold"])
+        calibration = artifact.get("calibration")
+        # (a, b) of P(fraud) = sigmoid(a * z + b) on the log-odds z, or None.
+        self.platt = None if calibration is None else (float(calibration["a"]), float(calibration["b"]))
         self.version = (artifact.get("provenance") or {}).get("version")
 
     def predict(self, model_input, params=None):
@@ -156,6 +173,10 @@ class FraudRiskModel:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         values = _validated(frame)
         z = self._log_odds(values)
+        if self.platt is not None:
+            # Calibration::probability: a * z + b (two roundings, as in Rust), then the sigmoid.
+            a, b = self.platt
+            z = a * z + b
         return pd.DataFrame({OUTPUT_COLUMN: _sigmoid(z)}, index=frame.index)
 
     def _log_odds(self, values):

@@ -137,6 +137,8 @@ fn classification_report_matches_sklearn() {
             support: 0,
             expected_cost: None,
             expected_cost_at_0_5: None,
+            expected_calibration_error: 0.0,
+            reliability: Vec::new(),
             confusion: ConfusionMatrix {
                 true_positive: count("true_positive"),
                 false_positive: count("false_positive"),

@@ -2,7 +2,8 @@
 //! embedded defaults (no services): `mlflow.pyfunc.load_model(<folder>)` in the project's venv
 //! (scripts/pyfunc_check.py), on both folders training writes (the artifact store's
 //! `models/v1/` and the local tracker's logged model), to 1e-12 on every applicant; and the
-//! loader refuses out-of-domain codes and missing columns, naming the column and the rule.
+//! loader refuses out-of-domain codes and missing columns, naming the column and the rule. A
+//! Platt-calibrated model (FRAUDRISK_CALIBRATION=platt) scores the same in Python too.
 
 mod it_common;
 mod pyfunc_common;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig};
 use fraudrisk::model::pyfunc::{PYFUNC_CODE_FILE, PYFUNC_SOURCE};
+use fraudrisk::model::{Calibration, CalibrationMethod};
 use fraudrisk::pipeline::{self, PipelineSettings};
 use fraudrisk::ports::RecordRole;
 use fraudrisk::schema::FEATURES;
@@ -35,13 +37,13 @@ fn model_folders(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-#[tokio::test]
-async fn mlflow_pyfunc_loads_the_model_folder_and_scores_as_rust_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let services = Services::local(dir.path()).await.unwrap();
+/// Local services in `dir` with a champion trained by initialtrain on generated rows.
+async fn trained(dir: &Path, calibration: CalibrationMethod) -> Services {
+    let services = Services::local(dir).await.unwrap();
     let mut settings = PipelineSettings::default();
     settings.training.alphas = vec![0.1, 1.0, 10.0];
     settings.training.folds = 3;
+    settings.training.calibration = calibration;
     let reference = generated_rows(
         GeneratedKind::Reference,
         GeneratorConfig {
@@ -56,6 +58,56 @@ async fn mlflow_pyfunc_loads_the_model_folder_and_scores_as_rust_does() {
         .await
         .unwrap();
     services.initial_train(&settings).await.unwrap();
+    services
+}
+
+#[tokio::test]
+async fn a_platt_calibrated_model_scores_the_same_in_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = trained(dir.path(), CalibrationMethod::Platt).await;
+    let champion = pipeline::load_champion(services.artifacts.as_ref())
+        .await
+        .unwrap()
+        .expect("a champion");
+    let Some(Calibration::Platt { a, b }) = champion.model.calibration().copied() else {
+        panic!("the champion has no Platt calibration");
+    };
+    let applicants = applicants();
+    // The calibration moves the probabilities, so agreeing below proves Python applies it.
+    let moved = applicants
+        .iter()
+        .map(|x| {
+            let z = champion.model.log_odds(x);
+            (champion.model.probability_of_fraud(x) - 1.0 / (1.0 + (-z).exp())).abs()
+        })
+        .fold(0.0f64, f64::max);
+    assert!(
+        moved > 1e-6,
+        "Platt a {a}, b {b} leaves every probability in place"
+    );
+    let input = dir.path().join("applicants.json");
+    write_applicants(&input, &applicants);
+    let folder = dir.path().join("artifacts/models/v1");
+    let model_json = std::fs::read_to_string(folder.join("model.json")).unwrap();
+    assert!(model_json.contains("\"method\": \"platt\""), "{model_json}");
+    for extra in [None, Some("--direct")] {
+        let mut args = vec![
+            "predict",
+            "--model-uri",
+            folder.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let answer = pyfunc_check(&args);
+        assert_same_probabilities(&answer["probabilities"], &champion.model, &applicants);
+    }
+}
+
+#[tokio::test]
+async fn mlflow_pyfunc_loads_the_model_folder_and_scores_as_rust_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = trained(dir.path(), CalibrationMethod::None).await;
     let champion = pipeline::load_champion(services.artifacts.as_ref())
         .await
         .unwrap()

@@ -13,7 +13,8 @@
 //! the scheduled retrain's mode, logging).
 //!
 //! Layout: `settings` (the layers, the credentials file, [`Redacted`]), `database`, `aws`
-//! (S3 and the SDK), `mlflow`, [`process`], [`training`] (the cost matrix), [`promotion`] (the promotion gate).
+//! (S3 and the SDK), `mlflow`, [`process`], [`training`] (the cost matrix, review band and
+//! calibration), [`promotion`] (the promotion gate).
 
 mod aws;
 mod database;
@@ -40,7 +41,8 @@ pub use promotion::{
 };
 pub use settings::{Redacted, Settings, CREDENTIALS_FILE_VAR, DEFAULT_CREDENTIALS_FILE};
 pub use training::{
-    cost_matrix, review_below, ENV_COST_FALSE_NEGATIVE, ENV_COST_FALSE_POSITIVE, ENV_REVIEW_BELOW,
+    calibration, cost_matrix, review_below, ENV_CALIBRATION, ENV_COST_FALSE_NEGATIVE,
+    ENV_COST_FALSE_POSITIVE, ENV_REVIEW_BELOW,
 };
 pub use training_window::{training_window, ENV_TRAINING_WINDOW_MONTHS, ENV_TRAINING_WINDOW_ROWS};
 
@@ -67,6 +69,7 @@ pub const VARIABLES: &[&str] = &[
     "FRAUDRISK_COST_FALSE_NEGATIVE",
     "FRAUDRISK_COST_FALSE_POSITIVE",
     "FRAUDRISK_REVIEW_BELOW",
+    "FRAUDRISK_CALIBRATION",
     "FRAUDRISK_PROMOTION_MARGIN_ROC_AUC",
     "FRAUDRISK_PROMOTION_MARGIN_EXPECTED_COST",
     "FRAUDRISK_PROMOTION_MARGIN_BRIER",

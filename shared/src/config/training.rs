@@ -1,8 +1,8 @@
-//! Training settings from the environment: the cost matrix the decision threshold minimises
-//! and the optional review band below it.
+//! Training settings from the environment: the cost matrix the decision threshold minimises,
+//! the optional review band below it, and the optional recalibration of the probabilities.
 
 use super::{ConfigError, Settings};
-use crate::model::CostMatrix;
+use crate::model::{CalibrationMethod, CostMatrix};
 
 /// Variable: the cost of a missed fraud (default 5).
 pub const ENV_COST_FALSE_NEGATIVE: &str = "FRAUDRISK_COST_FALSE_NEGATIVE";
@@ -11,6 +11,19 @@ pub const ENV_COST_FALSE_POSITIVE: &str = "FRAUDRISK_COST_FALSE_POSITIVE";
 
 /// Variable: the lower end of the review band (unset: no band).
 pub const ENV_REVIEW_BELOW: &str = "FRAUDRISK_REVIEW_BELOW";
+
+/// Variable: `none` (default) or `platt`, the recalibration of the probabilities.
+pub const ENV_CALIBRATION: &str = "FRAUDRISK_CALIBRATION";
+
+/// The calibration method: `none` when unset, else `none` or `platt` (any case).
+pub fn calibration(settings: &Settings) -> Result<CalibrationMethod, ConfigError> {
+    match settings.get(ENV_CALIBRATION) {
+        None => Ok(CalibrationMethod::default()),
+        Some(text) => text
+            .parse()
+            .map_err(|message: String| ConfigError::invalid(ENV_CALIBRATION, message)),
+    }
+}
 
 /// The review band's lower end: applicants with P(fraud) from it up to the threshold are
 /// decided `review`. `None` when unset; a probability strictly between 0 and 1 otherwise.
@@ -84,6 +97,23 @@ mod tests {
             let error = review_below(&Settings::from_pairs([(ENV_REVIEW_BELOW, bad)])).unwrap_err();
             assert!(error.to_string().contains(ENV_REVIEW_BELOW), "{error}");
         }
+    }
+
+    #[test]
+    fn calibration_is_none_unless_set_to_platt() {
+        assert_eq!(
+            calibration(&Settings::from_pairs::<&str, &str>([])).unwrap(),
+            CalibrationMethod::None
+        );
+        let set = Settings::from_pairs([(ENV_CALIBRATION, "Platt")]);
+        assert_eq!(calibration(&set).unwrap(), CalibrationMethod::Platt);
+        let error = calibration(&Settings::from_pairs([(ENV_CALIBRATION, "isotonic")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(ENV_CALIBRATION) && error.contains("none, platt"),
+            "{error}"
+        );
     }
 
     #[test]

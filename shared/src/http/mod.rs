@@ -196,6 +196,8 @@ impl AppConfig {
             .map_err(|e| app_config_error(e, crate::config::ENV_COST_FALSE_NEGATIVE))?;
         config.pipeline.training.review_below = crate::config::review_below(&settings)
             .map_err(|e| app_config_error(e, crate::config::ENV_REVIEW_BELOW))?;
+        config.pipeline.training.calibration = crate::config::calibration(&settings)
+            .map_err(|e| app_config_error(e, crate::config::ENV_CALIBRATION))?;
         config.pipeline.promotion = crate::config::promotion_gate(&settings)
             .map_err(|e| app_config_error(e, crate::config::ENV_MARGIN_ROC_AUC))?;
         config.pipeline.training_window = crate::config::training_window(&settings)

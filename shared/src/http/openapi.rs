@@ -128,6 +128,8 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<crate::pipeline::promotion::Evaluation>()
         .schema_from::<crate::pipeline::promotion::Replay>()
         .schema_from::<crate::model::CostMatrix>()
+        .schema_from::<crate::model::Calibration>()
+        .schema_from::<crate::model::ReliabilityBin>()
         .schema_from::<crate::monitor::ScoreReferenceSource>()
         .schema_from::<Metrics>()
         .schema_from::<ConfusionMatrix>()

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::calibration::Calibration;
 use super::cost::CostMatrix;
 use super::encoding::{EncodedFeature, Encoder};
 use super::metrics::Metrics;
@@ -104,6 +105,11 @@ pub struct ModelArtifact {
     /// Lower end of the review band `[review_from, threshold)`, when one was configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_from: Option<f64>,
+    /// The recalibration every probability goes through (Platt scaling on the out-of-fold
+    /// log-odds), when one was configured; absent: the logistic regression's own
+    /// probabilities (and in artifacts written before calibration existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
     /// The chosen L2 strength (linfa's alpha; scikit-learn's C = 1 / alpha).
     pub alpha: f64,
     /// Cross-validation results of the grid.
@@ -144,6 +150,7 @@ impl ModelArtifact {
             threshold: model.threshold(),
             cost_matrix: Some(costs),
             review_from: model.review_from(),
+            calibration: model.calibration().copied(),
             alpha,
             cv,
             metrics,
@@ -247,6 +254,7 @@ impl ModelArtifact {
             self.threshold,
         )
         .and_then(|model| model.with_review_band(self.review_from))
+        .and_then(|model| model.with_calibration(self.calibration))
         .map_err(|e| match e {
             ModelError::NonFinite(m) => ModelError::InvalidArtifact(format!("non-finite {m}")),
             other => other,
@@ -283,8 +291,15 @@ impl ModelArtifact {
                 m.threshold,
                 m.expected_cost.unwrap_or(0.0),
                 m.expected_cost_at_0_5.unwrap_or(0.0),
+                m.expected_calibration_error,
             ];
-            if !values.iter().all(|v| v.is_finite()) {
+            let bins = m.reliability.iter().flat_map(|b| {
+                [b.lower, b.upper]
+                    .into_iter()
+                    .chain(b.mean_predicted)
+                    .chain(b.observed_rate)
+            });
+            if !values.iter().copied().chain(bins).all(f64::is_finite) {
                 return bad(format!("metrics contain a non-finite number: {m:?}"));
             }
         }

@@ -226,3 +226,61 @@ fn the_threshold_costs_and_review_band_survive_the_round_trip() {
     bad["cost_matrix"]["false_positive"] = 0.0.into();
     assert!(load(&bad).is_err());
 }
+
+#[test]
+fn a_calibration_survives_the_round_trip_and_old_files_load_without_one() {
+    let records = testdata::records(200, 2, 4);
+    let config = TrainConfig {
+        alphas: vec![1.0, 10.0],
+        calibration: crate::model::CalibrationMethod::Platt,
+        ..TrainConfig::default()
+    };
+    let outcome = fit(&records, &config).unwrap();
+    let metrics = crate::model::evaluate(&outcome.model, &records, &config.costs).unwrap();
+    let a = ModelArtifact::new(
+        &outcome.model,
+        config.costs,
+        outcome.chosen_alpha,
+        outcome.cv,
+        Some(metrics),
+        artifact().provenance,
+    );
+    let v = json(&a);
+    assert_eq!(v["calibration"]["method"], "platt");
+    assert!(v["metrics"]["expected_calibration_error"].is_f64());
+    assert_eq!(v["metrics"]["reliability"].as_array().unwrap().len(), 10);
+    let back = load(&v).unwrap();
+    assert_eq!(back, a);
+    let model = back.model().unwrap();
+    assert_eq!(model.calibration(), outcome.model.calibration());
+    for r in records.iter().take(20) {
+        assert_eq!(
+            model.probability_of_fraud(&r.applicant).to_bits(),
+            outcome.model.probability_of_fraud(&r.applicant).to_bits()
+        );
+    }
+    // A file written before calibration existed: no calibration, no ECE, no reliability table.
+    let mut old = json(&a);
+    let map = old.as_object_mut().unwrap();
+    map.remove("calibration");
+    let metrics = map["metrics"].as_object_mut().unwrap();
+    metrics.remove("expected_calibration_error");
+    metrics.remove("reliability");
+    let loaded = load(&old).unwrap();
+    assert_eq!(loaded.calibration, None);
+    let m = loaded.metrics.as_ref().unwrap();
+    assert_eq!(
+        (m.expected_calibration_error, m.reliability.len()),
+        (0.0, 0)
+    );
+    assert!(loaded.model().unwrap().calibration().is_none());
+    // What the build wrote without calibration has no `calibration` key at all.
+    assert!(json(&artifact()).get("calibration").is_none());
+    // Non-finite or unknown calibrations are refused.
+    let mut bad = json(&a);
+    bad["calibration"] = serde_json::json!({"method": "isotonic"});
+    assert!(load(&bad).is_err());
+    let mut bad = json(&a);
+    bad["calibration"]["a"] = serde_json::Value::Null;
+    assert!(load(&bad).is_err());
+}

@@ -1,10 +1,12 @@
-//! Evaluation: ROC AUC, threshold metrics of the fraud class, probability scores, and a
+//! Evaluation: ROC AUC, threshold metrics of the fraud class, probability scores, calibration
+//! (expected calibration error and the reliability table, see [`super::calibration`]), and a
 //! text report in the layout of scikit-learn's `classification_report`.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::calibration::{expected_calibration_error, reliability_table, ReliabilityBin};
 use super::cost::CostMatrix;
 use super::{Model, ModelError, DEFAULT_THRESHOLD};
 use crate::schema::LabeledRecord;
@@ -59,6 +61,15 @@ pub struct Metrics {
     /// The same at the threshold 0.5, for comparison.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_cost_at_0_5: Option<f64>,
+    /// Expected calibration error over the 10 bins of `reliability`: Σ count / n ·
+    /// |observed rate − mean P(fraud)| (0 in metrics written before it was reported).
+    #[serde(default)]
+    pub expected_calibration_error: f64,
+    /// The reliability table: 10 equal-width bins of P(fraud) on [0, 1], each with its count,
+    /// mean P(fraud) and observed fraud rate (empty in metrics written before it was
+    /// reported).
+    #[serde(default)]
+    pub reliability: Vec<ReliabilityBin>,
 }
 
 /// Scores a model on labelled records, with the expected cost under `costs` at the model's
@@ -111,6 +122,7 @@ pub fn metrics_from_scores(
         };
     }
     let n = is_fraud.len();
+    let reliability = reliability_table(is_fraud, probabilities);
     let c = &confusion;
     let precision = ratio(c.true_positive, c.true_positive + c.false_positive);
     let recall = ratio(c.true_positive, c.true_positive + c.false_negative);
@@ -127,6 +139,8 @@ pub fn metrics_from_scores(
         confusion,
         expected_cost: None,
         expected_cost_at_0_5: None,
+        expected_calibration_error: expected_calibration_error(&reliability),
+        reliability,
     })
 }
 
@@ -272,6 +286,51 @@ impl Metrics {
         );
         out
     }
+
+    /// The calibration part of the report: the expected calibration error and the reliability
+    /// table, one line per bin (an empty bin shows `-`). Empty for metrics stored before
+    /// calibration was reported.
+    pub fn calibration_report(&self) -> String {
+        if self.reliability.is_empty() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "expected calibration error ({} bins): {:.4}\n",
+            self.reliability.len(),
+            self.expected_calibration_error
+        );
+        let _ = writeln!(
+            out,
+            "{:>12}  {:>7} {:>14} {:>11}",
+            "P(fraud)", "count", "mean P(fraud)", "fraud rate"
+        );
+        let cell = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        for (i, bin) in self.reliability.iter().enumerate() {
+            let open = if i == 0 { '[' } else { '(' };
+            let range = format!("{open}{:.1}, {:.1}]", bin.lower, bin.upper);
+            let _ = writeln!(
+                out,
+                "{range:>12}  {:>7} {:>14} {:>11}",
+                bin.count,
+                cell(bin.mean_predicted),
+                cell(bin.observed_rate)
+            );
+        }
+        out
+    }
+
+    /// The whole text report: [`Metrics::classification_report`] (scikit-learn's layout),
+    /// then [`Metrics::calibration_report`].
+    pub fn report(&self) -> String {
+        let calibration = self.calibration_report();
+        if calibration.is_empty() {
+            self.classification_report()
+        } else {
+            format!("{}\n{calibration}", self.classification_report())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -369,6 +428,73 @@ mod tests {
         let m = metrics_from_scores(&[true, false], &[0.0, 1.0], 0.5).unwrap();
         assert!(m.log_loss.is_finite() && m.log_loss > 30.0);
         assert!(m.classification_report().lines().count() >= 7);
+    }
+
+    #[test]
+    fn calibration_figures_match_sklearn() {
+        // shared/tests/fixtures/calibration.json, from scripts/sklearn_calibration.py.
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/calibration.json")).unwrap();
+        let floats = |v: &serde_json::Value| -> Vec<f64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        for set in fixture["sets"].as_array().unwrap() {
+            let labels: Vec<bool> = set["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64() == Some(1))
+                .collect();
+            let m = metrics_from_scores(&labels, &floats(&set["probabilities"]), 0.5).unwrap();
+            let want = set["ece"].as_f64().unwrap();
+            assert!(
+                (m.expected_calibration_error - want).abs() < 1e-12,
+                "{}: {} vs {want}",
+                set["name"],
+                m.expected_calibration_error
+            );
+            assert_eq!(m.reliability.len(), 10);
+            let filled: Vec<&ReliabilityBin> =
+                m.reliability.iter().filter(|b| b.count > 0).collect();
+            let prob_true = floats(&set["curve"]["prob_true"]);
+            let prob_pred = floats(&set["curve"]["prob_pred"]);
+            assert_eq!(filled.len(), prob_true.len());
+            for ((bin, t), p) in filled.iter().zip(prob_true).zip(prob_pred) {
+                assert!((bin.observed_rate.unwrap() - t).abs() < 1e-12);
+                assert!((bin.mean_predicted.unwrap() - p).abs() < 1e-12);
+            }
+            let n: usize = m.reliability.iter().map(|b| b.count).sum();
+            assert_eq!(n, m.support);
+        }
+    }
+
+    #[test]
+    fn the_report_adds_ece_and_the_reliability_table() {
+        let m =
+            metrics_from_scores(&[true, false, true, false], &[0.0, 0.1, 0.2, 1.0], 0.5).unwrap();
+        let report = m.report();
+        assert!(report.starts_with(&m.classification_report()));
+        assert!(
+            report.contains("expected calibration error (10 bins): 0.6750"),
+            "{report}"
+        );
+        let first = report.lines().find(|l| l.contains("[0.0, 0.1]")).unwrap();
+        assert_eq!(
+            first.split_whitespace().collect::<Vec<_>>(),
+            ["[0.0,", "0.1]", "2", "0.0500", "0.5000"]
+        );
+        let empty = report.lines().find(|l| l.contains("(0.2, 0.3]")).unwrap();
+        assert!(empty.ends_with(" -"), "{empty}");
+        // Metrics stored before calibration was reported: the classification report alone.
+        let old = Metrics {
+            reliability: Vec::new(),
+            ..m
+        };
+        assert_eq!(old.report(), old.classification_report());
     }
 
     #[test]

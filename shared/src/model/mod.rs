@@ -11,10 +11,12 @@
 //! - [`split`]: [`stratified_split`] and the cross-validation folds, both over distinct rows.
 //! - [`metrics`]: [`evaluate`], [`roc_auc`], [`Metrics`].
 //! - [`cost`]: [`CostMatrix`] and the cost-minimising threshold.
+//! - [`calibration`]: the reliability table, expected calibration error and Platt scaling.
 //! - [`artifact`]: [`ModelArtifact`], the versioned JSON form, and the MLflow `MLmodel` file.
 //! - [`pyfunc`]: the Python loader shipped in the model folder ([`model_folder`]).
 
 pub mod artifact;
+pub mod calibration;
 pub mod cost;
 pub mod encoding;
 pub mod metrics;
@@ -28,6 +30,10 @@ use serde::{Deserialize, Serialize};
 use crate::schema::{reason_text, Applicant, FEATURES, REASONS};
 
 pub use artifact::{Coefficient, ModelArtifact, Provenance, FORMAT_VERSION};
+pub use calibration::{
+    expected_calibration_error, platt_scaling, reliability_table, Calibration, CalibrationMethod,
+    ReliabilityBin,
+};
 pub use cost::{cost_minimising_threshold, CostMatrix};
 pub use encoding::{EncodedFeature, Encoder, FeatureEncoding};
 pub use metrics::{evaluate, roc_auc, ConfusionMatrix, Metrics};
@@ -84,6 +90,9 @@ pub enum ModelError {
         #[source]
         source: Option<crate::BoxError>,
     },
+    /// Platt scaling could not be fitted.
+    #[error("Platt scaling failed: {0}")]
+    Calibration(String),
     /// An artifact written by another format version.
     #[error(
         "model artifact has format_version {found}, but this build reads only version {supported}; \
@@ -145,6 +154,7 @@ pub struct Contribution {
     pub value: f64,
     /// Log-odds of fraud this feature adds relative to the average training applicant:
     /// the sum over its encoded columns of weight · (encoded value − training mean of the column).
+    /// Always on the logistic regression's own log-odds, before any calibration.
     pub contribution: f64,
 }
 
@@ -180,7 +190,8 @@ pub struct Prediction {
     /// contributions), largest first; empty when none did.
     pub reason_codes: Vec<ReasonCode>,
     /// Per-feature contributions, largest magnitude first. Their sum plus
-    /// [`Model::base_log_odds`] is the log-odds of fraud.
+    /// [`Model::base_log_odds`] is the log-odds of fraud of the uncalibrated model
+    /// ([`Model::log_odds`]); a calibration maps that to `probability_of_fraud`.
     pub contributions: Vec<Contribution>,
 }
 
@@ -196,6 +207,8 @@ pub struct Model {
     threshold: f64,
     /// Lower end of the review band `[review_from, threshold)`, if any.
     review_from: Option<f64>,
+    /// Recalibration of the log-odds, if any (Platt scaling).
+    calibration: Option<Calibration>,
 }
 
 impl Model {
@@ -237,10 +250,12 @@ impl Model {
             column_means,
             threshold,
             review_from: None,
+            calibration: None,
         })
     }
 
-    /// The log-odds of fraud for an applicant. Allocation-free: it reads the weights of the
+    /// The log-odds of fraud for an applicant by the logistic regression (before any
+    /// calibration). Allocation-free: it reads the weights of the
     /// encoded columns directly instead of building the encoded row.
     pub fn log_odds(&self, applicant: &Applicant) -> f64 {
         let mut z = self.intercept;
@@ -264,8 +279,18 @@ impl Model {
     /// P(fraud) for an applicant (hot path: no allocation). Values are expected to be
     /// validated ([`Applicant::validate`]); a nominal code outside the schema encodes as
     /// all-zero columns, like scikit-learn's `handle_unknown="ignore"`.
+    /// With a calibration, the calibrated probability.
     pub fn probability_of_fraud(&self, applicant: &Applicant) -> f64 {
-        sigmoid(self.log_odds(applicant))
+        self.probability_from_log_odds(self.log_odds(applicant))
+    }
+
+    /// P(fraud) for the logistic regression's log-odds `z`: `sigmoid(z)`, or the
+    /// calibration's mapping of `z` when the model has one.
+    pub fn probability_from_log_odds(&self, z: f64) -> f64 {
+        match &self.calibration {
+            Some(calibration) => calibration.probability(z),
+            None => sigmoid(z),
+        }
     }
 
     /// The decision for a probability: fraud from the threshold, review from the review
@@ -361,6 +386,23 @@ impl Model {
         self.review_from
     }
 
+    /// A copy of the model whose probabilities go through `calibration` (`None`: the
+    /// logistic regression's own). The parameters must be finite.
+    pub fn with_calibration(&self, calibration: Option<Calibration>) -> Result<Model, ModelError> {
+        if let Some(c) = &calibration {
+            c.validate()?;
+        }
+        Ok(Model {
+            calibration,
+            ..self.clone()
+        })
+    }
+
+    /// The model's calibration, if any.
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
     /// The fitted encoder.
     pub fn encoder(&self) -> &Encoder {
         &self.encoder
@@ -428,137 +470,5 @@ pub(crate) fn sigmoid(z: f64) -> f64 {
 pub(crate) mod testdata;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::schema::LabeledRecord;
-
-    fn small_config() -> TrainConfig {
-        TrainConfig {
-            alphas: vec![0.1, 1.0, 10.0, 100.0],
-            ..TrainConfig::default()
-        }
-    }
-
-    fn fitted() -> (Model, Vec<LabeledRecord>) {
-        let records = testdata::records(300, 3, 7);
-        let outcome = fit(&records, &small_config()).unwrap();
-        (outcome.model, records)
-    }
-
-    #[test]
-    fn contributions_and_base_add_up_to_the_log_odds() {
-        let (model, records) = fitted();
-        for record in records.iter().take(50) {
-            let prediction = model.predict(&record.applicant);
-            let sum: f64 = prediction
-                .contributions
-                .iter()
-                .map(|c| c.contribution)
-                .sum();
-            let z = model.base_log_odds() + sum;
-            let p = 1.0 / (1.0 + (-z).exp());
-            assert!((p - prediction.probability_of_fraud).abs() < 1e-12);
-            assert_eq!(prediction.contributions.len(), FEATURES.len());
-        }
-    }
-
-    #[test]
-    fn contributions_are_sorted_by_magnitude_and_carry_raw_values() {
-        let (model, records) = fitted();
-        let applicant = records[0].applicant;
-        let prediction = model.predict(&applicant);
-        for pair in prediction.contributions.windows(2) {
-            assert!(pair[0].contribution.abs() >= pair[1].contribution.abs());
-        }
-        for c in &prediction.contributions {
-            let i = crate::schema::feature_index(c.feature).unwrap();
-            assert_eq!(c.value, applicant.0[i]);
-        }
-    }
-
-    #[test]
-    fn the_fast_path_agrees_with_the_encoded_dot_product() {
-        let (model, records) = fitted();
-        for record in records.iter().take(50) {
-            let mut row = vec![0.0; model.encoder().n_columns()];
-            model.encoder().encode_into(&record.applicant, &mut row);
-            let z: f64 = model.intercept()
-                + row
-                    .iter()
-                    .zip(model.weights())
-                    .map(|(x, w)| x * w)
-                    .sum::<f64>();
-            assert!((z - model.log_odds(&record.applicant)).abs() < 1e-10);
-        }
-    }
-
-    #[test]
-    fn the_model_learns_the_direction_of_fraud() {
-        // In the synthetic data fraud grows with the first numeric feature: its weight on the
-        // log-odds of FRAUD must be positive (a sign flip in the label mapping would show here).
-        let (model, _) = fitted();
-        let numeric = FEATURES
-            .iter()
-            .position(|f| f.kind == crate::schema::FeatureKind::Numeric)
-            .unwrap();
-        let column = model.encoder().offset(numeric);
-        assert!(model.weights()[column] > 0.3, "{}", model.weights()[column]);
-    }
-
-    #[test]
-    fn decision_follows_the_threshold_and_serialises_like_the_seed() {
-        let (model, records) = fitted();
-        let applicant = records[0].applicant;
-        let p = model.probability_of_fraud(&applicant);
-        let strict = model.with_threshold((p + 1.0) / 2.0).unwrap();
-        assert_eq!(strict.predict(&applicant).decision, Decision::NotFraud);
-        let lenient = model.with_threshold(p / 2.0).unwrap();
-        let prediction = lenient.predict(&applicant);
-        assert_eq!(prediction.decision, Decision::Fraud);
-        assert_eq!(prediction.message, FRAUD_MESSAGE);
-        let json = serde_json::to_value(&prediction).unwrap();
-        assert_eq!(json["decision"], "fraud");
-        assert_eq!(
-            serde_json::to_value(Decision::NotFraud).unwrap(),
-            "not_fraud"
-        );
-        assert!(model.with_threshold(1.0).is_err());
-        assert!(model.with_threshold(f64::NAN).is_err());
-        // A review band below the threshold: review inside it, the same decisions outside.
-        let banded = model
-            .with_threshold((p + 1.0) / 2.0)
-            .unwrap()
-            .with_review_band(Some(p / 2.0))
-            .unwrap();
-        let prediction = banded.predict(&applicant);
-        assert_eq!(prediction.decision, Decision::Review);
-        assert_eq!(prediction.message, REVIEW_MESSAGE);
-        assert_eq!(
-            serde_json::to_value(prediction).unwrap()["decision"],
-            "review"
-        );
-        assert_eq!(banded.decide((p + 1.0) / 2.0), Decision::Fraud);
-        assert_eq!(banded.decide(p / 4.0), Decision::NotFraud);
-        assert!(model.with_review_band(Some(0.0)).is_err());
-    }
-
-    #[test]
-    fn unknown_nominal_code_scores_without_panicking() {
-        let (model, records) = fitted();
-        let mut applicant = records[0].applicant;
-        let nominal = FEATURES
-            .iter()
-            .position(|f| f.kind == crate::schema::FeatureKind::Nominal)
-            .unwrap();
-        applicant.0[nominal] = 99.0;
-        let p = model.probability_of_fraud(&applicant);
-        assert!(p.is_finite() && p > 0.0 && p < 1.0);
-    }
-
-    #[test]
-    fn sigmoid_is_stable_at_extremes() {
-        assert_eq!(sigmoid(1000.0), 1.0);
-        assert_eq!(sigmoid(-1000.0), 0.0);
-        assert!((sigmoid(0.0) - 0.5).abs() < 1e-15);
-    }
-}
+#[path = "model_tests.rs"]
+mod tests;

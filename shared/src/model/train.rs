@@ -1,6 +1,10 @@
 //! Training: a grid over the L2 strength chosen by grouped, stratified k-fold ROC AUC, then a
 //! refit on all records, and the decision threshold that minimises the expected cost on the
-//! chosen strength's out-of-fold probabilities (the same folds; never the holdout).
+//! chosen strength's out-of-fold probabilities (the same folds; never the holdout). With
+//! Platt scaling configured, the calibration is fitted on those out-of-fold log-odds first and
+//! the threshold is chosen on the calibrated out-of-fold probabilities (as scikit-learn's
+//! `CalibratedClassifierCV(ensemble=False)`: cross-validated predictions calibrate the model
+//! refitted on everything).
 //!
 //! linfa-logistic minimises `Σᵢ logloss(i) + α/2 · ‖w‖²` (intercept not penalised);
 //! scikit-learn's `LogisticRegression` minimises `C · Σᵢ logloss(i) + ½ · ‖w‖²`. Both have the
@@ -14,6 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ndarray::Array1;
 use serde::{Deserialize, Serialize};
 
+use super::calibration::{platt_scaling, CalibrationMethod};
 use super::cost::{cost_minimising_threshold, CostMatrix};
 use super::encoding::Encoder;
 use super::metrics::{evaluate, roc_auc, Metrics};
@@ -41,6 +46,9 @@ pub struct TrainConfig {
     pub review_below: Option<f64>,
     /// Upper bound on L-BFGS iterations per fit.
     pub max_iterations: u64,
+    /// Recalibration of the probabilities: none, or Platt scaling on the out-of-fold log-odds.
+    #[serde(default)]
+    pub calibration: CalibrationMethod,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +61,7 @@ impl Default for TrainConfig {
             costs: CostMatrix::default(),
             review_below: None,
             max_iterations: 200,
+            calibration: CalibrationMethod::None,
         }
     }
 }
@@ -112,8 +121,10 @@ pub struct FitOutcome {
     /// Expected cost per applicant of the chosen threshold on the out-of-fold probabilities.
     pub cv_expected_cost: f64,
     /// P(fraud) of each record (in input order) by the chosen alpha's model of the fold
-    /// that did not see it: what the threshold was chosen on.
+    /// that did not see it, calibrated when the model is: what the threshold was chosen on.
     pub oof_probabilities: Vec<f64>,
+    /// The uncalibrated log-odds behind them: what a calibration is fitted on.
+    pub oof_log_odds: Vec<f64>,
 }
 
 /// What [`train_with_holdout`] returns.
@@ -201,11 +212,11 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
     per_fold.sort_by_key(|(fold, _)| *fold);
     let mut fold_aucs = vec![Vec::with_capacity(config.folds); config.alphas.len()];
     let mut fold_params: Vec<Vec<Array1<f64>>> = vec![Vec::new(); config.alphas.len()];
-    // Out-of-fold probabilities, per alpha, in record order.
+    // Out-of-fold log-odds, per alpha, in record order.
     let mut oof = vec![vec![0.0; records.len()]; config.alphas.len()];
     for (_, result) in per_fold {
         let result = result?;
-        for (((aucs, params), probabilities), score) in fold_aucs
+        for (((aucs, params), log_odds), score) in fold_aucs
             .iter_mut()
             .zip(&mut fold_params)
             .zip(&mut oof)
@@ -213,8 +224,8 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         {
             aucs.push(score.roc_auc);
             params.push(score.stacked);
-            for (&row, p) in result.rows.iter().zip(score.probabilities) {
-                probabilities[row] = p;
+            for (&row, z) in result.rows.iter().zip(score.log_odds) {
+                log_odds[row] = z;
             }
         }
     }
@@ -246,10 +257,23 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         .ok_or_else(|| ModelError::InvalidConfig("the chosen alpha is not in the grid".into()))?;
     let warm = mean_vector(&fold_params[chosen]);
     let is_fraud: Vec<bool> = records.iter().map(LabeledRecord::is_fraud).collect();
-    let threshold = cost_minimising_threshold(&is_fraud, &oof[chosen], &config.costs)?;
+    let oof_log_odds = oof.swap_remove(chosen);
+    let calibration = match config.calibration {
+        CalibrationMethod::None => None,
+        CalibrationMethod::Platt => Some(platt_scaling(&oof_log_odds, &is_fraud)?),
+    };
+    tracing::debug!(?calibration, "calibration on the out-of-fold log-odds");
+    let oof_probabilities: Vec<f64> = oof_log_odds
+        .iter()
+        .map(|&z| match &calibration {
+            Some(c) => c.probability(z),
+            None => sigmoid(z),
+        })
+        .collect();
+    let threshold = cost_minimising_threshold(&is_fraud, &oof_probabilities, &config.costs)?;
     let cv_expected_cost = config
         .costs
-        .expected_cost(&is_fraud, &oof[chosen], threshold);
+        .expected_cost(&is_fraud, &oof_probabilities, threshold);
     tracing::debug!(threshold, cv_expected_cost, "cost-minimising threshold");
     let refit = Step::start(format!("refit on {} rows", records.len()), Unit::Fits, 1);
     if config.review_below.is_some_and(|from| from >= threshold) {
@@ -261,7 +285,8 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
     }
     let model = fit_one(records, chosen_alpha, config, warm)?
         .with_threshold(threshold)?
-        .with_review_band(config.review_below)?;
+        .with_review_band(config.review_below)?
+        .with_calibration(calibration)?;
     refit.advance(1);
     refit.finish();
     Ok(FitOutcome {
@@ -269,7 +294,8 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         cv,
         chosen_alpha,
         cv_expected_cost,
-        oof_probabilities: oof.swap_remove(chosen),
+        oof_probabilities,
+        oof_log_odds,
     })
 }
 
@@ -315,8 +341,8 @@ struct FoldScore {
     roc_auc: f64,
     /// Weights then intercept, kept to warm-start the refit.
     stacked: Array1<f64>,
-    /// P(fraud) of the fold's validation rows, in the order of [`FoldResult::rows`].
-    probabilities: Vec<f64>,
+    /// Log-odds of fraud of the fold's validation rows, in the order of [`FoldResult::rows`].
+    log_odds: Vec<f64>,
 }
 
 /// One validation fold: its rows (indices into the records) and each alpha's result.
@@ -369,14 +395,12 @@ fn validate_fold(
             config.max_iterations,
             warm.as_ref(),
         )?;
-        let scores: Vec<f64> = (x_valid.dot(&solution.weights) + solution.intercept)
-            .iter()
-            .map(|z| sigmoid(*z))
-            .collect();
+        let log_odds: Vec<f64> = (x_valid.dot(&solution.weights) + solution.intercept).to_vec();
+        let scores: Vec<f64> = log_odds.iter().map(|z| sigmoid(*z)).collect();
         scores_by_alpha[a] = Some(FoldScore {
             roc_auc: roc_auc(&valid_fraud, &scores)?,
             stacked: solution.stacked.clone(),
-            probabilities: scores,
+            log_odds,
         });
         warm = Some(solution.stacked);
         progress.advance(1);

@@ -1,4 +1,4 @@
-//! Tests of `train`: settings, determinism, the grid, the holdout, the threshold.
+//! Tests of `train`: settings, determinism, the grid, the holdout, the threshold, calibration.
 
 use super::*;
 use crate::model::testdata;
@@ -234,4 +234,55 @@ fn equal_costs_keep_the_threshold_near_one_half_and_dearer_misses_lower_it() {
     };
     let (even, five, twenty) = (with(1.0), with(5.0), with(20.0));
     assert!(five <= even && twenty <= five, "{even} {five} {twenty}");
+}
+
+#[test]
+fn platt_calibration_is_fitted_out_of_fold_and_every_probability_uses_it() {
+    let records = testdata::records(300, 3, 21);
+    let plain = fit(&records, &config()).unwrap();
+    assert!(plain.model.calibration().is_none());
+    let config = TrainConfig {
+        calibration: CalibrationMethod::Platt,
+        ..config()
+    };
+    let outcome = fit(&records, &config).unwrap();
+    let is_fraud: Vec<bool> = records.iter().map(LabeledRecord::is_fraud).collect();
+    // The same folds and fits: the uncalibrated out-of-fold log-odds are those of the plain run.
+    assert_eq!(outcome.oof_log_odds, plain.oof_log_odds);
+    for (p, z) in plain.oof_probabilities.iter().zip(&plain.oof_log_odds) {
+        assert_eq!(*p, sigmoid(*z));
+    }
+    // The calibration is Platt's fit on those log-odds, and the OOF probabilities go through it.
+    let calibration = *outcome.model.calibration().expect("a calibration");
+    assert_eq!(
+        calibration,
+        platt_scaling(&outcome.oof_log_odds, &is_fraud).unwrap()
+    );
+    for (p, z) in outcome.oof_probabilities.iter().zip(&outcome.oof_log_odds) {
+        assert_eq!(*p, calibration.probability(*z));
+    }
+    // The threshold is the cost-minimising one on the CALIBRATED out-of-fold probabilities.
+    let expected =
+        cost_minimising_threshold(&is_fraud, &outcome.oof_probabilities, &config.costs).unwrap();
+    assert_eq!(outcome.model.threshold(), expected);
+    assert_eq!(
+        outcome.cv_expected_cost,
+        config
+            .costs
+            .expected_cost(&is_fraud, &outcome.oof_probabilities, expected)
+    );
+    // The refitted model's predictions use it; the log-odds (and contributions) do not.
+    assert_eq!(
+        outcome.model.log_odds(&records[0].applicant),
+        plain.model.log_odds(&records[0].applicant)
+    );
+    let mut moved = false;
+    for r in records.iter().take(50) {
+        let z = outcome.model.log_odds(&r.applicant);
+        let p = outcome.model.probability_of_fraud(&r.applicant);
+        assert_eq!(p, calibration.probability(z));
+        assert_eq!(outcome.model.predict(&r.applicant).probability_of_fraud, p);
+        moved |= (p - sigmoid(z)).abs() > 1e-6;
+    }
+    assert!(moved, "{calibration:?} changes no probability");
 }

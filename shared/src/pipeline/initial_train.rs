@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::dataset::{fingerprint, RecordSource};
 use crate::model::{
-    distinct_row_count, train_with_holdout, CostMatrix, Metrics, ModelArtifact, Provenance,
-    TrainingOutcome,
+    distinct_row_count, train_with_holdout, Calibration, CostMatrix, Metrics, ModelArtifact,
+    Provenance, TrainingOutcome,
 };
 use crate::monitor::{ReferenceScores, ScoreReferenceSource};
 use crate::ports::{
@@ -36,6 +36,9 @@ pub struct TrainingSummary {
     pub threshold: f64,
     /// The costs the threshold minimises.
     pub cost_matrix: CostMatrix,
+    /// The recalibration the model's probabilities go through, when one was configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
     pub training_rows: usize,
     pub holdout_rows: usize,
     pub data_fingerprint: String,
@@ -94,6 +97,7 @@ async fn initial_train_locked(
             alpha: trained.outcome.chosen_alpha,
             threshold: trained.outcome.model.threshold(),
             cost_matrix: settings.training.costs,
+            calibration: trained.outcome.model.calibration().copied(),
             training_rows: trained.outcome.train_rows,
             holdout_rows: trained.outcome.holdout_rows,
             data_fingerprint: trained.data_fingerprint.clone(),
@@ -213,7 +217,7 @@ async fn publish_and_promote(
         artifact,
         VersionFiles {
             drift: None,
-            classification_report: &outcome.metrics.classification_report(),
+            classification_report: &outcome.metrics.report(),
             reference_scores: Some(ReferenceScores::new(
                 ScoreReferenceSource::Holdout,
                 outcome.holdout_scores.clone(),

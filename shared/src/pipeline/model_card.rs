@@ -82,6 +82,7 @@ pub(super) fn model_card(
             threshold,
             cost_matrix: artifact.cost_matrix.unwrap_or_default(),
             review_from: artifact.review_from,
+            calibration: artifact.calibration,
         },
         holdout: HoldoutFigures {
             description: context.holdout_description.clone(),

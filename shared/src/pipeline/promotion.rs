@@ -317,6 +317,8 @@ mod tests {
             },
             expected_cost: None,
             expected_cost_at_0_5: None,
+            expected_calibration_error: 0.0,
+            reliability: Vec::new(),
         }
     }
 

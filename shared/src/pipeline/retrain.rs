@@ -503,7 +503,7 @@ async fn publish_challenger(
     let report = decision
         .comparison
         .as_ref()
-        .map(|c| c.challenger.classification_report())
+        .map(|c| c.challenger.report())
         .unwrap_or_default();
     // The challenger's scores on the held-out new rows: the monitor's reference once it serves.
     let scores: Vec<f64> = challenger

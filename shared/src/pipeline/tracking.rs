@@ -151,6 +151,10 @@ pub(super) fn push_training_params(data: &mut RunData, config: &TrainConfig, cho
             "cost_false_positive".to_string(),
             config.costs.false_positive.to_string(),
         ),
+        (
+            "calibration".to_string(),
+            config.calibration.as_str().to_string(),
+        ),
     ]);
 }
 
@@ -172,6 +176,13 @@ pub(super) fn push_metrics(data: &mut RunData, prefix: &str, metrics: &Metrics) 
         (format!("{prefix}log_loss"), metrics.log_loss),
         (format!("{prefix}threshold"), metrics.threshold),
     ]);
+    // Absent in metrics stored before calibration was reported (no reliability table).
+    if !metrics.reliability.is_empty() {
+        data.metrics.push((
+            format!("{prefix}expected_calibration_error"),
+            metrics.expected_calibration_error,
+        ));
+    }
     // Per applicant, at the model's threshold and at 0.5 (absent in old artifacts' metrics).
     for (name, value) in [
         ("expected_cost", metrics.expected_cost),
@@ -364,6 +375,8 @@ mod tests {
             confusion: Default::default(),
             expected_cost: Some(0.4),
             expected_cost_at_0_5: Some(0.6),
+            expected_calibration_error: 0.05,
+            reliability: crate::model::reliability_table(&[true, false], &[0.7, 0.2]),
         };
         let mut data = RunData::default();
         push_metrics(&mut data, "holdout_", &m);
@@ -373,7 +386,19 @@ mod tests {
         assert!(names.contains(&"champion_holdout_roc_auc"));
         assert!(names.contains(&"holdout_expected_cost"));
         assert!(names.contains(&"holdout_expected_cost_at_0_5"));
-        assert_eq!(names.len(), 20);
+        assert!(names.contains(&"holdout_expected_calibration_error"));
+        assert_eq!(names.len(), 22);
+        // Metrics stored before calibration was reported log no ECE (not a false 0).
+        let old = Metrics {
+            reliability: Vec::new(),
+            ..m
+        };
+        let mut data = RunData::default();
+        push_metrics(&mut data, "holdout_", &old);
+        assert!(!data
+            .metrics
+            .iter()
+            .any(|(k, _)| k == "holdout_expected_calibration_error"));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::dataset::RecordSource;
 use crate::drift::DriftReport;
+use crate::model::calibration::Calibration;
 use crate::model::{CostMatrix, CvResult, Metrics};
 use crate::monitor::ReliabilityBin;
 use crate::pipeline::promotion::Criterion;
@@ -70,6 +71,8 @@ pub struct ModelChoices {
     pub cost_matrix: CostMatrix,
     /// The lower edge of the review band, when one is configured.
     pub review_from: Option<f64>,
+    /// The recalibration of the probabilities, when one was fitted.
+    pub calibration: Option<Calibration>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -221,6 +224,20 @@ impl ModelCard {
                 None => String::new(),
             }
         );
+        match c.calibration {
+            Some(Calibration::Platt { a, b }) => {
+                let _ = writeln!(
+                    md,
+                    "Probabilities recalibrated by Platt scaling on the out-of-fold log-odds z: \
+                     P(fraud) = sigmoid({a:.4} z {} {:.4}).\n",
+                    if b < 0.0 { "-" } else { "+" },
+                    b.abs()
+                );
+            }
+            None => md.push_str(
+                "Probabilities are the logistic regression's own (no recalibration).\n\n",
+            ),
+        }
         if !c.cross_validation.is_empty() {
             md.push_str("| alpha | mean ROC AUC | std |\n|---:|---:|---:|\n");
             for cv in &c.cross_validation {
@@ -247,6 +264,10 @@ impl ModelCard {
                 ("rows", m.support.to_string()),
                 ("ROC AUC", format!("{:.4}", m.roc_auc)),
                 ("Brier score", format!("{:.4}", m.brier)),
+                (
+                    "expected calibration error (10 bins)",
+                    format!("{:.4}", m.expected_calibration_error),
+                ),
                 ("log loss", format!("{:.4}", m.log_loss)),
                 ("accuracy", format!("{:.4}", m.accuracy)),
                 ("precision (fraud)", format!("{:.4}", m.precision)),

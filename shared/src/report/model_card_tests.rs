@@ -63,6 +63,7 @@ fn card(source: &str, drift: Option<DriftReport>) -> ModelCard {
             threshold: 0.28,
             cost_matrix: CostMatrix::default(),
             review_from: Some(0.2),
+            calibration: Some(crate::model::calibration::Calibration::Platt { a: 1.02, b: -0.05 }),
         },
         holdout: HoldoutFigures {
             description: "8 rows held out".to_string(),
@@ -133,6 +134,8 @@ fn the_markdown_has_every_section_the_issue_names() {
     assert!(md.contains("Decision threshold **0.28**"));
     assert!(md.contains("a missed fraud costs 5, a false alarm 1"));
     assert!(md.contains("Review band: P(fraud) from 0.2"));
+    assert!(md.contains("P(fraud) = sigmoid(1.0200 z - 0.0500)"));
+    assert!(md.contains("| expected calibration error (10 bins) |"));
     assert!(md.contains("| 0.01 (chosen) | 0.7800 | 0.0200 |"));
     assert!(md.contains("| 1 | 0.7400 | 0.0300 |"));
     // 12 rows is under the small-segment mark, 300 is not.
