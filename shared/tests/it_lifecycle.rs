@@ -206,10 +206,14 @@ async fn the_life_cycle_on_the_real_services() {
     );
     assert!(first["tags"]["code_version"].is_string());
     let artifacts = first["artifacts"].to_string();
-    assert!(
-        artifacts.contains("classification_report.txt"),
-        "{artifacts}"
-    );
+    for file in [
+        "classification_report.txt",
+        "model_card.md",
+        "model_card.html",
+        "model_card.json",
+    ] {
+        assert!(artifacts.contains(file), "{file} not in {artifacts}");
+    }
     let run_id = summary.run_id.clone().unwrap();
     let second = it_common::mlflow_check(&["run", "--run-id", &run_id]);
     assert_eq!(second["status"], "FINISHED");
@@ -217,7 +221,12 @@ async fn the_life_cycle_on_the_real_services() {
     assert!(second["metrics"]["predictions_since_promotion"].as_f64() == Some(25.0));
     assert!(second["tags"][NO_PREDICTIONS_TAG].is_null());
     assert!(second["metrics"]["champion_holdout_roc_auc"].is_number());
-    for file in ["drift_report.json", "drift_report.html", DRIFT_TABLE_PATH] {
+    for file in [
+        "drift_report.json",
+        "drift_report.html",
+        DRIFT_TABLE_PATH,
+        "model_card.md",
+    ] {
         assert!(second["artifacts"].to_string().contains(file), "{file}");
     }
 
