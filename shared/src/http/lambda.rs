@@ -1,6 +1,7 @@
 //! The glue between AWS Lambda and [`App`]: the app and its router built from the
-//! environment, and the two-shape handler of `retrain` (logging: [`crate::telemetry`]). `hello`, `initialtrain` and
-//! `predict` hand their router to `lambda_http::run` directly.
+//! environment, and the handler of `retrain`'s shapes (logging: [`crate::telemetry`]).
+//! `hello`, `predict` and `outcomes` hand their router to `lambda_http::run` directly;
+//! `initialtrain` takes job events too (see [`super::lambda_jobs`]).
 //!
 //! API Gateway HTTP API (payload 2.0) is the supported front door. Routing does not depend on
 //! the stage: a named stage puts `/prod/predict` in `rawPath` (and lambda_http keeps or even
