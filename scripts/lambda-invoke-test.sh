@@ -6,7 +6,9 @@
 # This is what the README's "Running the functions locally" shows, done end to end.
 # The training functions hand their jobs to themselves through the Lambda Invoke API: here
 # AWS_ENDPOINT_URL_LAMBDA points it at `cargo lambda watch`, which emulates that API (it runs
-# an Event invocation to its end before answering, so POST /retrain's 202 comes after the job).
+# an Event invocation to its end before answering, so POST /retrain's 202 comes after the job;
+# `--concurrency 2` lets a second instance of the function take the job while the first waits:
+# with one instance the self-invocation waited for itself until the SDK gave up after 90 s).
 #
 # Environment:
 #   FRAUDCTL=path        use this fraudctl binary (else: cargo build -p fraudctl)
@@ -106,7 +108,7 @@ _local_env
 # of a new process group: the cleanup stops watch and the functions it started together.
 cd "$root"
 setsid "${LOCAL_ENV[@]}" "${cargo_lambda[@]}" watch --ignore-changes \
-  --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency 2 \
   --env-var "FRAUDRISK_STATE_DIR=$work/state" --env-var "FRAUDRISK_CREDENTIALS_FILE=/dev/null" \
   --env-var "AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" --env-var "AWS_REGION=eu-central-1" \
   --env-var "AWS_ACCESS_KEY_ID=local" --env-var "AWS_SECRET_ACCESS_KEY=local" \
