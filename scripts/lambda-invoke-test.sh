@@ -4,6 +4,11 @@
 # local state, sends each event with `cargo lambda invoke <function> --data-file events/<file>`,
 # and checks the answer against events/manifest.json (scripts/lambda_invoke_check.py).
 # This is what the README's "Running the functions locally" shows, done end to end.
+# The training functions hand their jobs to themselves through the Lambda Invoke API: here
+# AWS_ENDPOINT_URL_LAMBDA points it at `cargo lambda watch`, which emulates that API (it runs
+# an Event invocation to its end before answering, so POST /retrain's 202 comes after the job;
+# `--concurrency 2` lets a second instance of the function take the job while the first waits:
+# with one instance the self-invocation waited for itself until the SDK gave up after 90 s).
 #
 # Environment:
 #   FRAUDCTL=path        use this fraudctl binary (else: cargo build -p fraudctl)
@@ -73,6 +78,18 @@ with sqlite3.connect(sys.argv[2]) as db:
             (prediction_id, now, json.dumps(seeded["features"])),
         )
 PY
+# The manifest's seeded training jobs, queued (the job events run them).
+python3 - "$root/events/manifest.json" "$work/state/fraudrisk.sqlite3" <<'PY'
+import datetime, json, sqlite3, sys
+now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+with sqlite3.connect(sys.argv[2]) as db:
+    for job in json.load(open(sys.argv[1]))["seed_jobs"]:
+        db.execute(
+            "INSERT INTO jobs (job_id, kind, state, parameters, username, created_at) "
+            "VALUES (?, ?, 'queued', ?, 'merlin', ?)",
+            (job["job_id"], job["kind"], json.dumps(job["parameters"]), now),
+        )
+PY
 # The manifest's seeded objects, where the local artifact store keeps incoming files.
 python3 - "$root/events/manifest.json" "$work/state/artifacts" <<'PY'
 import json, os, sys
@@ -91,8 +108,10 @@ _local_env
 # of a new process group: the cleanup stops watch and the functions it started together.
 cd "$root"
 setsid "${LOCAL_ENV[@]}" "${cargo_lambda[@]}" watch --ignore-changes \
-  --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --invoke-address 127.0.0.1 --invoke-port "$port" --concurrency 2 \
   --env-var "FRAUDRISK_STATE_DIR=$work/state" --env-var "FRAUDRISK_CREDENTIALS_FILE=/dev/null" \
+  --env-var "AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$port" --env-var "AWS_REGION=eu-central-1" \
+  --env-var "AWS_ACCESS_KEY_ID=local" --env-var "AWS_SECRET_ACCESS_KEY=local" \
   --env-var "RUST_LOG=warn" >"$work/watch.log" 2>&1 &
 watch_pid=$!
 

@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod drift;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod lock_owner;
 pub mod model;
 pub mod monitor;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::dataset::{DataQuality, RecordSource, SourceRow};
+pub use crate::jobs::{Job, JobCreated, JobError, JobKind, JobState, JobStore};
 pub use crate::lock_owner::LockOwner;
 use crate::monitor::{ScoreReference, WindowAggregates};
 use crate::outcomes::{self, Outcome, StoredOutcome};

@@ -22,8 +22,8 @@ use crate::pipeline::{
     TrainingSummary,
 };
 use crate::ports::{
-    ArtifactStore, OutcomeStore, PredictionLog, RecordStore, StoreError, Tracker, TrackerError,
-    UserStore,
+    ArtifactStore, JobStore, OutcomeStore, PredictionLog, RecordStore, StoreError, Tracker,
+    TrackerError, UserStore,
 };
 
 /// The default local state folder, relative to the working directory.
@@ -58,6 +58,8 @@ pub struct Services {
     pub users: Arc<dyn UserStore>,
     pub predictions: Arc<dyn PredictionLog>,
     pub outcomes: Arc<dyn OutcomeStore>,
+    /// Training jobs (the same database as the records).
+    pub jobs: Arc<dyn JobStore>,
     pub artifacts: Arc<dyn ArtifactStore>,
     pub tracker: Arc<dyn Tracker>,
     /// Where each port points, for humans.
@@ -161,7 +163,7 @@ impl Services {
                 let store = Arc::new(PostgresStore::connect(&settings).await?);
                 store.migrate().await?;
                 description.push((
-                    "records, users, predictions, outcomes",
+                    "records, users, predictions, outcomes, jobs",
                     format!(
                         "PostgreSQL {} (sslmode {})",
                         settings.description,
@@ -175,7 +177,7 @@ impl Services {
                 let store = Arc::new(SqliteStore::open(&database)?);
                 store.migrate().await?;
                 description.push((
-                    "records, users, predictions, outcomes",
+                    "records, users, predictions, outcomes, jobs",
                     format!("SQLite {}", database.display()),
                 ));
                 DatabasePorts::of(store)
@@ -186,6 +188,7 @@ impl Services {
             users,
             predictions,
             outcomes,
+            jobs,
         } = database;
 
         let artifacts: Arc<dyn ArtifactStore> = match (&config.artifacts, &s3) {
@@ -240,6 +243,7 @@ impl Services {
             users,
             predictions,
             outcomes,
+            jobs,
             artifacts,
             tracker,
             description,
@@ -258,18 +262,20 @@ struct DatabasePorts {
     users: Arc<dyn UserStore>,
     predictions: Arc<dyn PredictionLog>,
     outcomes: Arc<dyn OutcomeStore>,
+    jobs: Arc<dyn JobStore>,
 }
 
 impl DatabasePorts {
     fn of<S>(store: Arc<S>) -> Self
     where
-        S: RecordStore + UserStore + PredictionLog + OutcomeStore + 'static,
+        S: RecordStore + UserStore + PredictionLog + OutcomeStore + JobStore + 'static,
     {
         DatabasePorts {
             records: store.clone(),
             users: store.clone(),
             predictions: store.clone(),
-            outcomes: store,
+            outcomes: store.clone(),
+            jobs: store,
         }
     }
 }

@@ -69,7 +69,8 @@ async fn every_route_needs_valid_basic_credentials() {
     ];
     for endpoint in Endpoint::ALL {
         for (case, header) in &cases {
-            let method = if endpoint == Endpoint::Hello || endpoint == Endpoint::Predict {
+            let method = if [Endpoint::Hello, Endpoint::Predict, Endpoint::Jobs].contains(&endpoint)
+            {
                 Method::GET
             } else {
                 Method::POST
@@ -373,13 +374,17 @@ async fn before_the_first_training_predict_is_503_with_a_hint() {
     assert_eq!(json(&hello)["message"], "hello");
     assert_eq!(json(&hello)["champion_version"], Value::Null);
     // No reference data either: initialtrain says what to load.
-    let response = app.handle(post_json("/initialtrain", &json!({}))).await;
+    let response = app
+        .handle(post_json("/initialtrain?wait=true", &json!({})))
+        .await;
     assert_status(&response, StatusCode::CONFLICT);
     assert!(json(&response)["hint"]
         .as_str()
         .unwrap()
         .contains("load-data"));
-    let response = app.handle(post_json("/retrain", &json!({}))).await;
+    let response = app
+        .handle(post_json("/retrain?wait=true", &json!({})))
+        .await;
     assert_status(&response, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(state.logged().await, 0);
 }
@@ -395,7 +400,9 @@ async fn training_through_the_api_and_the_busy_lock() {
         .await
         .unwrap()
         .expect("lock");
-    let response = app.handle(post_json("/initialtrain", &json!({}))).await;
+    let response = app
+        .handle(post_json("/initialtrain?wait=true", &json!({})))
+        .await;
     assert_status(&response, StatusCode::CONFLICT);
     assert!(json(&response)["error"]
         .as_str()
@@ -405,7 +412,7 @@ async fn training_through_the_api_and_the_busy_lock() {
 
     let response = app
         .handle(
-            request(Method::POST, "/initialtrain")
+            request(Method::POST, "/initialtrain?wait=true")
                 .body(Bytes::new())
                 .unwrap(),
         )
@@ -427,7 +434,7 @@ async fn training_through_the_api_and_the_busy_lock() {
     assert_status(&bad, StatusCode::UNPROCESSABLE_ENTITY);
 
     let response = app
-        .handle(post_json("/retrain?mode=if-drift", &json!({})))
+        .handle(post_json("/retrain?mode=if-drift&wait=true", &json!({})))
         .await;
     assert_status(&response, StatusCode::OK);
     let summary = json(&response);
@@ -455,7 +462,7 @@ async fn training_through_the_api_and_the_busy_lock() {
     );
 
     let response = app
-        .handle(post_json("/retrain", &json!({"mode": "always"})))
+        .handle(post_json("/retrain?wait=true", &json!({"mode": "always"})))
         .await;
     assert_status(&response, StatusCode::OK);
     let summary = json(&response);

@@ -1,8 +1,10 @@
 //! Every file in `events/` through its Lambda function's handler, as the runtime would call
 //! it: API Gateway events are decoded by lambda_http and answered by the function's router
-//! (hello, initialtrain, predict, outcomes: what `lambda_http::run` serves),
-//! `lambda::retrain_event` or `lambda_monitor::monitor_event` (retrain and monitor, which also
-//! take EventBridge events); S3 events go to `ingest::ingest_event` as
+//! (hello with its jobs route, predict, outcomes: what `lambda_http::run` serves),
+//! `lambda_jobs::initialtrain_event`, `lambda::retrain_event` or
+//! `lambda_monitor::monitor_event` (initialtrain and retrain also take job events, retrain
+//! and monitor EventBridge events); a 202 answer's job is followed to its end, as a client
+//! would; S3 events go to `ingest::ingest_event` as
 //! functions/ingest hands them over. Expectations live in `events/manifest.json`; a file missing from it fails.
 
 mod http_common;
@@ -10,7 +12,7 @@ mod http_common;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use fraudrisk::http::{lambda, lambda_monitor, router, Endpoint};
+use fraudrisk::http::{lambda, lambda_jobs, lambda_monitor, router, Endpoint};
 use fraudrisk::ingest::{ingest_event, IngestStores, IngestTarget};
 use fraudrisk::ports::PredictionLogEntry;
 use http_common::*;
@@ -66,10 +68,15 @@ async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer
         .into_iter()
         .find(|e| e.name() == function)
         .unwrap_or_else(|| panic!("{file}: unknown function {function}"));
-    if endpoint == Endpoint::Retrain || endpoint == Endpoint::Monitor {
-        // The two functions that also take EventBridge events, as their main.rs hands them over.
+    let raw_payload = [Endpoint::InitialTrain, Endpoint::Retrain, Endpoint::Monitor];
+    if raw_payload.contains(&endpoint) {
+        // The functions that also take job or EventBridge events, as their main.rs hands
+        // them over.
         let payload: Value = serde_json::from_str(text).unwrap();
-        let output = if endpoint == Endpoint::Retrain {
+        let output = if endpoint == Endpoint::InitialTrain {
+            let router = router(app.app.clone(), &[Endpoint::InitialTrain]);
+            lambda_jobs::initialtrain_event(app, &router, payload).await
+        } else if endpoint == Endpoint::Retrain {
             let router = lambda::retrain_router(app.app.clone());
             lambda::retrain_event(app, &router, payload).await
         } else {
@@ -102,7 +109,12 @@ async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer
     }
     let request = lambda_http::request::from_str(text)
         .unwrap_or_else(|e| panic!("{file}: not an API Gateway HTTP API event: {e}"));
-    let router = router(app.app.clone(), &[endpoint]);
+    // functions/hello serves the jobs route too.
+    let endpoints: &[Endpoint] = match endpoint {
+        Endpoint::Hello => &[Endpoint::Hello, Endpoint::Jobs],
+        _ => &[endpoint],
+    };
+    let router = router(app.app.clone(), endpoints);
     let response = lambda::api(&router, request).await;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -112,6 +124,44 @@ async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer
         status: Some(status),
         headers,
         body,
+    }
+}
+
+/// Follows the job of a 202 answer until it has finished, as a client polling
+/// `GET /jobs/{job_id}` would, so the next event does not find it running.
+async fn follow_job(app: &TestApp, body: &str) {
+    let Some(id) = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|b| b["job_id"].as_str().and_then(|t| t.parse().ok()))
+    else {
+        return;
+    };
+    for _ in 0..600 {
+        let job = app.services().jobs.job(id).await.expect("job lookup");
+        if job.is_some_and(|j| !j.state.is_active()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {id} did not finish within 60 s");
+}
+
+/// Stores the manifest's seeded jobs, queued (the job events run them).
+async fn seed_jobs(state: &TestState, seeded: &Value) {
+    for seed in seeded.as_array().expect("seed_jobs") {
+        let mut job = fraudrisk::ports::Job::queued(
+            fraudrisk::ports::JobKind::parse(seed["kind"].as_str().unwrap()).expect("a kind"),
+            seed["parameters"].clone(),
+            Some(USER),
+        );
+        job.job_id = seed["job_id"].as_str().unwrap().parse().expect("a UUID");
+        let created = state
+            .services
+            .jobs
+            .create_job(&job, std::time::Duration::from_secs(900))
+            .await
+            .expect("seeded job");
+        assert!(matches!(created, fraudrisk::ports::JobCreated::Queued(_)));
     }
 }
 
@@ -171,6 +221,7 @@ async fn every_event_file_runs_through_its_function() {
 
     let state = TestState::new(false, true).await;
     seed_predictions(&state, &manifest["seed_predictions"]).await;
+    seed_jobs(&state, &manifest["seed_jobs"]).await;
     for (key, content) in manifest["seed_objects"].as_object().expect("seed_objects") {
         state
             .services
@@ -190,6 +241,9 @@ async fn every_event_file_runs_through_its_function() {
         let function = expect["function"].as_str().unwrap();
         let logged_before = state.logged().await;
         let answer = invoke(&app, function, &text, file).await;
+        if answer.status == Some(202) {
+            follow_job(&app, &answer.body).await;
+        }
         let logged = state.logged().await - logged_before;
 
         let mut problems = Vec::new();

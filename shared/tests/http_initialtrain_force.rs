@@ -17,11 +17,15 @@ async fn initialtrain_refuses_to_replace_a_retrain_champion_unless_forced() {
     };
     let app = state.app().await;
 
-    let retrained = app.handle(post_json("/retrain", &json!({}))).await;
+    let retrained = app
+        .handle(post_json("/retrain?wait=true", &json!({})))
+        .await;
     assert_eq!(retrained.status(), 200, "{}", http_common::text(&retrained));
     assert_eq!(json(&retrained)["outcome"], "promoted");
 
-    let refused = app.handle(post_json("/initialtrain", &json!({}))).await;
+    let refused = app
+        .handle(post_json("/initialtrain?wait=true", &json!({})))
+        .await;
     assert_eq!(refused.status(), 409, "{}", http_common::text(&refused));
     let body = json(&refused);
     assert!(
@@ -45,12 +49,15 @@ async fn initialtrain_refuses_to_replace_a_retrain_champion_unless_forced() {
     }
 
     let forced = app
-        .handle(post_json("/initialtrain?force=true", &json!({})))
+        .handle(post_json("/initialtrain?force=true&wait=true", &json!({})))
         .await;
     assert_eq!(forced.status(), 200, "{}", http_common::text(&forced));
     assert_eq!(json(&forced)["version"], 3);
     let again = app
-        .handle(post_json("/initialtrain", &json!({"force": true})))
+        .handle(post_json(
+            "/initialtrain?wait=true",
+            &json!({"force": true}),
+        ))
         .await;
     assert_eq!(again.status(), 200, "{}", http_common::text(&again));
 }

@@ -16,7 +16,7 @@ use fraudrisk::ports::{
 use it_common::TestDatabase;
 use uuid::Uuid;
 
-const ALL_MIGRATIONS: [&str; 8] = [
+const ALL_MIGRATIONS: [&str; 9] = [
     "0001_records",
     "0002_users",
     "0003_predictions",
@@ -25,6 +25,7 @@ const ALL_MIGRATIONS: [&str; 8] = [
     "0006_prediction_ids",
     "0007_outcomes",
     "0008_prediction_reason_codes",
+    "0009_jobs",
 ];
 
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {

@@ -143,7 +143,8 @@ async fn a_database_from_before_content_keys_is_upgraded() {
             "0006_records_content_hash",
             "0007_prediction_ids",
             "0008_outcomes",
-            "0009_prediction_reason_codes"
+            "0009_prediction_reason_codes",
+            "0010_jobs"
         ]
     );
     // The old row got its hash: reloading it is "unchanged", the others are new.

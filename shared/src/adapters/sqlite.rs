@@ -18,6 +18,7 @@ use crate::ports::{
 };
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
+mod jobs;
 mod lock;
 mod monitor_window;
 mod outcomes;
@@ -168,6 +169,7 @@ fn migrations() -> Vec<(&'static str, String)> {
             "0009_prediction_reason_codes",
             "ALTER TABLE predictions ADD COLUMN reason_codes TEXT;".to_string(),
         ),
+        ("0010_jobs", jobs::MIGRATION.to_string()),
     ]
 }
 

@@ -33,7 +33,8 @@ pub use aws::{AwsConfig, S3ArtifactsConfig};
 pub use database::{redact_url, DatabaseConfig, DatabaseSource, SslMode};
 pub use mlflow::{MlflowConfig, MlflowCredentials};
 pub use process::{
-    LogSettings, ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_RETRAIN_MODE, ENV_STATE_DIR,
+    LogSettings, ENV_AUTH_CACHE, ENV_CHAMPION_RECHECK, ENV_JOB_FUNCTION, ENV_JOB_TIMEOUT,
+    ENV_LAMBDA_ENDPOINT, ENV_RETRAIN_MODE, ENV_STATE_DIR,
 };
 pub use promotion::{
     promotion_gate, ENV_MARGIN_BRIER, ENV_MARGIN_EXPECTED_COST, ENV_MARGIN_ROC_AUC,

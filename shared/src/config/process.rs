@@ -16,6 +16,15 @@ pub const ENV_CHAMPION_RECHECK: &str = "FRAUDRISK_CHAMPION_RECHECK_SECS";
 pub const ENV_AUTH_CACHE: &str = "FRAUDRISK_AUTH_CACHE_SECS";
 /// Environment variable: the mode of scheduled retrains without a mode in the event.
 pub const ENV_RETRAIN_MODE: &str = "RETRAIN_MODE";
+/// Environment variable: seconds a training job may stay queued or running before it reads
+/// as failed (`timed_out`).
+pub const ENV_JOB_TIMEOUT: &str = "FRAUDRISK_JOB_TIMEOUT_SECS";
+/// Environment variable: the Lambda function a training job is sent to (asynchronous
+/// invocation); the running function itself when unset.
+pub const ENV_JOB_FUNCTION: &str = "FRAUDRISK_JOB_FUNCTION";
+/// Environment variable: the Lambda API endpoint for job invocations (`cargo lambda watch`
+/// locally); the general `AWS_ENDPOINT_URL`, else AWS, when unset.
+pub const ENV_LAMBDA_ENDPOINT: &str = "AWS_ENDPOINT_URL_LAMBDA";
 /// Environment variable: the `tracing` filter; wins over Lambda's log level.
 pub const ENV_RUST_LOG: &str = "RUST_LOG";
 /// Environment variable: Lambda's log level (advanced logging controls).
@@ -87,4 +96,16 @@ impl LogSettings {
             lambda_format: var(ENV_LAMBDA_LOG_FORMAT),
         }
     }
+}
+
+/// [`ENV_JOB_FUNCTION`], else [`ENV_LAMBDA_FUNCTION_NAME`] (the function invokes itself).
+pub fn job_function() -> Option<String> {
+    var(ENV_JOB_FUNCTION)
+        .filter(|name| !name.trim().is_empty())
+        .or_else(|| var(ENV_LAMBDA_FUNCTION_NAME))
+}
+
+/// [`ENV_LAMBDA_ENDPOINT`], when set.
+pub fn lambda_endpoint() -> Option<String> {
+    var(ENV_LAMBDA_ENDPOINT).filter(|url| !url.trim().is_empty())
 }

@@ -50,6 +50,15 @@ pub enum ApiError {
     /// Another training holds the lock (409).
     #[error("another training is running; try again when it has finished")]
     Busy,
+    /// A training job is queued or running already (409, naming it).
+    #[error(
+        "a {} job is {} already ({}); one training runs at a time",
+        .0.kind.as_str(), .0.state.as_str(), .0.job_id
+    )]
+    JobActive(Box<crate::jobs::Job>),
+    /// No job has this id (404).
+    #[error("no job {0}")]
+    UnknownJob(uuid::Uuid),
     /// The pipeline cannot run in the current state (409), e.g. no reference data.
     #[error("{message}")]
     Conflict { message: String, hint: String },
@@ -94,6 +103,9 @@ pub(super) struct ErrorBody<'a> {
     /// What the caller can do about it.
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<&'a str>,
+    /// The training job that is queued or running already (409 from the training routes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_id: Option<uuid::Uuid>,
     /// The request's id (also in `x-request-id` and the log); added by the router.
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<String>,
@@ -113,13 +125,15 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::UnknownJob(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Busy | ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Busy | ApiError::JobActive(_) | ApiError::Conflict { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::NoModel
             | ApiError::BrokenChampion(_)
             | ApiError::LogUnavailable
@@ -129,6 +143,29 @@ impl ApiError {
             ApiError::Protocol { status, .. } => *status,
             ApiError::Dependency(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable name of the error's kind (a failed job's `error.code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Busy | ApiError::JobActive(_) => "busy",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::NoModel => "no_model",
+            ApiError::BrokenChampion(_) => "broken_champion",
+            ApiError::Timeout { .. } => "timeout",
+            ApiError::Dependency(_) => "dependency",
+            ApiError::Internal(_) => "internal",
+            ApiError::Invalid { .. } => "invalid",
+            _ => "refused",
+        }
+    }
+
+    /// The active job of a 409 [`ApiError::JobActive`].
+    fn job_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            ApiError::JobActive(job) => Some(job.job_id),
+            _ => None,
         }
     }
 
@@ -147,6 +184,9 @@ impl ApiError {
             ApiError::BrokenChampion(_) => Some(BROKEN_CHAMPION_HINT),
             ApiError::Conflict { hint, .. } => Some(hint),
             ApiError::Busy => Some("training takes a few seconds to minutes; retry later"),
+            ApiError::JobActive(_) => {
+                Some("follow the running job at GET /jobs/<job_id>; retry when it has finished")
+            }
             _ => None,
         }
     }
@@ -163,6 +203,7 @@ impl ApiError {
             error: self.to_string(),
             fields: self.fields(),
             hint: self.hint(),
+            job_id: self.job_id(),
             request_id: None,
         };
         let mut response = json_response(status, &body);

@@ -1,6 +1,7 @@
 //! The endpoints. Each parses and validates its input completely before it touches a store.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
@@ -11,6 +12,7 @@ use utoipa::ToSchema;
 use super::answer::{one_answer, BatchAnswer, PredictionAnswer};
 use super::error::json_response;
 use super::html::{self, Outcome};
+use super::jobs::{self, Training};
 use super::strict_json::{self, StrictJsonError};
 use super::{ApiError, App, BROKEN_CHAMPION_HINT, NO_MODEL_HINT};
 use crate::pipeline::{self, PipelineError, RetrainMode, ServedPrediction};
@@ -61,18 +63,27 @@ pub(super) async fn hello(app: &App) -> Response<Bytes> {
     json_response(StatusCode::OK, &answer)
 }
 
-/// `POST /initialtrain`: trains on the reference rows and promotes the result. `force=true`
-/// (query or JSON body) replaces a champion that a retrain promoted; without it that is a 409.
+/// `POST /initialtrain`: a job that trains on the reference rows and promotes the result
+/// (202; `?wait=true` runs it here, 200). `force=true` (query or JSON body) replaces a
+/// champion that a retrain promoted; without it the job fails with a 409's error.
 pub(super) async fn initial_train(
-    app: &App,
+    app: &Arc<App>,
     request: &Request<Bytes>,
+    username: &str,
 ) -> Result<Response<Bytes>, ApiError> {
-    const ONLY_FORCE: &str = "is not a parameter of initialtrain (only force)";
+    const ONLY_FORCE: &str =
+        "is not a parameter of initialtrain (only force, and wait in the query)";
     const FORCE_RULE: &str = "must be true or false";
     let mut errors = Vec::new();
     let mut force: Option<bool> = None;
+    let mut wait: Option<bool> = None;
     for (key, value) in query_pairs(request) {
-        if key != "force" {
+        if key == "wait" {
+            match jobs::wait_parameter(&value, wait.is_some()) {
+                Ok(flag) => wait = Some(flag),
+                Err(error) => errors.push(error),
+            }
+        } else if key != "force" {
             errors.push(FieldError::new(&key, ONLY_FORCE.to_string(), None));
         } else if force.is_some() {
             errors.push(FieldError::new(&key, "is given twice".to_string(), None));
@@ -112,24 +123,29 @@ pub(super) async fn initial_train(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let result = app
-        .services
-        .initial_train_with_force(&app.settings, force.unwrap_or(false))
-        .await;
-    // A failed training may still have moved the pointer; read it again either way.
-    app.champion.invalidate();
-    Ok(json_response(StatusCode::OK, &result?))
+    let training = Training::Initial {
+        force: force.unwrap_or(false),
+    };
+    jobs::start(app, training, wait.unwrap_or(false), username).await
 }
 
-/// `POST /retrain`: drift test, challenger, promotion; `mode` from the query or the body.
+/// `POST /retrain`: a job of drift test, challenger, promotion (202; `?wait=true` runs it
+/// here, 200); `mode` from the query or the body.
 pub(super) async fn retrain(
-    app: &App,
+    app: &Arc<App>,
     request: &Request<Bytes>,
+    username: &str,
 ) -> Result<Response<Bytes>, ApiError> {
     let mut errors = Vec::new();
     let mut from_query: Option<String> = None;
+    let mut wait: Option<bool> = None;
     for (key, value) in query_pairs(request) {
-        if key == "mode" && from_query.is_none() {
+        if key == "wait" {
+            match jobs::wait_parameter(&value, wait.is_some()) {
+                Ok(flag) => wait = Some(flag),
+                Err(error) => errors.push(error),
+            }
+        } else if key == "mode" && from_query.is_none() {
             from_query = Some(value.into_owned());
         } else {
             errors.push(FieldError::new(
@@ -137,7 +153,7 @@ pub(super) async fn retrain(
                 if key == "mode" {
                     "is given more than once".to_string()
                 } else {
-                    "is not a parameter of retrain (only mode)".to_string()
+                    "is not a parameter of retrain (only mode, and wait in the query)".to_string()
                 },
                 None,
             ));
@@ -155,7 +171,7 @@ pub(super) async fn retrain(
                 )),
                 (key, _) => errors.push(FieldError::new(
                     key,
-                    "is not a parameter of retrain (only mode)".to_string(),
+                    "is not a parameter of retrain (only mode, and wait in the query)".to_string(),
                     None,
                 )),
             }
@@ -184,9 +200,13 @@ pub(super) async fn retrain(
         Some(mode) if errors.is_empty() => mode,
         _ => return Err(ApiError::invalid(errors)),
     };
-    let result = app.services.retrain(&app.settings, mode).await;
-    app.champion.invalidate();
-    Ok(json_response(StatusCode::OK, &result?))
+    jobs::start(
+        app,
+        Training::Retrain { mode },
+        wait.unwrap_or(false),
+        username,
+    )
+    .await
 }
 
 /// The 422 entry for a mode that is neither `always` nor `if-drift`.

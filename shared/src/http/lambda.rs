@@ -1,13 +1,14 @@
 //! The glue between AWS Lambda and [`App`]: the app and its router built from the
-//! environment, and the two-shape handler of `retrain` (logging: [`crate::telemetry`]). `hello`, `initialtrain` and
-//! `predict` hand their router to `lambda_http::run` directly.
+//! environment, and the handler of `retrain`'s shapes (logging: [`crate::telemetry`]).
+//! `hello`, `predict` and `outcomes` hand their router to `lambda_http::run` directly;
+//! `initialtrain` takes job events too (see [`super::lambda_jobs`]).
 //!
 //! API Gateway HTTP API (payload 2.0) is the supported front door. Routing does not depend on
 //! the stage: a named stage puts `/prod/predict` in `rawPath` (and lambda_http keeps or even
 //! adds it); the router strips what precedes the route, as it does in `fraudctl serve`.
 //!
-//! `retrain` is invoked by API Gateway and by EventBridge; [`retrain_event`] tells them apart
-//! by shape (see [`RetrainEvent::classify`]). For a scheduled run the mode comes from, in
+//! `retrain` is invoked by API Gateway, by EventBridge and with its own training jobs
+//! (see [`super::lambda_jobs`]); [`retrain_event`] tells them apart by shape (see [`RetrainEvent::classify`]). For a scheduled run the mode comes from, in
 //! order: the event's `detail.mode`, a top-level `mode` (a rule's or a schedule's constant
 //! input such as `{"mode": "if-drift"}`), the environment variable [`ENV_RETRAIN_MODE`], and
 //! finally `always`.
@@ -50,16 +51,22 @@ pub async fn api(router: &Router, request: lambda_http::Request) -> Response<Byt
 /// Why a `retrain` or `monitor` invocation failed (Lambda reports it as a failed invocation).
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    /// Neither an API Gateway nor an EventBridge event.
+    /// Neither an API Gateway, an EventBridge nor a job event.
     #[error(
         "unrecognised event: expected an API Gateway HTTP API (payload 2.0) event, an \
-         EventBridge Scheduled Event, or a constant input ({{\"mode\": \"always\" | \
-         \"if-drift\"}} for retrain, {{\"since\": ..., \"until\": ...}} for monitor)"
+         EventBridge Scheduled Event, a job event ({{\"job_id\": ..., \"kind\": ...}}), or a \
+         constant input ({{\"mode\": \"always\" | \"if-drift\"}} for retrain, {{\"since\": ..., \"until\": ...}} for monitor)"
     )]
     Unrecognised,
     /// Looks like API Gateway but does not decode as payload 2.0.
     #[error("invalid API Gateway event: {0}")]
     BadApiEvent(String),
+    /// Has a `job_id` but is no job event (`{"job_id": UUID, "kind": ...}`).
+    #[error("invalid job event: {0}")]
+    BadJob(String),
+    /// A job's state could not be read or stored.
+    #[error("the job's state could not be stored: {0}")]
+    JobStore(#[from] crate::ports::StoreError),
     /// A mode other than `always` or `if-drift`.
     #[error("invalid retrain mode {0:?}: use \"always\" or \"if-drift\"")]
     BadMode(String),
@@ -81,6 +88,8 @@ pub enum RetrainEvent {
     Api(Box<ApiGatewayV2httpRequest>),
     /// EventBridge (a Scheduled Event, or a constant input), with the mode it names.
     Scheduled { mode: Option<String> },
+    /// A training job handed over by `POST /retrain` (asynchronous invocation).
+    Job(super::lambda_jobs::JobEvent),
 }
 
 impl RetrainEvent {
@@ -98,6 +107,9 @@ impl RetrainEvent {
                 Some(other) => Err(EventError::BadMode(other.to_string())),
             }
         };
+        if let Some(job) = super::lambda_jobs::JobEvent::from_payload(&payload)? {
+            return Ok(RetrainEvent::Job(job));
+        }
         if object.contains_key("requestContext") {
             let request: ApiGatewayV2httpRequest = serde_json::from_value(payload)
                 .map_err(|e| EventError::BadApiEvent(e.to_string()))?;
@@ -151,6 +163,7 @@ pub async fn retrain_event(
             let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(*event).into();
             api_gateway_v2_response(api(router, request).await)
         }
+        RetrainEvent::Job(job) => super::lambda_jobs::job_event(app, job).await,
         RetrainEvent::Scheduled { mode } => {
             let mode = scheduled_mode(mode.as_deref())?;
             tracing::info!(mode = mode.as_str(), "scheduled retrain");

@@ -4,8 +4,9 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /hello` | `{"message": "hello", "champion_version": N or null}` |
-//! | `POST /initialtrain` | the training summary |
-//! | `POST /retrain` | the retrain summary; `mode` = `always` (default) or `if-drift`, in the query or a JSON body |
+//! | `POST /initialtrain` | 202 with a job id (`?wait=true`: 200 with the training summary) |
+//! | `POST /retrain` | 202 with a job id (`?wait=true`: 200 with the retrain summary); `mode` = `always` (default) or `if-drift`, in the query or a JSON body |
+//! | `GET /jobs/{job_id}` | a training job: `queued`, `running`, `succeeded` with the summary, `failed` with the error |
 //! | `GET /predict?<20 fields>` | one prediction; an HTML page for browsers (`Accept: text/html`) |
 //! | `POST /predict` | one prediction for a JSON object, `{"predictions": [...]}` for `{"records": [...]}` |
 //! | `POST /outcomes` | what became of each reported outcome (`recorded`, `unchanged`, `conflict`, ...) |
@@ -25,7 +26,10 @@ pub mod champion;
 pub mod error;
 mod handlers;
 pub mod html;
+pub mod jobs;
+mod jobs_openapi;
 pub mod lambda;
+pub mod lambda_jobs;
 pub mod lambda_monitor;
 pub mod login;
 mod monitor;
@@ -85,20 +89,37 @@ pub enum Endpoint {
     Outcomes,
     /// `POST /monitor`.
     Monitor,
+    /// `GET /jobs/{job_id}`.
+    Jobs,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 7] = [
         Endpoint::Hello,
         Endpoint::InitialTrain,
         Endpoint::Retrain,
         Endpoint::Predict,
         Endpoint::Outcomes,
         Endpoint::Monitor,
+        Endpoint::Jobs,
     ];
 
-    /// The route's name: its path without the slash, and the Lambda function's name.
+    /// The route's path as the router and the OpenAPI document write it.
+    pub fn route(self) -> &'static str {
+        match self {
+            Endpoint::Jobs => "/jobs/{job_id}",
+            Endpoint::Hello => "/hello",
+            Endpoint::InitialTrain => "/initialtrain",
+            Endpoint::Retrain => "/retrain",
+            Endpoint::Predict => "/predict",
+            Endpoint::Outcomes => "/outcomes",
+            Endpoint::Monitor => "/monitor",
+        }
+    }
+
+    /// The route's name: its first path segment, and for all but `jobs` (served by the
+    /// `hello` function) the Lambda function's name.
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::Hello => "hello",
@@ -107,13 +128,14 @@ impl Endpoint {
             Endpoint::Predict => "predict",
             Endpoint::Outcomes => "outcomes",
             Endpoint::Monitor => "monitor",
+            Endpoint::Jobs => "jobs",
         }
     }
 
     /// The value of the `Allow` header.
     pub fn allow(self) -> &'static str {
         match self {
-            Endpoint::Hello => "GET",
+            Endpoint::Hello | Endpoint::Jobs => "GET",
             Endpoint::InitialTrain | Endpoint::Retrain | Endpoint::Outcomes | Endpoint::Monitor => {
                 "POST"
             }
@@ -161,6 +183,8 @@ pub struct AppConfig {
     pub background_log: bool,
     /// The life-cycle settings used by the training endpoints.
     pub pipeline: PipelineSettings,
+    /// How long a training job may stay queued or running before it reads as failed.
+    pub job_timeout: Duration,
 }
 
 impl AppConfig {
@@ -176,6 +200,7 @@ impl AppConfig {
             login_queue_wait: LOGIN_QUEUE_WAIT,
             background_log: false,
             pipeline: PipelineSettings::default(),
+            job_timeout: crate::jobs::DEFAULT_JOB_TIMEOUT,
         }
     }
 
@@ -188,6 +213,9 @@ impl AppConfig {
         }
         if let Some(seconds) = env_seconds(ENV_AUTH_CACHE)? {
             config.auth_cache_ttl = seconds;
+        }
+        if let Some(seconds) = env_seconds(crate::config::ENV_JOB_TIMEOUT)? {
+            config.job_timeout = seconds;
         }
         // The training endpoints' cost matrix, from the environment or credentials.env.
         let settings = crate::config::Settings::from_process()
@@ -237,6 +265,8 @@ pub struct App {
     log: PredictionSink,
     max_body_bytes: usize,
     body_read_timeout: Duration,
+    job_timeout: Duration,
+    job_dispatch: jobs::JobDispatch,
 }
 
 impl App {
@@ -258,6 +288,8 @@ impl App {
             log,
             max_body_bytes: config.max_body_bytes,
             body_read_timeout: config.body_read_timeout,
+            job_timeout: config.job_timeout,
+            job_dispatch: jobs::JobDispatch::Background,
         })
     }
 
@@ -266,6 +298,12 @@ impl App {
     pub async fn from_config(config: &AppConfig) -> Result<Self, AppError> {
         let services = Services::from_env(&config.state_dir).await?;
         App::new(services, config).await
+    }
+
+    /// Who runs the training jobs (a background task unless set).
+    pub fn with_job_dispatch(mut self, dispatch: jobs::JobDispatch) -> Self {
+        self.job_dispatch = dispatch;
+        self
     }
 
     /// The services behind the app.

@@ -41,7 +41,7 @@ const BASIC_AUTH: &str = "basic";
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
     for endpoint in Endpoint::ALL {
-        paths = paths.path(format!("/{}", endpoint.name()), path_item(endpoint));
+        paths = paths.path(endpoint.route(), path_item(endpoint));
     }
     paths = paths.path(
         OPENAPI_ROUTE,
@@ -119,6 +119,11 @@ fn components() -> utoipa::openapi::Components {
         .schema_from::<FieldError>()
         .schema_from::<TrainingSummary>()
         .schema_from::<RetrainSummary>()
+        .schema_from::<crate::jobs::Job>()
+        .schema_from::<crate::jobs::JobKind>()
+        .schema_from::<crate::jobs::JobState>()
+        .schema_from::<crate::jobs::JobError>()
+        .schema_from::<super::jobs::JobAccepted>()
         .schema_from::<RetrainMode>()
         .schema_from::<RetrainOutcome>()
         .schema_from::<Comparison>()
@@ -269,6 +274,7 @@ fn path_item(endpoint: Endpoint) -> PathItem {
         }
         Endpoint::Outcomes => super::outcomes::path_item(),
         Endpoint::Monitor => super::monitor::path_item(),
+        Endpoint::Jobs => super::jobs_openapi::path_item(),
     }
 }
 
@@ -303,15 +309,17 @@ fn training_operation(operation: TrainingOperation) -> PathItem {
                     .description(Some(operation.meaning))
                     .schema(Some((operation.schema)())),
             )
+            .parameter(super::jobs_openapi::wait_parameter())
             .request_body(Some(optional_body(body.into())))
             .responses(training_refusals())
             .response(
                 "200",
                 json_response(
-                    &format!("the {} summary", operation.id),
+                    &format!("with wait=true: the {} summary", operation.id),
                     reference(operation.answer),
                 ),
-            ),
+            )
+            .response("202", super::jobs_openapi::accepted()),
     )
 }
 
@@ -389,13 +397,7 @@ fn serving_refusals(with_body: bool) -> ResponsesBuilder {
 
 fn training_refusals() -> ResponsesBuilder {
     common_refusals(true)
-        .response(
-            "409",
-            error_response(
-                "another training is running, there is no reference data yet, or \
-                 initialtrain without force would replace a champion that retrain promoted",
-            ),
-        )
+        .response("409", super::jobs_openapi::conflict())
         .response(
             "422",
             error_response(
@@ -563,7 +565,7 @@ mod tests {
         assert_eq!(value["openapi"], "3.1.0");
         for endpoint in Endpoint::ALL {
             assert!(
-                value["paths"][format!("/{}", endpoint.name())].is_object(),
+                value["paths"][endpoint.route()].is_object(),
                 "{} is missing",
                 endpoint.name()
             );

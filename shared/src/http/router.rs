@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, MethodRouter};
@@ -56,7 +56,7 @@ pub struct User(pub String);
 pub fn router(app: Arc<App>, endpoints: &[Endpoint]) -> Router {
     let mut routes = Router::new();
     for endpoint in endpoints {
-        routes = routes.route(&format!("/{}", endpoint.name()), method_router(*endpoint));
+        routes = routes.route(endpoint.route(), method_router(*endpoint));
     }
     // The document rides with `/hello`: every deployment has that function.
     if endpoints.contains(&Endpoint::Hello) {
@@ -106,6 +106,7 @@ fn method_router(endpoint: Endpoint) -> MethodRouter<Arc<App>> {
         Endpoint::Outcomes => post(record_outcomes).layer(timeout(SERVING_TIMEOUT)),
         // Reads the whole window and scores the training data: a training-sized budget.
         Endpoint::Monitor => post(monitor).layer(timeout(TRAINING_TIMEOUT)),
+        Endpoint::Jobs => get(job).layer(timeout(SERVING_TIMEOUT)),
     }
 }
 
@@ -165,12 +166,24 @@ async fn hello(State(app): State<Arc<App>>) -> Response {
     handlers::hello(&app).await.map(Body::from)
 }
 
-async fn initial_train(State(app): State<Arc<App>>, Buffered(request): Buffered) -> Response {
-    answer(handlers::initial_train(&app, &request).await)
+async fn initial_train(
+    State(app): State<Arc<App>>,
+    Extension(user): Extension<User>,
+    Buffered(request): Buffered,
+) -> Response {
+    answer(handlers::initial_train(&app, &request, &user.0).await)
 }
 
-async fn retrain(State(app): State<Arc<App>>, Buffered(request): Buffered) -> Response {
-    answer(handlers::retrain(&app, &request).await)
+async fn retrain(
+    State(app): State<Arc<App>>,
+    Extension(user): Extension<User>,
+    Buffered(request): Buffered,
+) -> Response {
+    answer(handlers::retrain(&app, &request, &user.0).await)
+}
+
+async fn job(State(app): State<Arc<App>>, Path(job_id): Path<String>) -> Response {
+    answer(super::jobs::get(&app, &job_id).await)
 }
 
 async fn predict_get(
@@ -226,10 +239,16 @@ async fn not_found(uri: Uri) -> ApiError {
 /// endpoint are left alone (404).
 fn strip_stage(mut request: Request) -> Request {
     let path = request.uri().path();
-    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let mut segments = path.trim_end_matches('/').rsplit('/');
+    let last = segments.next().unwrap_or("");
+    let before = segments.next();
+    let jobs = Endpoint::Jobs.name();
     let route = match Endpoint::ALL.into_iter().find(|e| e.name() == last) {
+        Some(Endpoint::Jobs) => return request,
         Some(endpoint) => format!("/{}", endpoint.name()),
         None if format!("/{last}") == OPENAPI_ROUTE => OPENAPI_ROUTE.to_string(),
+        // `/prod/jobs/<id>` → `/jobs/<id>`.
+        None if before == Some(jobs) && !last.is_empty() => format!("/{jobs}/{last}"),
         None => return request,
     };
     if path == route {

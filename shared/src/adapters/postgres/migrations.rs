@@ -94,6 +94,7 @@ fn migrations() -> Vec<(&'static str, String)> {
             "0008_prediction_reason_codes",
             "ALTER TABLE predictions ADD COLUMN reason_codes JSONB;".to_string(),
         ),
+        ("0009_jobs", super::jobs::MIGRATION.to_string()),
     ]
 }
 
@@ -206,7 +207,8 @@ mod tests {
                 "0005_records_content_hash",
                 "0006_prediction_ids",
                 "0007_outcomes",
-                "0008_prediction_reason_codes"
+                "0008_prediction_reason_codes",
+                "0009_jobs"
             ]
         );
     }

@@ -21,6 +21,7 @@
 //! Every value reaches the server as a bind parameter; the only SQL built from strings are
 //! the column lists derived from the compile-time schema.
 
+mod jobs;
 mod lock;
 mod migrations;
 mod monitor_window;
