@@ -522,11 +522,13 @@ async fn publish_challenger(
         holdout: &challenger.recent_holdout,
         holdout_scores: &scores,
         sources: context.records.record_sources().await?,
-        training_window: Some(format!(
-            "{} ({} older rows left out)",
-            challenger.window.window.describe(),
-            challenger.window.left_out
-        )),
+        training_window: Some(match challenger.window.left_out {
+            0 => challenger.window.window.describe(),
+            n => format!(
+                "{} ({n} older rows left out)",
+                challenger.window.window.describe()
+            ),
+        }),
         drift: Some(drift),
         promotion: PromotionRecord {
             promoted: decision.promote,
