@@ -39,7 +39,10 @@ pub use encoding::{EncodedFeature, Encoder, FeatureEncoding};
 pub use metrics::{evaluate, roc_auc, ConfusionMatrix, Metrics};
 pub use pyfunc::{model_folder, ModelFile};
 pub use split::{distinct_row_count, stratified_split};
-pub use train::{fit, train_with_holdout, CvResult, FitOutcome, TrainConfig, TrainingOutcome};
+pub use train::{
+    fit, train_with_holdout, training_threads, CvResult, FitOutcome, TrainConfig, TrainingOutcome,
+    ENV_TRAINING_THREADS,
+};
 
 /// The usual threshold, the one costs are compared with and a fit starts from.
 pub const DEFAULT_THRESHOLD: f64 = 0.5;

@@ -171,9 +171,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
     // Folds are independent, so they run on the available cores. Each fold's result depends
     // only on its own data, and errors are reported in fold order: the outcome does not depend
     // on scheduling.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(config.folds);
+    let threads = training_threads().min(config.folds);
     let next_fold = AtomicUsize::new(0);
     let progress = Step::start(
         format!(
@@ -410,6 +408,19 @@ fn validate_fold(
         rows,
         scores: scores_by_alpha.into_iter().flatten().collect(),
     })
+}
+
+/// Environment variable capping the threads cross-validation runs on (default: every core).
+pub const ENV_TRAINING_THREADS: &str = "FRAUDRISK_TRAINING_THREADS";
+
+/// Threads for the folds: `FRAUDRISK_TRAINING_THREADS` when it is a positive number, else
+/// `available_parallelism()`. Benchmarks set it to compare one core with one core.
+pub fn training_threads() -> usize {
+    std::env::var(ENV_TRAINING_THREADS)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The best mean AUC; among equals (within rounding) the largest alpha, the simpler model.
