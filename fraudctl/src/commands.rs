@@ -296,6 +296,7 @@ fn pipeline_settings(args: crate::CostArgs) -> Result<PipelineSettings> {
         settings.training.calibration,
     ) = decision_settings(args)?;
     let environment = fraudrisk::config::Settings::from_process()?;
+    settings.training.selection_rows = fraudrisk::config::selection_rows(&environment)?;
     settings.promotion = fraudrisk::config::promotion_gate(&environment)?;
     settings.training_window = fraudrisk::config::training_window(&environment)?;
     Ok(settings)
@@ -319,6 +320,9 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
         costs,
         review_below,
         calibration,
+        selection_rows: fraudrisk::config::selection_rows(
+            &fraudrisk::config::Settings::from_process()?,
+        )?,
         ..TrainConfig::default()
     };
     let spinner = Spinner::start(format, "Training (grid × 5 folds)");

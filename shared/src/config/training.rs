@@ -15,6 +15,27 @@ pub const ENV_REVIEW_BELOW: &str = "FRAUDRISK_REVIEW_BELOW";
 /// Variable: `none` (default) or `platt`, the recalibration of the probabilities.
 pub const ENV_CALIBRATION: &str = "FRAUDRISK_CALIBRATION";
 
+/// Variable: the row cap of model selection (default 200,000; at least 1,000).
+pub const ENV_MODEL_SELECTION_ROWS: &str = "FRAUDRISK_MODEL_SELECTION_ROWS";
+
+/// Model selection's row cap ([`crate::model::TrainConfig::selection_rows`]): the default when
+/// unset, else a whole number of at least [`crate::model::MIN_SELECTION_ROWS`].
+pub fn selection_rows(settings: &Settings) -> Result<usize, ConfigError> {
+    let Some(text) = settings.get(ENV_MODEL_SELECTION_ROWS) else {
+        return Ok(crate::model::DEFAULT_SELECTION_ROWS);
+    };
+    match text.trim().replace('_', "").parse::<usize>() {
+        Ok(rows) if rows >= crate::model::MIN_SELECTION_ROWS => Ok(rows),
+        _ => Err(ConfigError::invalid(
+            ENV_MODEL_SELECTION_ROWS,
+            format!(
+                "must be a whole number of rows, at least {} (got {text:?})",
+                crate::model::MIN_SELECTION_ROWS
+            ),
+        )),
+    }
+}
+
 /// The calibration method: `none` when unset, else `none` or `platt` (any case).
 pub fn calibration(settings: &Settings) -> Result<CalibrationMethod, ConfigError> {
     match settings.get(ENV_CALIBRATION) {

@@ -226,6 +226,8 @@ impl AppConfig {
             .map_err(|e| app_config_error(e, crate::config::ENV_REVIEW_BELOW))?;
         config.pipeline.training.calibration = crate::config::calibration(&settings)
             .map_err(|e| app_config_error(e, crate::config::ENV_CALIBRATION))?;
+        config.pipeline.training.selection_rows = crate::config::selection_rows(&settings)
+            .map_err(|e| app_config_error(e, crate::config::ENV_MODEL_SELECTION_ROWS))?;
         config.pipeline.promotion = crate::config::promotion_gate(&settings)
             .map_err(|e| app_config_error(e, crate::config::ENV_MARGIN_ROC_AUC))?;
         config.pipeline.training_window = crate::config::training_window(&settings)

@@ -18,8 +18,10 @@
 pub mod artifact;
 pub mod calibration;
 pub mod cost;
+mod design;
 pub mod encoding;
 pub mod metrics;
+mod newton;
 pub mod pyfunc;
 mod solver;
 pub mod split;
@@ -41,7 +43,7 @@ pub use pyfunc::{model_folder, ModelFile};
 pub use split::{distinct_row_count, stratified_split};
 pub use train::{
     fit, train_with_holdout, training_threads, CvResult, FitOutcome, TrainConfig, TrainingOutcome,
-    ENV_TRAINING_THREADS,
+    DEFAULT_SELECTION_ROWS, ENV_TRAINING_THREADS, MIN_SELECTION_ROWS,
 };
 
 /// The usual threshold, the one costs are compared with and a fit starts from.
@@ -113,6 +115,9 @@ pub enum ModelError {
     /// An artifact that is not JSON of the expected shape.
     #[error("model artifact is not readable JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// linfa refused a dataset (the `Fit` trait's own error type).
+    #[error("linfa: {0}")]
+    Linfa(#[from] linfa::Error),
 }
 
 /// What the model says about an applicant.

@@ -19,6 +19,8 @@ use crate::schema::{LabeledRecord, FEATURE_COUNT};
 const SPLIT_STREAM: u64 = 1;
 /// ChaCha stream of the cross-validation folds.
 const FOLD_STREAM: u64 = 2;
+/// ChaCha stream of the model-selection sample.
+const SAMPLE_STREAM: u64 = 3;
 
 /// Groups of identical rows, in order of first appearance.
 #[derive(Debug)]
@@ -160,6 +162,42 @@ pub(crate) fn stratified_group_folds(
     Ok(fold_of_row)
 }
 
+/// The rows model selection runs on when there are more than `cap`: in each class
+/// `round(cap / rows × its distinct rows)` distinct rows drawn at random, with all their
+/// copies: about `cap` rows, stratified by label, copies together as the folds need them.
+/// `None` when there are `cap` rows or fewer (all of them are used). Ascending row indices;
+/// deterministic for a seed.
+pub(crate) fn selection_sample(
+    records: &[LabeledRecord],
+    cap: usize,
+    seed: u64,
+) -> Option<Vec<u32>> {
+    if records.len() <= cap {
+        return None;
+    }
+    let share = cap as f64 / records.len() as f64;
+    let groups = group_rows(records);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(SAMPLE_STREAM);
+    let mut taken = vec![false; records.len()];
+    for class in shuffled_by_class(&groups, &mut rng) {
+        let take = ((share * class.len() as f64).round() as usize).clamp(1, class.len());
+        for &g in &class[..take] {
+            for &row in &groups.members[g] {
+                taken[row] = true;
+            }
+        }
+    }
+    Some(
+        taken
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| **t)
+            .map(|(row, _)| row as u32)
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +276,31 @@ mod tests {
             );
         }
         assert_eq!(folds, stratified_group_folds(&records, 5, 42).unwrap());
+    }
+
+    #[test]
+    fn the_selection_sample_is_stratified_and_keeps_copies_together() {
+        let records = testdata::records(1000, 3, 12);
+        assert!(selection_sample(&records, records.len(), 1).is_none());
+        let sample = selection_sample(&records, 600, 1).unwrap();
+        assert!(sample.windows(2).all(|w| w[0] < w[1]), "ascending");
+        let chosen: Vec<LabeledRecord> = sample.iter().map(|&r| records[r as usize]).collect();
+        // 600 of 3,000 rows: a fifth of the distinct rows of each class, with their 3 copies.
+        assert!(
+            (chosen.len() as f64 - 600.0).abs() <= 6.0,
+            "{}",
+            chosen.len()
+        );
+        assert_eq!(chosen.len() % 3, 0);
+        assert!((fraud_share(&chosen) - fraud_share(&records)).abs() < 0.01);
+        let left: Vec<LabeledRecord> = records
+            .iter()
+            .enumerate()
+            .filter(|(r, _)| sample.binary_search(&(*r as u32)).is_err())
+            .map(|(_, r)| *r)
+            .collect();
+        assert!(keys(&chosen).is_disjoint(&keys(&left)));
+        assert_eq!(Some(sample), selection_sample(&records, 600, 1));
     }
 
     #[test]

@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::calibration::{platt_scaling, CalibrationMethod};
 use super::cost::{cost_minimising_threshold, CostMatrix};
-use super::encoding::Encoder;
+use super::design::Design;
 use super::metrics::{evaluate, roc_auc, Metrics};
-use super::solver::{fit_one, solve};
-use super::split::{stratified_group_folds, stratified_split};
+use super::solver::{fit_rows, model_on_rows};
+use super::split::{selection_sample, stratified_group_folds, stratified_split};
 use super::{check_threshold, sigmoid, Model, ModelError};
 use crate::schema::LabeledRecord;
 
@@ -44,11 +44,26 @@ pub struct TrainConfig {
     /// and 1; `None`: no band, decisions are fraud or not fraud.
     #[serde(default)]
     pub review_below: Option<f64>,
-    /// Upper bound on L-BFGS iterations per fit.
+    /// Upper bound on Newton steps per fit (6 to 10 are typical from a cold start).
     pub max_iterations: u64,
     /// Recalibration of the probabilities: none, or Platt scaling on the out-of-fold log-odds.
     #[serde(default)]
     pub calibration: CalibrationMethod,
+    /// Model selection (the grid, the threshold, the calibration) runs on a stratified sample
+    /// of about this many rows when there are more; the final fit always uses every row.
+    #[serde(default = "default_selection_rows")]
+    pub selection_rows: usize,
+}
+
+/// The default row cap of model selection: on the seed-like data it picks the same alpha as
+/// all the rows (README, "Training at scale"), and keeps the grid's 25 fits to seconds.
+pub const DEFAULT_SELECTION_ROWS: usize = 200_000;
+
+/// The smallest row cap accepted: below it the folds get too few distinct rows to rank the grid.
+pub const MIN_SELECTION_ROWS: usize = 1_000;
+
+fn default_selection_rows() -> usize {
+    DEFAULT_SELECTION_ROWS
 }
 
 impl Default for TrainConfig {
@@ -60,8 +75,9 @@ impl Default for TrainConfig {
             holdout_fraction: 0.2,
             costs: CostMatrix::default(),
             review_below: None,
-            max_iterations: 200,
+            max_iterations: 100,
             calibration: CalibrationMethod::None,
+            selection_rows: DEFAULT_SELECTION_ROWS,
         }
     }
 }
@@ -93,6 +109,12 @@ impl TrainConfig {
         if self.max_iterations == 0 {
             return invalid("max_iterations must be at least 1".into());
         }
+        if self.selection_rows < MIN_SELECTION_ROWS {
+            return invalid(format!(
+                "selection_rows must be at least {MIN_SELECTION_ROWS}, got {}",
+                self.selection_rows
+            ));
+        }
         Ok(())
     }
 }
@@ -120,11 +142,14 @@ pub struct FitOutcome {
     pub chosen_alpha: f64,
     /// Expected cost per applicant of the chosen threshold on the out-of-fold probabilities.
     pub cv_expected_cost: f64,
-    /// P(fraud) of each record (in input order) by the chosen alpha's model of the fold
-    /// that did not see it, calibrated when the model is: what the threshold was chosen on.
+    /// P(fraud) of each row of `selection_rows` (in that order) by the chosen alpha's model of
+    /// the fold that did not see it, calibrated when the model is: what the threshold was chosen on.
     pub oof_probabilities: Vec<f64>,
     /// The uncalibrated log-odds behind them: what a calibration is fitted on.
     pub oof_log_odds: Vec<f64>,
+    /// The rows model selection ran on: indices into the records, ascending; every record
+    /// unless there were more than `selection_rows` (the out-of-fold figures are theirs).
+    pub selection_rows: Vec<usize>,
 }
 
 /// What [`train_with_holdout`] returns.
@@ -142,6 +167,8 @@ pub struct TrainingOutcome {
     pub metrics: Metrics,
     /// Number of records in the training part.
     pub train_rows: usize,
+    /// Number of them model selection ran on (`train_rows` unless capped by `selection_rows`).
+    pub selection_rows: usize,
     /// Number of records in the holdout part.
     pub holdout_rows: usize,
     /// The model's P(fraud) on each holdout record: the reference the monitor compares
@@ -151,18 +178,43 @@ pub struct TrainingOutcome {
     pub holdout: Vec<LabeledRecord>,
 }
 
-/// Chooses alpha by stratified k-fold ROC AUC over distinct rows (the encoder is refitted on
-/// each fold's training part, so the validation rows never inform the scaling), then refits
-/// on all records. The threshold minimises the expected cost ([`cost_minimising_threshold`])
-/// on the chosen alpha's out-of-fold probabilities: each row scored by the fold model that
-/// did not see it, so the threshold is not tuned on scores of rows the model was fitted to.
-/// The folds run on up to `available_parallelism()` threads; the result is deterministic for
-/// `config.seed` whatever the thread count.
+/// Chooses alpha by stratified k-fold ROC AUC over distinct rows (the standardisation is
+/// refitted on each fold's training part, so the validation rows never inform the scaling),
+/// then refits on all records. The threshold minimises the expected cost
+/// ([`cost_minimising_threshold`]) on the chosen alpha's out-of-fold probabilities: each row
+/// scored by the fold model that did not see it, so the threshold is not tuned on scores of
+/// rows the model was fitted to. With more than `config.selection_rows` records, the folds,
+/// the threshold and the calibration use a stratified sample of about that many
+/// ([`selection_sample`](super::split)); the refit uses every record.
+///
+/// The records are encoded once ([`Design`]); folds are row sets of it. The folds run on
+/// [`training_threads`] threads; the result is deterministic for `config.seed` whatever the
+/// thread count.
 pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome, ModelError> {
     config.validate()?;
     check_both_classes(records, "training")?;
     check_finite(records)?;
-    let fold_of_row = stratified_group_folds(records, config.folds, config.seed)?;
+    let design = Design::new(records)?;
+    let sample = selection_sample(records, config.selection_rows, config.seed);
+    let (selection, fold_of_row) = match sample {
+        Some(rows) => {
+            let sampled: Vec<LabeledRecord> = rows.iter().map(|&r| records[r as usize]).collect();
+            check_both_classes(&sampled, "the model-selection sample")?;
+            let folds = stratified_group_folds(&sampled, config.folds, config.seed)?;
+            (rows, folds)
+        }
+        None => (
+            design.all_rows(),
+            stratified_group_folds(records, config.folds, config.seed)?,
+        ),
+    };
+    if selection.len() < records.len() {
+        tracing::info!(
+            rows = records.len(),
+            sample = selection.len(),
+            "model selection on a stratified sample (selection_rows)"
+        );
+    }
 
     // Strongest penalty first: each solution warm-starts the next, weaker one.
     let mut order: Vec<usize> = (0..config.alphas.len()).collect();
@@ -176,13 +228,18 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
     let progress = Step::start(
         format!(
             "cross-validation on {} rows: {} folds x {} strengths",
-            records.len(),
+            selection.len(),
             config.folds,
             config.alphas.len()
         ),
         Unit::Fits,
         (config.folds * config.alphas.len()) as u64,
     );
+    let cv_data = CvData {
+        design: &design,
+        selection: &selection,
+        fold_of_row: &fold_of_row,
+    };
     let mut per_fold: Vec<(usize, Result<FoldResult, ModelError>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -195,7 +252,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
                         }
                         done.push((
                             fold,
-                            validate_fold(records, &fold_of_row, fold, &order, config, &progress),
+                            validate_fold(&cv_data, fold, &order, config, &progress),
                         ));
                     }
                 })
@@ -210,8 +267,8 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
     per_fold.sort_by_key(|(fold, _)| *fold);
     let mut fold_aucs = vec![Vec::with_capacity(config.folds); config.alphas.len()];
     let mut fold_params: Vec<Vec<Array1<f64>>> = vec![Vec::new(); config.alphas.len()];
-    // Out-of-fold log-odds, per alpha, in record order.
-    let mut oof = vec![vec![0.0; records.len()]; config.alphas.len()];
+    // Out-of-fold log-odds, per alpha, in the order of `selection`.
+    let mut oof = vec![vec![0.0; selection.len()]; config.alphas.len()];
     for (_, result) in per_fold {
         let result = result?;
         for (((aucs, params), log_odds), score) in fold_aucs
@@ -222,8 +279,8 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         {
             aucs.push(score.roc_auc);
             params.push(score.stacked);
-            for (&row, z) in result.rows.iter().zip(score.log_odds) {
-                log_odds[row] = z;
+            for (&position, z) in result.positions.iter().zip(score.log_odds) {
+                log_odds[position] = z;
             }
         }
     }
@@ -254,7 +311,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         .position(|a| *a == chosen_alpha)
         .ok_or_else(|| ModelError::InvalidConfig("the chosen alpha is not in the grid".into()))?;
     let warm = mean_vector(&fold_params[chosen]);
-    let is_fraud: Vec<bool> = records.iter().map(LabeledRecord::is_fraud).collect();
+    let is_fraud: Vec<bool> = selection.iter().map(|&r| design.is_fraud(r)).collect();
     let oof_log_odds = oof.swap_remove(chosen);
     let calibration = match config.calibration {
         CalibrationMethod::None => None,
@@ -281,7 +338,12 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
             "the review band is empty: its lower end is not below the cost-based threshold"
         );
     }
-    let model = fit_one(records, chosen_alpha, config, warm)?
+    let all_rows = if selection.len() == records.len() {
+        selection.clone()
+    } else {
+        design.all_rows()
+    };
+    let model = model_on_rows(&design, &all_rows, chosen_alpha, config, warm)?
         .with_threshold(threshold)?
         .with_review_band(config.review_below)?
         .with_calibration(calibration)?;
@@ -294,6 +356,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         cv_expected_cost,
         oof_probabilities,
         oof_log_odds,
+        selection_rows: selection.iter().map(|&r| r as usize).collect(),
     })
 }
 
@@ -327,6 +390,7 @@ pub fn train_with_holdout(
         cv_expected_cost: outcome.cv_expected_cost,
         metrics,
         train_rows: train.len(),
+        selection_rows: outcome.selection_rows.len(),
         holdout_rows: holdout.len(),
         holdout_scores,
         holdout,
@@ -339,14 +403,23 @@ struct FoldScore {
     roc_auc: f64,
     /// Weights then intercept, kept to warm-start the refit.
     stacked: Array1<f64>,
-    /// Log-odds of fraud of the fold's validation rows, in the order of [`FoldResult::rows`].
+    /// Log-odds of fraud of the fold's validation rows, in the order of [`FoldResult::positions`].
     log_odds: Vec<f64>,
 }
 
-/// One validation fold: its rows (indices into the records) and each alpha's result.
+/// One validation fold: its positions in the model-selection rows and each alpha's result.
 struct FoldResult {
-    rows: Vec<usize>,
+    positions: Vec<usize>,
     scores: Vec<FoldScore>,
+}
+
+/// What every fold reads: the design, the model-selection rows and their folds.
+struct CvData<'a> {
+    design: &'a Design,
+    /// Rows of the design model selection runs on, ascending.
+    selection: &'a [u32],
+    /// The fold of each of them.
+    fold_of_row: &'a [usize],
 }
 
 /// The element-wise mean of equally long vectors (None when there are none).
@@ -360,52 +433,47 @@ fn mean_vector(vectors: &[Array1<f64>]) -> Option<Array1<f64>> {
 }
 
 /// Fits every alpha on the other folds and returns the validation scores of `fold`, indexed
-/// like `config.alphas`. The encoder is fitted on the training part only.
+/// like `config.alphas`. The standardisation is fitted on the training part only.
 fn validate_fold(
-    records: &[LabeledRecord],
-    fold_of_row: &[usize],
+    data: &CvData<'_>,
     fold: usize,
     order: &[usize],
     config: &TrainConfig,
     progress: &Step,
 ) -> Result<FoldResult, ModelError> {
-    let rows: Vec<usize> = (0..records.len())
-        .filter(|&i| fold_of_row[i] == fold)
-        .collect();
-    let (train, valid): (Vec<_>, Vec<_>) = records
+    let mut train = Vec::with_capacity(data.selection.len());
+    let mut positions = Vec::new();
+    for (position, (&row, &f)) in data.selection.iter().zip(data.fold_of_row).enumerate() {
+        if f == fold {
+            positions.push(position);
+        } else {
+            train.push(row);
+        }
+    }
+    let valid_fraud: Vec<bool> = positions
         .iter()
-        .zip(fold_of_row)
-        .partition(|(_, f)| **f != fold);
-    let train: Vec<&LabeledRecord> = train.into_iter().map(|(r, _)| r).collect();
-    let valid: Vec<&LabeledRecord> = valid.into_iter().map(|(r, _)| r).collect();
-    let encoder = Encoder::fit(train.iter().map(|r| &r.applicant))?;
-    let x = encoder.encode_records(train.iter().copied());
-    let y: Array1<bool> = train.iter().map(|r| r.is_fraud()).collect();
-    let x_valid = encoder.encode_records(valid.iter().copied());
-    let valid_fraud: Vec<bool> = valid.iter().map(|r| r.is_fraud()).collect();
+        .map(|&p| data.design.is_fraud(data.selection[p]))
+        .collect();
     let mut scores_by_alpha: Vec<Option<FoldScore>> = vec![None; config.alphas.len()];
     let mut warm = None;
     for &a in order {
-        let solution = solve(
-            &x,
-            &y,
-            config.alphas[a],
-            config.max_iterations,
-            warm.as_ref(),
-        )?;
-        let log_odds: Vec<f64> = (x_valid.dot(&solution.weights) + solution.intercept).to_vec();
+        let fitted = fit_rows(data.design, &train, config.alphas[a], config, warm)?;
+        let log_odds: Vec<f64> = positions
+            .iter()
+            .map(|&p| fitted.log_odds(data.design, data.selection[p]))
+            .collect();
         let scores: Vec<f64> = log_odds.iter().map(|z| sigmoid(*z)).collect();
         scores_by_alpha[a] = Some(FoldScore {
             roc_auc: roc_auc(&valid_fraud, &scores)?,
-            stacked: solution.stacked.clone(),
+            stacked: fitted.stacked.clone(),
             log_odds,
         });
-        warm = Some(solution.stacked);
+        warm = Some(fitted.stacked);
         progress.advance(1);
     }
     // `order` is a permutation of the alpha indices, so every slot is filled.
     Ok(FoldResult {
-        rows,
+        positions,
         scores: scores_by_alpha.into_iter().flatten().collect(),
     })
 }

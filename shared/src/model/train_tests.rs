@@ -1,6 +1,7 @@
 //! Tests of `train`: settings, determinism, the grid, the holdout, the threshold, calibration.
 
 use super::*;
+use crate::model::solver::fit_one;
 use crate::model::testdata;
 use crate::model::{distinct_row_count, evaluate};
 

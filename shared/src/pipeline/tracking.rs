@@ -155,6 +155,11 @@ pub(super) fn push_training_params(data: &mut RunData, config: &TrainConfig, cho
             "calibration".to_string(),
             config.calibration.as_str().to_string(),
         ),
+        ("solver".to_string(), "newton".to_string()),
+        (
+            "model_selection_rows".to_string(),
+            config.selection_rows.to_string(),
+        ),
     ]);
 }
 
