@@ -12,8 +12,15 @@ AWS_LAMBDA_* variables, plus whatever the caller exports), hands it the event fi
 then sends `--warm` more invocations of the same event, timing each round trip, and reads the
 process's resident memory (VmRSS, and the peak VmHWM) from /proc before stopping it.
 
+`--cgroup DIR` starts each function process inside that cgroup (it writes its own pid to
+DIR/cgroup.procs before exec), e.g. one whose CPU quota emulates a Lambda memory size
+(scripts/bench-cpu-quota.sh); `--memory-mb` sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE to match.
+`--expect-authorized true|false` checks an authorizer's simple response instead of a status
+(give `--expect-status 0`).
+
 Prints one JSON object on standard output. Standard library only.
 Usage: bench_lambda_cold_start.py BINARY EVENT.json [--runs 5] [--warm 200] [--expect-status 200]
+       [--cgroup DIR] [--memory-mb 256] [--expect-authorized true]
 """
 
 import argparse
@@ -125,7 +132,7 @@ def one_run(runtime, address, args, event):
             "AWS_LAMBDA_RUNTIME_API": address,
             "AWS_LAMBDA_FUNCTION_NAME": "bench",
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(args.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/bench",
             "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
             "AWS_REGION": env.get("AWS_REGION", "eu-central-1"),
@@ -136,7 +143,10 @@ def one_run(runtime, address, args, event):
     runtime.events.put((request_id, event))
     started = time.perf_counter()
     log = tempfile.TemporaryFile()
-    process = subprocess.Popen([args.binary], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [args.binary], env=env, stdout=log, stderr=subprocess.STDOUT,
+        preexec_fn=enter_cgroup(args.cgroup) if args.cgroup else None,
+    )
     ok = False
     try:
         try:
@@ -145,7 +155,7 @@ def one_run(runtime, address, args, event):
             raise SystemExit(f"no answer within {args.timeout} s")
         if answer_id == "init-error" or kind != "response":
             raise SystemExit(f"the function failed: {answer_id} {kind} {body[:500]!r}")
-        check_answer(body, args.expect_status)
+        check_answer(body, args)
         result = {
             "init_ms": (runtime.first_next - started) * 1000,
             "first_answer_ms": (answered - started) * 1000,
@@ -160,7 +170,7 @@ def one_run(runtime, address, args, event):
                 raise SystemExit(f"warm invocation failed: {body[:500]!r}")
             warm.append((answered - sent) * 1000)
         if warm:
-            check_answer(body, args.expect_status)
+            check_answer(body, args)
             result["warm_p50_ms"] = statistics.median(warm)
             result["warm_p99_ms"] = sorted(warm)[max(0, int(len(warm) * 0.99) - 1)]
         memory = memory_kib(process.pid)
@@ -183,11 +193,24 @@ def one_run(runtime, address, args, event):
         log.close()
 
 
-def check_answer(body, expect_status):
+def enter_cgroup(directory):
+    """A preexec_fn: the child moves itself into the cgroup before exec, so the function
+    never runs an instruction outside its CPU quota."""
+    def enter():
+        with open(os.path.join(directory, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+    return enter
+
+
+def check_answer(body, args):
     answer = json.loads(body)
+    if args.expect_authorized is not None:
+        wanted = args.expect_authorized == "true"
+        if answer.get("isAuthorized") is not wanted:
+            raise SystemExit(f"expected isAuthorized {wanted}, got {body[:500]!r}")
     status = answer.get("statusCode")
-    if expect_status and status != expect_status:
-        raise SystemExit(f"expected status {expect_status}, got {status}: {answer.get('body', '')[:500]}")
+    if args.expect_status and status != args.expect_status:
+        raise SystemExit(f"expected status {args.expect_status}, got {status}: {answer.get('body', '')[:500]}")
 
 
 def main():
@@ -199,6 +222,9 @@ def main():
     parser.add_argument("--expect-status", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--cgroup", help="start the function inside this cgroup (v1 or v2 folder)")
+    parser.add_argument("--memory-mb", type=int, default=256, help="AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+    parser.add_argument("--expect-authorized", choices=["true", "false"])
     args = parser.parse_args()
     with open(args.event, "rb") as f:
         event = f.read()

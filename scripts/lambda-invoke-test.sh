@@ -26,7 +26,7 @@ cargo_lambda=("$venv/bin/cargo-lambda" lambda)
 
 # Build first, so the first invocation of each function does not wait for `watch` to compile
 # it (watch runs `cargo run` of the same dev profile, which then finds everything built).
-build=(-p hello -p initialtrain -p retrain -p predict -p outcomes -p ingest -p monitor)
+build=(-p hello -p initialtrain -p retrain -p predict -p outcomes -p ingest -p monitor -p authorizer)
 [ -n "${FRAUDCTL:-}" ] || build+=(-p fraudctl)
 echo "lambda-invoke-test: cargo build ${build[*]}" >&2
 (cd "$root" && cargo build --quiet "${build[@]}")

@@ -1,6 +1,7 @@
 """Sends every event of events/manifest.json with `cargo lambda invoke` to a running
 `cargo lambda watch` and checks each answer against the manifest, with the same rules as
-shared/tests/http_events.rs: the status (or, for a scheduled event, a successful invocation),
+shared/tests/http_events.rs: the status (or, for a scheduled event or an authorizer call, a
+successful invocation whose result is checked with `expect_json`),
 `expect_json` contained in the JSON body, `expect_text` substrings, WWW-Authenticate on 401,
 Allow on 405, and an `error` member in every error body. Used by scripts/lambda-invoke-test.sh.
 Exits 1 listing every mismatch, 0 when all match.
@@ -65,7 +66,8 @@ def check(expect, function, returncode, stdout, stderr):
         return [f"not JSON: {stdout[:300]!r}"]
     problems = []
     if "statusCode" not in output:
-        # A scheduled event: the invocation's result is the retrain summary.
+        # A scheduled event (the invocation's result is the summary) or an authorizer call
+        # (the result is {"isAuthorized": ..., "context": ...}).
         if expect.get("invocation") != "ok":
             problems.append(f"no statusCode, expected status {expect.get('status')}")
         body_text = stdout

@@ -3,7 +3,7 @@
 # cargo-lambda (from the project venv: the PyPI package ships the binary, and zig as the
 # cross linker), then prints each zip's path and size.
 #
-#   scripts/package.sh                 hello, initialtrain, retrain, predict, outcomes, ingest, monitor
+#   scripts/package.sh                 hello, initialtrain, retrain, predict, outcomes, ingest, monitor, authorizer
 #   scripts/package.sh predict         just these
 #
 # Environment:
@@ -18,7 +18,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}
-all_functions=(hello initialtrain retrain predict outcomes ingest monitor)
+all_functions=(hello initialtrain retrain predict outcomes ingest monitor authorizer)
 if [ "$#" -gt 0 ]; then functions=("$@"); else functions=("${all_functions[@]}"); fi
 for f in "${functions[@]}"; do
   case " ${all_functions[*]} " in

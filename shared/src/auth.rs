@@ -6,6 +6,7 @@
 //! dummy hash so they cost the same time as a wrong password: no user enumeration.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,13 +44,17 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-/// Checks a new username and password against the rules.
-pub fn check_new_credentials(username: &str, password: &str) -> Result<(), AuthError> {
-    let valid_name = (1..=64).contains(&username.len())
+/// True for a name `fraudctl user add` accepts: 1 to 64 letters, digits, '.', '_' or '-'.
+pub fn is_valid_username(username: &str) -> bool {
+    (1..=64).contains(&username.len())
         && username
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !valid_name {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Checks a new username and password against the rules.
+pub fn check_new_credentials(username: &str, password: &str) -> Result<(), AuthError> {
+    if !is_valid_username(username) {
         return Err(AuthError::BadUsername);
     }
     if password.chars().count() < 8 {
@@ -228,6 +233,8 @@ pub struct Authenticator {
     cache_salt: [u8; 16],
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     pool: HashPool,
+    /// argon2 checks started (cache misses), for tests and benchmarks.
+    hashed: AtomicU64,
 }
 
 impl Authenticator {
@@ -239,7 +246,13 @@ impl Authenticator {
             cache_salt: rand::random(),
             verified: Mutex::new(HashMap::new()),
             pool,
+            hashed: AtomicU64::new(0),
         }
+    }
+
+    /// How many argon2 checks this authenticator has started (each a cache miss).
+    pub fn password_checks(&self) -> u64 {
+        self.hashed.load(Ordering::Relaxed)
     }
 
     fn cache_key(&self, username: &str, password: &str) -> [u8; 32] {
@@ -270,6 +283,7 @@ impl Authenticator {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| DUMMY_PHC.to_string());
         let password_owned = password.to_string();
+        self.hashed.fetch_add(1, Ordering::Relaxed);
         let matches = self
             .pool
             .run(move || verify_hash(&password_owned, &phc))

@@ -5,13 +5,15 @@
 //! `lambda_monitor::monitor_event` (initialtrain and retrain also take job events, retrain
 //! and monitor EventBridge events); a 202 answer's job is followed to its end, as a client
 //! would; S3 events go to `ingest::ingest_event` as
-//! functions/ingest hands them over. Expectations live in `events/manifest.json`; a file missing from it fails.
+//! functions/ingest hands them over; authorizer events to `lambda_authorizer::Authorizer`
+//! over the same users. The API functions trust the authorizer's context, as in Lambda. Expectations live in `events/manifest.json`; a file missing from it fails.
 
 mod http_common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use fraudrisk::http::lambda_authorizer::Authorizer;
 use fraudrisk::http::{lambda, lambda_jobs, lambda_monitor, router, Endpoint};
 use fraudrisk::ingest::{ingest_event, IngestStores, IngestTarget};
 use fraudrisk::ports::PredictionLogEntry;
@@ -44,7 +46,25 @@ struct Answer {
     body: String,
 }
 
-async fn invoke(app: &TestApp, function: &str, text: &str, file: &str) -> Answer {
+async fn invoke(
+    app: &TestApp,
+    authorizer: &Authorizer,
+    function: &str,
+    text: &str,
+    file: &str,
+) -> Answer {
+    if function == "authorizer" {
+        let payload: Value = serde_json::from_str(text).unwrap();
+        let output = authorizer
+            .answer(payload)
+            .await
+            .unwrap_or_else(|e| panic!("{file}: the invocation failed: {e}"));
+        return Answer {
+            status: None,
+            headers: http::HeaderMap::new(),
+            body: output.to_string(),
+        };
+    }
     if function == "ingest" {
         // What functions/ingest does over the local store: the prefix is the template's.
         let payload: Value = serde_json::from_str(text).unwrap();
@@ -219,7 +239,9 @@ async fn every_event_file_runs_through_its_function() {
         "manifest entries without a file: {missing:?}"
     );
 
-    let state = TestState::new(false, true).await;
+    let mut state = TestState::new(false, true).await;
+    // As the Lambda functions are configured (lambda::lambda_config).
+    state.config.trust_authorizer = true;
     seed_predictions(&state, &manifest["seed_predictions"]).await;
     seed_jobs(&state, &manifest["seed_jobs"]).await;
     for (key, content) in manifest["seed_objects"].as_object().expect("seed_objects") {
@@ -235,12 +257,13 @@ async fn every_event_file_runs_through_its_function() {
             .expect("seeded object");
     }
     let app = state.app().await;
+    let authorizer = Authorizer::new(state.services.users.clone(), &state.config).unwrap();
     let mut failures = Vec::new();
     for (file, expect) in events {
         let text = std::fs::read_to_string(Path::new(EVENTS).join(file)).unwrap();
         let function = expect["function"].as_str().unwrap();
         let logged_before = state.logged().await;
-        let answer = invoke(&app, function, &text, file).await;
+        let answer = invoke(&app, &authorizer, function, &text, file).await;
         if answer.status == Some(202) {
             follow_job(&app, &answer.body).await;
         }

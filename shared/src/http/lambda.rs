@@ -20,7 +20,7 @@ use axum::Router;
 use bytes::Bytes;
 use http::Response;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use lambda_http::request::LambdaRequest;
+use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::Body;
 use serde_json::Value;
 
@@ -36,11 +36,40 @@ pub fn state_dir() -> PathBuf {
     crate::config::process::state_dir().unwrap_or_else(|| PathBuf::from(DEFAULT_LAMBDA_STATE_DIR))
 }
 
+/// The key of the user name in the authorizer's context
+/// (`requestContext.authorizer.lambda.username`).
+pub const AUTHORIZER_USERNAME: &str = "username";
+
+/// The settings of an API function in Lambda: [`AppConfig::from_env`], trusting the
+/// authorizer's context (see [`authorizer_username`]).
+pub fn lambda_config() -> Result<AppConfig, AppError> {
+    let mut config = AppConfig::from_env(state_dir())?;
+    config.trust_authorizer = true;
+    Ok(config)
+}
+
 /// The container's state, from the environment. Predictions are logged within each
 /// invocation: a frozen container cannot finish background work.
 pub async fn app_from_env() -> Result<Arc<App>, AppError> {
-    let config = AppConfig::from_env(state_dir())?;
-    Ok(Arc::new(App::from_config(&config).await?))
+    Ok(Arc::new(App::from_config(&lambda_config()?).await?))
+}
+
+/// The user API Gateway's Lambda authorizer allowed: `requestContext.authorizer.lambda.username`
+/// of an HTTP API event. API Gateway writes that context only after the authorizer answered
+/// `isAuthorized: true` (a client cannot set it); whoever invokes a function directly needs
+/// `lambda:InvokeFunction`, so is trusted already. `None` outside Lambda, without an
+/// authorizer, or for a name no user could have.
+pub fn authorizer_username(extensions: &http::Extensions) -> Option<String> {
+    let Some(RequestContext::ApiGatewayV2(context)) = extensions.get::<RequestContext>() else {
+        return None;
+    };
+    let name = context
+        .authorizer
+        .as_ref()?
+        .fields
+        .get(AUTHORIZER_USERNAME)?
+        .as_str()?;
+    crate::auth::is_valid_username(name).then(|| name.to_string())
 }
 
 /// Answers an API Gateway request with `router`, as `lambda_http::run` would.

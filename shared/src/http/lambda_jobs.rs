@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::jobs::{run_job, JobDispatch};
 use super::lambda::{api, api_gateway_v2_response, EventError};
-use super::{App, AppConfig, AppError};
+use super::{App, AppError};
 use crate::config::{process, Config, ENV_JOB_FUNCTION};
 use crate::jobs::JobKind;
 
@@ -113,8 +113,7 @@ impl LambdaInvoker {
 /// [`ENV_JOB_FUNCTION`] or, unset, to the function itself (`AWS_LAMBDA_FUNCTION_NAME`).
 /// Outside Lambda (neither set) jobs run as background tasks.
 pub async fn training_app_from_env() -> Result<Arc<App>, AppError> {
-    let config = AppConfig::from_env(super::lambda::state_dir())?;
-    let app = App::from_config(&config).await?;
+    let app = App::from_config(&super::lambda::lambda_config()?).await?;
     let Some(function) = process::job_function() else {
         return Ok(Arc::new(app));
     };

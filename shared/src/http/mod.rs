@@ -29,6 +29,7 @@ pub mod html;
 pub mod jobs;
 mod jobs_openapi;
 pub mod lambda;
+pub mod lambda_authorizer;
 pub mod lambda_jobs;
 pub mod lambda_monitor;
 pub mod login;
@@ -185,6 +186,9 @@ pub struct AppConfig {
     pub pipeline: PipelineSettings,
     /// How long a training job may stay queued or running before it reads as failed.
     pub job_timeout: Duration,
+    /// Take the user API Gateway's Lambda authorizer put in the request context instead of
+    /// checking the password again (the Lambda functions; never `fraudctl serve`).
+    pub trust_authorizer: bool,
 }
 
 impl AppConfig {
@@ -201,6 +205,7 @@ impl AppConfig {
             background_log: false,
             pipeline: PipelineSettings::default(),
             job_timeout: crate::jobs::DEFAULT_JOB_TIMEOUT,
+            trust_authorizer: false,
         }
     }
 
@@ -269,6 +274,7 @@ pub struct App {
     body_read_timeout: Duration,
     job_timeout: Duration,
     job_dispatch: jobs::JobDispatch,
+    trust_authorizer: bool,
 }
 
 impl App {
@@ -292,6 +298,7 @@ impl App {
             body_read_timeout: config.body_read_timeout,
             job_timeout: config.job_timeout,
             job_dispatch: jobs::JobDispatch::Background,
+            trust_authorizer: config.trust_authorizer,
         })
     }
 
@@ -321,6 +328,17 @@ impl App {
     /// How long reading a request body may take.
     pub fn body_read_timeout(&self) -> Duration {
         self.body_read_timeout
+    }
+
+    /// True when the user named by API Gateway's Lambda authorizer is taken without a
+    /// password check (see [`lambda::authorizer_username`]).
+    pub fn trusts_authorizer(&self) -> bool {
+        self.trust_authorizer
+    }
+
+    /// How many argon2 password checks this container has started.
+    pub fn password_checks(&self) -> u64 {
+        self.auth.password_checks()
     }
 
     /// The champion cache.

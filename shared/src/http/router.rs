@@ -336,6 +336,14 @@ async fn authenticate(app: &App, mut request: Request, next: Next) -> Response {
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
+    // Behind API Gateway's Lambda authorizer the password was checked (and its answer
+    // cached) at the edge: no argon2 here. Only Lambda requests carry that context.
+    if app.trusts_authorizer() {
+        if let Some(user) = super::lambda::authorizer_username(request.extensions()) {
+            request.extensions_mut().insert(User(user));
+            return next.run(request).await;
+        }
+    }
     // The address is only needed when the credentials are not in the cache.
     let extensions = request.extensions();
     match app
