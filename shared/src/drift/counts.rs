@@ -12,28 +12,90 @@
 
 use std::num::NonZeroUsize;
 
-use crate::schema::{Applicant, Domain, Feature, FEATURES};
+use crate::schema::{Applicant, Domain, Feature, FEATURES, FEATURE_COUNT};
 
-/// Widest integer range counted in a plain array: 2^21 values (32 MiB of address space per
-/// thread, of which only the pages holding values seen are ever touched).
+/// Widest integer range counted by index (a numeric feature's domain; credit_amount's spans
+/// 10^6 values): wider domains' values are kept aside and sorted.
 const MAX_DENSE: i64 = 1 << 21;
-/// Arrays longer than this are scanned only between the smallest and largest index written.
-const TRACKED: usize = 4096;
+/// Domains wider than this are counted in pages of this many values, allocated when a value
+/// first falls in them: a plain array for 10^6 values would cost a 16 MB memset per call (glibc
+/// serves it from the heap once the first one is freed), most of it for values never seen.
+const PAGE: usize = 4096;
 /// Fewest rows worth a thread of their own (starting one costs tens of microseconds).
 const MIN_ROWS_PER_THREAD: usize = 1 << 16;
 /// Environment variable that caps the threads (for one-thread benchmarks); default: all cores.
 pub const DRIFT_THREADS_ENV: &str = "FRAUDRISK_DRIFT_THREADS";
 
+/// One side's counts of the whole numbers of a feature's domain, by offset from its lowest.
+enum Cells {
+    /// Narrow domains: one counter per value.
+    Flat(Vec<u64>),
+    /// Wide domains: pages of [`PAGE`] counters, allocated on first use.
+    Paged(Vec<Option<Box<[u64]>>>),
+}
+
+impl Cells {
+    fn new(len: usize) -> Self {
+        if len <= PAGE {
+            Cells::Flat(vec![0; len])
+        } else {
+            Cells::Paged((0..len.div_ceil(PAGE)).map(|_| None).collect())
+        }
+    }
+
+    /// The counter of offset `index` (below the domain's length).
+    #[inline]
+    fn cell(&mut self, index: usize) -> Option<&mut u64> {
+        match self {
+            Cells::Flat(cells) => cells.get_mut(index),
+            Cells::Paged(pages) => pages
+                .get_mut(index / PAGE)?
+                .get_or_insert_with(|| vec![0; PAGE].into_boxed_slice())
+                .get_mut(index % PAGE),
+        }
+    }
+
+    /// The counters of page `p` (offsets p PAGE ..), if it may hold a count.
+    fn page(&self, p: usize) -> Option<&[u64]> {
+        match self {
+            Cells::Flat(cells) => cells.get(p * PAGE..((p + 1) * PAGE).min(cells.len())),
+            Cells::Paged(pages) => pages.get(p).and_then(|page| page.as_deref()),
+        }
+    }
+
+    /// Adds another thread's counts of the same domain.
+    fn absorb(&mut self, other: Cells) {
+        match (self, other) {
+            (Cells::Flat(mine), Cells::Flat(theirs)) => {
+                for (a, b) in mine.iter_mut().zip(theirs) {
+                    *a += b;
+                }
+            }
+            (Cells::Paged(mine), Cells::Paged(theirs)) => {
+                for (a, b) in mine.iter_mut().zip(theirs) {
+                    match (a.as_mut(), b) {
+                        (Some(a), Some(b)) => a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x += y),
+                        (None, Some(b)) => *a = Some(b),
+                        (_, None) => {}
+                    }
+                }
+            }
+            // Unreachable: both come from the same feature, so the same layout.
+            _ => {}
+        }
+    }
+}
+
 /// Counts per distinct value of one feature, for both sides (index 0 reference, 1 current).
 pub(super) struct ValueCounts {
-    /// Value of `dense[0]`.
+    /// The domain's lowest whole number: offset 0.
     low: i64,
-    /// Counts of the integer values low, low + 1, ... (the feature's domain).
-    dense: Vec<[u64; 2]>,
-    /// Smallest and largest index of `dense` written (only tracked for long arrays).
-    touched: (usize, usize),
-    /// Other finite values, as they came (with -0.0 made 0.0).
-    other: [Vec<f64>; 2],
+    /// How many whole numbers the domain spans (0 when it is too wide to count by index).
+    len: usize,
+    /// Each side's counts by offset.
+    cells: [Cells; 2],
+    /// Other finite values (with -0.0 made 0.0) and their counts, as they came.
+    other: [Vec<(f64, u64)>; 2],
     pub(super) non_finite: [u64; 2],
 }
 
@@ -52,26 +114,10 @@ impl ValueCounts {
         };
         ValueCounts {
             low,
-            dense: vec![[0, 0]; len],
-            touched: (usize::MAX, 0),
+            len,
+            cells: [Cells::new(len), Cells::new(len)],
             other: [Vec::new(), Vec::new()],
             non_finite: [0, 0],
-        }
-    }
-
-    #[inline(always)]
-    pub(super) fn add(&mut self, side: usize, value: f64) {
-        let offset = value - self.low as f64;
-        // The cast saturates (negative and NaN give 0), so the round trip is true exactly for a
-        // whole offset in range; cheaper than `fract()`, which is a libm call on baseline x86-64.
-        let index = offset as usize;
-        if index as f64 == offset && index < self.dense.len() {
-            self.dense[index][side] += 1;
-            if self.dense.len() > TRACKED {
-                self.touched = (self.touched.0.min(index), self.touched.1.max(index));
-            }
-        } else {
-            self.add_other(side, value, 1);
         }
     }
 
@@ -79,81 +125,74 @@ impl ValueCounts {
     pub(super) fn add_count(&mut self, side: usize, value: f64, count: u64) {
         let offset = value - self.low as f64;
         let index = offset as usize;
-        if index as f64 == offset && index < self.dense.len() {
-            self.dense[index][side] += count;
-            self.touched = (self.touched.0.min(index), self.touched.1.max(index));
+        let cell = if index as f64 == offset && index < self.len {
+            self.cells[side].cell(index)
         } else {
-            self.add_other(side, value, count);
+            None
+        };
+        match cell {
+            Some(cell) => *cell += count,
+            None => self.add_other(side, value, count),
         }
     }
 
     #[cold]
     fn add_other(&mut self, side: usize, value: f64, count: u64) {
         if value.is_finite() {
-            let other = &mut self.other[side];
-            other.extend(std::iter::repeat_n(value + 0.0, count as usize));
+            self.other[side].push((value + 0.0, count));
         } else {
             self.non_finite[side] += count;
         }
     }
 
-    /// The indices of `dense` that may hold a count.
-    fn written(&self) -> std::ops::Range<usize> {
-        if self.dense.len() <= TRACKED {
-            0..self.dense.len()
-        } else if self.touched.0 <= self.touched.1 {
-            self.touched.0..self.touched.1 + 1
-        } else {
-            0..0
-        }
-    }
-
     /// Adds another thread's counts of the same feature.
     fn absorb(&mut self, other: ValueCounts) {
-        for i in other.written() {
-            let [a, b] = other.dense[i];
-            self.dense[i][0] += a;
-            self.dense[i][1] += b;
-        }
-        let range = other.written();
-        if !range.is_empty() && self.dense.len() > TRACKED {
-            self.touched = (
-                self.touched.0.min(range.start),
-                self.touched.1.max(range.end - 1),
-            );
-        }
-        for side in 0..2 {
-            self.other[side].extend_from_slice(&other.other[side]);
+        let [ref_cells, cur_cells] = other.cells;
+        self.cells[0].absorb(ref_cells);
+        self.cells[1].absorb(cur_cells);
+        for (side, theirs) in other.other.into_iter().enumerate() {
+            self.other[side].extend(theirs);
             self.non_finite[side] += other.non_finite[side];
         }
     }
 
     /// Every finite value seen, ascending (values equal as numbers are one), with its counts.
-    pub(super) fn groups(&mut self) -> Vec<(f64, [u64; 2])> {
-        let dense = self.written().filter_map(|i| {
-            let c = self.dense[i];
-            (c[0] + c[1] > 0).then(|| ((self.low + i as i64) as f64, c))
-        });
-        if self.other[0].is_empty() && self.other[1].is_empty() {
-            return dense.collect();
+    pub(super) fn groups(&self) -> Vec<(f64, [u64; 2])> {
+        let mut dense: Vec<(f64, [u64; 2])> = Vec::new();
+        for p in 0..self.len.div_ceil(PAGE) {
+            let pages = [self.cells[0].page(p), self.cells[1].page(p)];
+            if pages == [None, None] {
+                continue;
+            }
+            let width = PAGE.min(self.len - p * PAGE);
+            let at = |side: usize, k: usize| pages[side].and_then(|page| page.get(k)).copied();
+            for k in 0..width {
+                let c = [at(0, k).unwrap_or(0), at(1, k).unwrap_or(0)];
+                if c[0] + c[1] > 0 {
+                    dense.push(((self.low + (p * PAGE + k) as i64) as f64, c));
+                }
+            }
         }
-        let mut others: Vec<(f64, usize)> = Vec::new();
-        for side in 0..2 {
-            others.extend(self.other[side].iter().map(|&v| (v, side)));
+        if self.other.iter().all(Vec::is_empty) {
+            return dense;
+        }
+        let mut others: Vec<(f64, usize, u64)> = Vec::new();
+        for (side, values) in self.other.iter().enumerate() {
+            others.extend(values.iter().map(|&(v, count)| (v, side, count)));
         }
         others.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         let mut other_groups: Vec<(f64, [u64; 2])> = Vec::new();
-        for (v, side) in others {
+        for (v, side, count) in others {
             match other_groups.last_mut() {
-                Some((last, c)) if *last == v => c[side] += 1,
+                Some((last, c)) if *last == v => c[side] += count,
                 _ => {
                     let mut c = [0, 0];
-                    c[side] = 1;
+                    c[side] = count;
                     other_groups.push((v, c));
                 }
             }
         }
-        merge_ascending(dense, other_groups.into_iter())
+        merge_ascending(dense.into_iter(), other_groups.into_iter())
     }
 }
 
@@ -176,15 +215,20 @@ fn merge_ascending(
     }
 }
 
-/// The threads to count with: `FRAUDRISK_DRIFT_THREADS` when set to a positive number, else
-/// every core, and never more than one per [`MIN_ROWS_PER_THREAD`] rows.
-fn threads_for(rows: usize) -> usize {
-    let wanted = std::env::var(DRIFT_THREADS_ENV)
+/// The most threads a drift check counts with: `FRAUDRISK_DRIFT_THREADS` when it is a positive
+/// number, else every core. Fewer run on small inputs (one per 65,536 rows at most).
+pub fn drift_threads() -> usize {
+    std::env::var(DRIFT_THREADS_ENV)
         .ok()
         .and_then(|v| v.trim().parse::<NonZeroUsize>().ok())
         .or_else(|| std::thread::available_parallelism().ok())
-        .map_or(1, NonZeroUsize::get);
-    wanted.min(rows.div_ceil(MIN_ROWS_PER_THREAD)).max(1)
+        .map_or(1, NonZeroUsize::get)
+}
+
+fn threads_for(rows: usize) -> usize {
+    drift_threads()
+        .min(rows.div_ceil(MIN_ROWS_PER_THREAD))
+        .max(1)
 }
 
 /// Counts of every feature (schema order) over both sides, in one pass split over threads.
@@ -242,10 +286,80 @@ fn count_features_on(
     })
 }
 
+/// 2^52: adding it to a whole number below 2^52 puts that number in the low mantissa bits.
+const MANTISSA_SHIFT: f64 = 4_503_599_627_370_496.0;
+
+/// One feature's side of the counts, as the hot loop sees it.
+struct Slot<'a> {
+    /// 2^52 - low: `value + shift` holds `value - low` in its low mantissa bits when that is a
+    /// whole number in [0, 2^52).
+    shift: f64,
+    /// The counters of a narrow domain (empty for a paged one).
+    flat: &'a mut [u64],
+    /// The pages of a wide domain, and its length.
+    paged: Option<(&'a mut Vec<Option<Box<[u64]>>>, usize)>,
+}
+
+/// Counts `rows` into `counts` (one per feature) on `side`.
+///
+/// The hot loop (24 million values for the benchmark's 1.2M rows) avoids float-to-integer
+/// casts, whose saturating semantics cost a dozen instructions: the offset is read from the
+/// bits of `value + 2^52 - low`, and the value is counted there when the offset is inside the
+/// domain and subtracting the shift gives the value back exactly (so it is a whole number: in
+/// [2^52, 2^53) doubles are spaced by 1). Anything else (fractions, values outside the domain,
+/// NaN, infinities) is queued and counted by the slow path after the pass.
 fn count_rows(counts: &mut [ValueCounts], side: usize, rows: &[Applicant]) {
+    let shift_bits = MANTISSA_SHIFT.to_bits();
+    let mut slow: Vec<(usize, f64)> = Vec::new();
+    let slots: Vec<Slot<'_>> = counts
+        .iter_mut()
+        .map(|c| {
+            let shift = MANTISSA_SHIFT - c.low as f64;
+            match &mut c.cells[side] {
+                Cells::Flat(cells) => Slot {
+                    shift,
+                    flat: cells.as_mut_slice(),
+                    paged: None,
+                },
+                Cells::Paged(pages) => Slot {
+                    shift,
+                    flat: &mut [],
+                    paged: Some((pages, c.len)),
+                },
+            }
+        })
+        .collect();
+    // A fixed-size array, so that the loop over the features unrolls.
+    let Ok(mut slots) = <[Slot<'_>; FEATURE_COUNT]>::try_from(slots) else {
+        return;
+    };
     for row in rows {
-        for (counter, &value) in counts.iter_mut().zip(row.0.iter()) {
-            counter.add(side, value);
+        for (j, slot) in slots.iter_mut().enumerate() {
+            let value = row.0[j];
+            let shifted = value + slot.shift;
+            let index = shifted.to_bits().wrapping_sub(shift_bits) as usize;
+            let whole = shifted - slot.shift == value;
+            if let Some(cell) = slot.flat.get_mut(index).filter(|_| whole) {
+                *cell += 1;
+                continue;
+            }
+            if let Some((pages, _)) = slot.paged.as_mut().filter(|p| whole && index < p.1) {
+                if let Some(cell) = pages
+                    .get_mut(index / PAGE)
+                    .map(|page| page.get_or_insert_with(|| vec![0; PAGE].into_boxed_slice()))
+                    .and_then(|page| page.get_mut(index % PAGE))
+                {
+                    *cell += 1;
+                    continue;
+                }
+            }
+            slow.push((j, value));
+        }
+    }
+    drop(slots);
+    for (j, value) in slow {
+        if let Some(c) = counts.get_mut(j) {
+            c.add_other(side, value, 1);
         }
     }
 }
@@ -284,7 +398,7 @@ mod tests {
         ];
         let reference: Vec<Applicant> = values.iter().map(|&v| row(v, j)).collect();
         let current: Vec<Applicant> = values[..4].iter().map(|&v| row(v, j)).collect();
-        let mut counts = count_features(&reference, &current);
+        let counts = count_features(&reference, &current);
         let groups = counts[j].groups();
         assert_eq!(
             groups,
@@ -324,13 +438,13 @@ mod tests {
                 a.absorb(b);
             }
         }
-        for (a, b) in whole.iter_mut().zip(parts.iter_mut()) {
+        for (a, b) in whole.iter().zip(parts.iter()) {
             assert_eq!(a.groups(), b.groups());
         }
-        let mut one = count_features_on(&rows[..700], &rows[700..], 1);
+        let one = count_features_on(&rows[..700], &rows[700..], 1);
         for threads in 2..=5 {
-            let mut many = count_features_on(&rows[..700], &rows[700..], threads);
-            for (a, b) in one.iter_mut().zip(many.iter_mut()) {
+            let many = count_features_on(&rows[..700], &rows[700..], threads);
+            for (a, b) in one.iter().zip(many.iter()) {
                 assert_eq!(a.groups(), b.groups(), "{threads} threads");
                 assert_eq!(a.non_finite, b.non_finite);
             }

@@ -127,7 +127,7 @@ fn feature_partials(counts: Vec<ValueCounts>) -> Vec<(&'static Feature, Partial)
     FEATURES
         .iter()
         .zip(counts)
-        .map(|(feature, mut counts)| {
+        .map(|(feature, counts)| {
             let groups = counts.groups();
             let partial = if feature.kind == FeatureKind::Numeric {
                 numeric_feature(&groups, counts.non_finite)

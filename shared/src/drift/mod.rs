@@ -36,7 +36,7 @@ mod special;
 mod statrs_accuracy;
 
 pub use correction::{adjust_p_values, Correction, UnknownCorrection};
-pub use counts::DRIFT_THREADS_ENV;
+pub use counts::{drift_threads, DRIFT_THREADS_ENV};
 pub use detect::{detect_drift, detect_drift_grouped, DriftReport, FeatureDrift};
 pub use distribution::{DistributionBin, FeatureDistribution, MAX_OTHER_VALUE_BINS};
 pub use hypothesis::{chi_square_test, mann_whitney_u_test, two_proportion_z_test, welch_t_test};
