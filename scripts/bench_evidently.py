@@ -97,6 +97,7 @@ def bench_drift(args, schema, task):
             "peak_rss_bytes_during_drift": drift_peak if reset else None,
             "rss_bytes_before_drift": rss_before,
             "peak_rss_bytes_while_loading": load_peak,
+            "peak_rss_bytes_process": max(load_peak, drift_peak) if load_peak and drift_peak else None,
         },
     }
 
