@@ -26,12 +26,15 @@ const MIN_ROWS_PER_THREAD: usize = 1 << 16;
 /// Environment variable that caps the threads (for one-thread benchmarks); default: all cores.
 pub const DRIFT_THREADS_ENV: &str = "FRAUDRISK_DRIFT_THREADS";
 
+/// The pages of a wide domain's counters, each allocated when a value first falls in it.
+type Pages = Vec<Option<Box<[u64]>>>;
+
 /// One side's counts of the whole numbers of a feature's domain, by offset from its lowest.
 enum Cells {
     /// Narrow domains: one counter per value.
     Flat(Vec<u64>),
     /// Wide domains: pages of [`PAGE`] counters, allocated on first use.
-    Paged(Vec<Option<Box<[u64]>>>),
+    Paged(Pages),
 }
 
 impl Cells {
@@ -297,7 +300,7 @@ struct Slot<'a> {
     /// The counters of a narrow domain (empty for a paged one).
     flat: &'a mut [u64],
     /// The pages of a wide domain, and its length.
-    paged: Option<(&'a mut Vec<Option<Box<[u64]>>>, usize)>,
+    paged: Option<(&'a mut Pages, usize)>,
 }
 
 /// Counts `rows` into `counts` (one per feature) on `side`.
@@ -356,7 +359,6 @@ fn count_rows(counts: &mut [ValueCounts], side: usize, rows: &[Applicant]) {
             slow.push((j, value));
         }
     }
-    drop(slots);
     for (j, value) in slow {
         if let Some(c) = counts.get_mut(j) {
             c.add_other(side, value, 1);
