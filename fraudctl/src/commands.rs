@@ -149,7 +149,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             if !(args.alpha > 0.0 && args.alpha < 1.0) {
                 bail!("--alpha must be between 0 and 1 (got {})", args.alpha);
             }
+            // Each phase's time at debug level (`RUST_LOG=fraudctl=debug`), to see what a
+            // large check spends its time on (parsing, by far, on the benchmark's files).
+            let mut phase = Phase::start();
             let reference = read_applicants_csv(&args.reference)?;
+            phase.done("read the reference file", reference.len());
             // The current file is examined, not trained on: a drifted feed's new codes are
             // reported, not a reason to refuse the check (unless --strict).
             let (current, quality) = if args.strict {
@@ -158,6 +162,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 let (current, quality) = read_applicants_tolerant(&args.current)?;
                 (current, Some(quality))
             };
+            phase.done("read the current file", current.len());
             let config = DriftConfig {
                 alpha: args.alpha,
                 correction,
@@ -165,6 +170,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let mut report = detect_drift(&reference, &current, &config);
             report.data_quality = quality;
+            phase.done("drift tests", reference.len() + current.len());
             output::print_drift(format, &report);
             write_html_option(args.html.as_deref(), || {
                 let context = format!(
@@ -174,6 +180,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 );
                 drift_html(&report, "Drift report", &context)
             })?;
+            phase.done("output", report.features.len());
             Ok(ExitCode::SUCCESS)
         }
         Command::Monitor(args) => {
@@ -526,4 +533,25 @@ async fn user(state: &Path, command: UserCommand, format: Format) -> Result<Exit
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Times consecutive phases of a command and logs each at debug level.
+struct Phase(std::time::Instant);
+
+impl Phase {
+    fn start() -> Self {
+        Phase(std::time::Instant::now())
+    }
+
+    /// Logs the phase that just ended (`items`: rows or features it handled) and starts the next.
+    fn done(&mut self, phase: &str, items: usize) {
+        let now = std::time::Instant::now();
+        tracing::debug!(
+            phase,
+            items,
+            milliseconds = (now - self.0).as_secs_f64() * 1e3,
+            "phase done"
+        );
+        self.0 = now;
+    }
 }

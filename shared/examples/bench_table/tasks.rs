@@ -2,8 +2,10 @@
 
 use std::hint::black_box;
 
-use fraudrisk::drift::{detect_drift, population_stability_index, welch_t_test, DriftConfig};
-use fraudrisk::model::{fit, Model, TrainConfig};
+use fraudrisk::drift::{
+    detect_drift, drift_threads, population_stability_index, welch_t_test, DriftConfig,
+};
+use fraudrisk::model::{fit, training_threads, Model, TrainConfig};
 use fraudrisk::request::applicants_from_json;
 use fraudrisk::schema::{Applicant, FeatureKind, FEATURES};
 use serde_json::{json, Value};
@@ -79,7 +81,8 @@ pub(crate) fn bench_train(args: &Args) -> Result<(Value, Model)> {
         "fraud_rows": records.iter().filter(|r| r.is_fraud()).count(),
         "chosen_c": 1.0 / outcome.chosen_alpha,
         "best_cv_roc_auc": best_auc,
-        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()).min(config.folds),
+        // The cap FRAUDRISK_TRAINING_THREADS sets (default: every core).
+        "threads": training_threads(),
     });
     let what = format!(
         "fit: {} alphas x {} grouped stratified folds + refit",
@@ -128,6 +131,8 @@ pub(crate) fn bench_drift(
         "current_rows": cur_rows.len(),
         "drifted_features": drifted,
         "drift": report.drift,
+        // The cap FRAUDRISK_DRIFT_THREADS sets (default: every core).
+        "threads": drift_threads(),
     });
     let what = format!(
         "detect_drift {} vs {} rows (20 tests + Bonferroni + PSI)",

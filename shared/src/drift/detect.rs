@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::categorical::{categorical_feature, CategoryCounts};
+use super::categorical::categorical_feature;
+use super::counts::{count_features, ValueCounts};
 use super::distribution::{decile_distribution, FeatureDistribution};
-use super::hypothesis::{
-    moments, moments_of_groups, non_finite_note, welch_finite, welch_of_moments,
-};
-use super::psi::{decile_bins, decile_bins_grouped, psi_from_counts, DecileBins};
+use super::hypothesis::{non_finite_note, welch_of_moments};
+use super::moments::moments_of_groups;
+use super::psi::{decile_bins_of_groups, psi_from_counts};
 use super::{adjust_p_values, Correction, DriftConfig, TestOutcome};
 use crate::dataset::DataQuality;
 use crate::schema::{Applicant, Feature, FeatureKind, FEATURES};
@@ -79,96 +79,64 @@ pub struct DriftReport {
 /// note. Binary features test the share of their highest code (1) among values that are one of
 /// their codes; nominal and ordinal features test every value seen, codes or not.
 ///
-/// Cost: one pass over the rows for the 15 categorical features together (counts per code),
-/// then one column at a time for the 5 numeric ones; no copy of the rows is made.
+/// Cost: one pass over the rows, split over the cores by blocks of rows (at most
+/// `FRAUDRISK_DRIFT_THREADS` threads when set), counts every feature's values on both sides;
+/// every test then works from those counts: ranks, deciles and moments by counting, no sort and
+/// no copy of a column (values outside a feature's domain are the exception: they are sorted).
 pub fn detect_drift(
     reference: &[Applicant],
     current: &[Applicant],
     config: &DriftConfig,
 ) -> DriftReport {
-    let mut counters: Vec<(usize, CategoryCounts)> = FEATURES
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.kind != FeatureKind::Numeric)
-        .map(|(j, f)| (j, CategoryCounts::new(f)))
-        .collect();
-    for (side, rows) in [reference, current].into_iter().enumerate() {
-        for row in rows {
-            for (j, counts) in counters.iter_mut() {
-                counts.add(side, row.0[*j]);
-            }
-        }
-    }
-    let mut counters = counters.into_iter().peekable();
-
-    let mut partials = Vec::with_capacity(FEATURES.len());
-    // Reused column buffers for the numeric features.
-    let mut ref_column: Vec<f64> = Vec::new();
-    let mut cur_column: Vec<f64> = Vec::new();
-    for (j, feature) in FEATURES.iter().enumerate() {
-        let partial = if feature.kind == FeatureKind::Numeric {
-            fill_column(&mut ref_column, reference, j);
-            fill_column(&mut cur_column, current, j);
-            let non_finite = [
-                reference.len() - ref_column.len(),
-                current.len() - cur_column.len(),
-            ];
-            numeric_feature(&mut ref_column, &cur_column, non_finite)
-        } else {
-            match counters.next_if(|(k, _)| *k == j) {
-                Some((_, counts)) => categorical_feature(feature, &counts),
-                // Unreachable: every non-numeric feature has a counter, in schema order.
-                None => Partial::untested("internal: no counts for this feature"),
-            }
-        };
-        partials.push((feature, partial));
-    }
-    finish_report(partials, config, reference.len(), current.len())
+    let counts = count_features(reference, current);
+    finish_report(
+        feature_partials(counts),
+        config,
+        reference.len(),
+        current.len(),
+    )
 }
 
 /// [`detect_drift`] with the current side given per feature (schema order) as distinct values
 /// and their counts, as the monitor's SQL aggregates return them; a missing or unusable cell
-/// is a NaN value. The reference is rows as before. Same tests, same report: categorical
-/// features to the bit, numeric ones to rounding (their sums of squared deviations are added
-/// per distinct value instead of per row).
+/// is a NaN value. The reference is rows as before. Same tests, same report: the same numbers
+/// as [`detect_drift`] on the expanded rows for whole-number values (every valid row's), to
+/// rounding otherwise.
 pub fn detect_drift_grouped(
     reference: &[Applicant],
     current: &[Vec<(f64, u64)>],
     current_rows: usize,
     config: &DriftConfig,
 ) -> DriftReport {
-    let empty = Vec::new();
-    let mut partials = Vec::with_capacity(FEATURES.len());
-    let mut ref_column: Vec<f64> = Vec::new();
-    for (j, feature) in FEATURES.iter().enumerate() {
-        let groups = current.get(j).unwrap_or(&empty);
-        let partial = if feature.kind == FeatureKind::Numeric {
-            fill_column(&mut ref_column, reference, j);
-            let finite: Vec<(f64, u64)> = groups
-                .iter()
-                .filter(|g| g.0.is_finite())
-                .map(|&(v, c)| (v + 0.0, c))
-                .collect();
-            let non_finite: u64 = groups
-                .iter()
-                .filter(|g| !g.0.is_finite())
-                .map(|g| g.1)
-                .sum();
-            let dropped = [reference.len() - ref_column.len(), non_finite as usize];
-            numeric_feature_grouped(&mut ref_column, &finite, dropped)
-        } else {
-            let mut counts = CategoryCounts::new(feature);
-            for row in reference {
-                counts.add(0, row.0[j]);
-            }
-            for &(value, count) in groups {
-                counts.add_count(1, value, count);
-            }
-            categorical_feature(feature, &counts)
-        };
-        partials.push((feature, partial));
+    let mut counts = count_features(reference, &[]);
+    for (counter, groups) in counts.iter_mut().zip(current) {
+        for &(value, count) in groups {
+            counter.add_count(1, value, count);
+        }
     }
-    finish_report(partials, config, reference.len(), current_rows)
+    finish_report(
+        feature_partials(counts),
+        config,
+        reference.len(),
+        current_rows,
+    )
+}
+
+/// Each feature's test from its counts, in schema order.
+fn feature_partials(counts: Vec<ValueCounts>) -> Vec<(&'static Feature, Partial)> {
+    FEATURES
+        .iter()
+        .zip(counts)
+        .map(|(feature, counts)| {
+            let groups = counts.groups();
+            let partial = if feature.kind == FeatureKind::Numeric {
+                numeric_feature(&groups, counts.non_finite)
+            } else {
+                categorical_feature(feature, &groups, counts.non_finite)
+            };
+            (feature, partial)
+        })
+        .collect()
 }
 
 /// Adjusts the 20 p-values together and assembles the report.
@@ -220,17 +188,6 @@ pub(super) struct Partial {
 }
 
 impl Partial {
-    fn untested(reason: &str) -> Self {
-        Partial {
-            outcome: TestOutcome::undefined(reason),
-            psi: 0.0,
-            n: [0, 0],
-            means: [0.0, 0.0],
-            notes: Vec::new(),
-            distribution: None,
-        }
-    }
-
     fn finish(
         self,
         feature: &Feature,
@@ -290,44 +247,14 @@ pub(super) fn tested_if_enough(n: [usize; 2], test: impl FnOnce() -> TestOutcome
     }
 }
 
-/// Copies feature `j`'s finite values (with -0.0 made 0.0) into `column`.
-fn fill_column(column: &mut Vec<f64>, rows: &[Applicant], j: usize) {
-    column.clear();
-    column.extend(
-        rows.iter()
-            .map(|row| row.0[j])
-            .filter(|v| v.is_finite())
-            .map(|v| v + 0.0),
-    );
-}
-
-fn numeric_feature(reference: &mut [f64], current: &[f64], non_finite: [usize; 2]) -> Partial {
-    let n = [reference.len(), current.len()];
-    let (outcome, ref_mean, cur_mean) = welch_finite(reference, current);
-    let bins = decile_bins(reference, current);
-    numeric_partial(n, (outcome, ref_mean, cur_mean), bins, non_finite)
-}
-
-/// [`numeric_feature`] with the current side as distinct finite values and their counts.
-fn numeric_feature_grouped(
-    reference: &mut [f64],
-    current: &[(f64, u64)],
-    non_finite: [usize; 2],
-) -> Partial {
-    let current_moments = moments_of_groups(current);
-    let n = [reference.len(), current_moments.n];
-    let welch = welch_of_moments(moments(reference), current_moments);
-    let bins = decile_bins_grouped(reference, current);
-    numeric_partial(n, welch, bins, non_finite)
-}
-
-fn numeric_partial(
-    n: [usize; 2],
-    (outcome, ref_mean, cur_mean): (TestOutcome, f64, f64),
-    bins: Option<DecileBins>,
-    non_finite: [usize; 2],
-) -> Partial {
+/// A numeric feature's Welch test, PSI over the reference's deciles and chart, from its counts.
+fn numeric_feature(groups: &[(f64, [u64; 2])], non_finite: [u64; 2]) -> Partial {
+    let side = |s: usize| groups.iter().map(move |&(v, c)| (v, c[s]));
+    let (reference, current) = (moments_of_groups(side(0)), moments_of_groups(side(1)));
+    let n = [reference.n, current.n];
+    let (outcome, ref_mean, cur_mean) = welch_of_moments(reference, current);
     let outcome = tested_if_enough(n, || outcome);
+    let bins = decile_bins_of_groups(groups);
     let psi = bins
         .as_ref()
         .map_or(0.0, |b| psi_from_counts(&b.reference, &b.current));
@@ -336,7 +263,7 @@ fn numeric_partial(
         psi,
         n,
         means: [ref_mean, cur_mean],
-        notes: non_finite_note(non_finite[0], non_finite[1])
+        notes: non_finite_note(non_finite[0] as usize, non_finite[1] as usize)
             .into_iter()
             .collect(),
         distribution: bins.as_ref().map(decile_distribution),

@@ -4,6 +4,7 @@
 //! Where scipy would return NaN or raise, these functions return a defined outcome (statistic 0,
 //! p = 1 unless said otherwise) and say why in `note`; no outcome ever holds NaN or an infinity.
 
+use super::moments::{compensated_sum, moments, Moments};
 use super::special::{chi_square_sf, normal_two_sided, student_t_two_sided};
 use super::TestOutcome;
 
@@ -27,62 +28,6 @@ impl TestOutcome {
             });
         }
         self
-    }
-}
-
-/// Sum with Neumaier's compensation: near-exact, so our means and variances differ from numpy's
-/// (pairwise summation) only by numpy's own rounding.
-pub(crate) fn compensated_sum(values: impl Iterator<Item = f64>) -> f64 {
-    let mut sum = 0.0_f64;
-    let mut compensation = 0.0_f64;
-    for x in values {
-        let t = sum + x;
-        if sum.abs() >= x.abs() {
-            compensation += (sum - t) + x;
-        } else {
-            compensation += (x - t) + sum;
-        }
-        sum = t;
-    }
-    sum + compensation
-}
-
-/// Count, mean and sum of squared deviations of a sample.
-pub(crate) struct Moments {
-    pub(crate) n: usize,
-    mean: f64,
-    squared_deviations: f64,
-}
-
-pub(crate) fn moments(values: &[f64]) -> Moments {
-    let n = values.len();
-    let Some(&first) = values.first() else {
-        return Moments {
-            n,
-            mean: 0.0,
-            squared_deviations: 0.0,
-        };
-    };
-    let mut constant = true;
-    let sum = compensated_sum(values.iter().map(|&v| {
-        constant &= v == first;
-        v
-    }));
-    // A constant column gets its value as mean and exactly zero variance: summing n copies of
-    // 0.1 and dividing by n need not give 0.1 back, and that rounding would fake a variance.
-    if constant {
-        return Moments {
-            n,
-            mean: first,
-            squared_deviations: 0.0,
-        };
-    }
-    let mean = sum / n as f64;
-    let squared_deviations = compensated_sum(values.iter().map(|&v| (v - mean) * (v - mean)));
-    Moments {
-        n,
-        mean,
-        squared_deviations,
     }
 }
 
@@ -127,39 +72,6 @@ pub fn welch_t_test(reference: &[f64], current: &[f64]) -> TestOutcome {
     welch_finite(&r, &c)
         .0
         .with_note(non_finite_note(r_dropped, c_dropped))
-}
-
-/// The moments of a sample given as distinct finite values with their counts (the monitor's
-/// SQL aggregates): the same sums as [`moments`] over the expanded sample, each value's deviation
-/// weighted by its count. For whole numbers the sum, so the mean, is [`moments`]'s exactly.
-pub(crate) fn moments_of_groups(groups: &[(f64, u64)]) -> Moments {
-    let groups: Vec<(f64, u64)> = groups.iter().copied().filter(|g| g.1 > 0).collect();
-    let n = groups.iter().map(|g| g.1).sum::<u64>() as usize;
-    match groups.as_slice() {
-        [] => Moments {
-            n,
-            mean: 0.0,
-            squared_deviations: 0.0,
-        },
-        [(value, _)] => Moments {
-            n,
-            mean: *value,
-            squared_deviations: 0.0,
-        },
-        _ => {
-            let mean = compensated_sum(groups.iter().map(|&(v, c)| v * c as f64)) / n as f64;
-            let squared_deviations = compensated_sum(
-                groups
-                    .iter()
-                    .map(|&(v, c)| (v - mean) * (v - mean) * c as f64),
-            );
-            Moments {
-                n,
-                mean,
-                squared_deviations,
-            }
-        }
-    }
 }
 
 /// Welch's test on finite values; also returns the two means (0 for an empty side).

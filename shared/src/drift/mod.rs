@@ -17,23 +17,30 @@
 //! effect size. [`detect_drift`] puts it all in a [`DriftReport`] that never holds NaN or an
 //! infinity, whatever the input: degenerate cases get a defined result and a `note`.
 //!
+//! [`detect_drift`] reads the rows once, split over the cores ([`drift_threads`]), counting each
+//! feature's values per side; every test above then runs from those counts (ranks, deciles and
+//! exact integer moments by counting), with the same results as the functions on the rows.
+//!
 //! References: B. L. Welch (1947), Biometrika 34, 28-35; H. B. Mann and D. R. Whitney (1947),
 //! Ann. Math. Statist. 18, 50-60; F. Yates (1934), JRSS Suppl. 1, 217-235; S. Holm (1979),
 //! Scand. J. Statist. 6, 65-70; Y. Benjamini and Y. Hochberg (1995), JRSS B 57, 289-300.
 
 mod categorical;
 mod correction;
+mod counts;
 mod detect;
 mod distribution;
 mod hypothesis;
 mod kolmogorov;
 mod ks;
+mod moments;
 mod psi;
 mod special;
 #[cfg(test)]
 mod statrs_accuracy;
 
 pub use correction::{adjust_p_values, Correction, UnknownCorrection};
+pub use counts::{drift_threads, DRIFT_THREADS_ENV};
 pub use detect::{detect_drift, detect_drift_grouped, DriftReport, FeatureDrift};
 pub use distribution::{DistributionBin, FeatureDistribution, MAX_OTHER_VALUE_BINS};
 pub use hypothesis::{chi_square_test, mann_whitney_u_test, two_proportion_z_test, welch_t_test};

@@ -101,25 +101,37 @@ pub(crate) fn decile_bins(reference: &mut [f64], current: &[f64]) -> Option<Deci
     })
 }
 
-/// [`decile_bins`] with the current side given as distinct values and their counts.
-pub(crate) fn decile_bins_grouped(
-    reference: &mut [f64],
-    current: &[(f64, u64)],
-) -> Option<DecileBins> {
-    if reference.is_empty() || current.iter().all(|g| g.1 == 0) {
+/// [`decile_bins`] from both sides' counts per distinct finite value, ascending (what
+/// `detect_drift` counted): the same edges and counts, found by walking the cumulative counts
+/// instead of selecting among the values. `None` when a side is empty.
+pub(crate) fn decile_bins_of_groups(groups: &[(f64, [u64; 2])]) -> Option<DecileBins> {
+    let totals = groups
+        .iter()
+        .fold([0u64, 0], |t, (_, c)| [t[0] + c[0], t[1] + c[1]]);
+    if totals[0] == 0 || totals[1] == 0 {
         return None;
     }
-    let edges = decile_edges(reference);
+    // The reference's distinct values and the number of its values up to each.
+    let mut values = Vec::new();
+    let mut ends = Vec::new();
+    let mut seen = 0u64;
+    for &(v, c) in groups.iter().filter(|g| g.1[0] > 0) {
+        seen += c[0];
+        values.push(v);
+        ends.push(seen);
+    }
+    // Order statistic i (0-based) is the first value whose running count exceeds i.
+    let order_statistic = |i: u64| values[ends.partition_point(|&end| end <= i)];
+    let edges = quantile_edges(totals[0] as usize, |i| order_statistic(i as u64));
     let mut bins = DecileBins {
         edges,
         reference: [0; 10],
         current: [0; 10],
     };
-    for &v in reference.iter() {
-        bins.reference[decile_bin(&edges, v)] += 1;
-    }
-    for &(v, count) in current {
-        bins.current[decile_bin(&edges, v)] += count;
+    for &(v, c) in groups {
+        let bin = decile_bin(&edges, v);
+        bins.reference[bin] += c[0];
+        bins.current[bin] += c[1];
     }
     Some(bins)
 }
@@ -137,8 +149,7 @@ pub(crate) fn decile_bin(edges: &[f64; 9], v: f64) -> usize {
 /// with numpy's `_lerp`. `values` must be non-empty; it is reordered in place.
 pub(crate) fn decile_edges(values: &mut [f64]) -> [f64; 9] {
     let n = values.len();
-    let positions: [f64; 9] = std::array::from_fn(|k| (n as f64 - 1.0) * ((k + 1) as f64 / 10.0));
-    let mut wanted: Vec<usize> = positions
+    let mut wanted: Vec<usize> = decile_positions(n)
         .iter()
         .flat_map(|&h| {
             let below = h.floor() as usize;
@@ -148,12 +159,23 @@ pub(crate) fn decile_edges(values: &mut [f64]) -> [f64; 9] {
     wanted.sort_unstable();
     wanted.dedup();
     select_order_statistics(values, &wanted);
-    positions.map(|h| {
+    quantile_edges(n, |i| values[i])
+}
+
+/// numpy's positions h = (n - 1) q for q = 0.1, ..., 0.9.
+fn decile_positions(n: usize) -> [f64; 9] {
+    std::array::from_fn(|k| (n as f64 - 1.0) * ((k + 1) as f64 / 10.0))
+}
+
+/// The nine deciles of n > 0 values from their order statistics (`order_statistic(i)`, 0-based):
+/// numpy's linear interpolation with its `_lerp`.
+fn quantile_edges(n: usize, order_statistic: impl Fn(usize) -> f64) -> [f64; 9] {
+    decile_positions(n).map(|h| {
         let below = h.floor() as usize;
         if below + 1 >= n {
-            return values[n - 1];
+            return order_statistic(n - 1);
         }
-        let (a, b) = (values[below], values[below + 1]);
+        let (a, b) = (order_statistic(below), order_statistic(below + 1));
         let t = h - below as f64;
         let d = b - a;
         if t >= 0.5 {
