@@ -6,6 +6,7 @@
 //! identical rows (same 20 values and same label), stratified by label.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -22,13 +23,27 @@ const FOLD_STREAM: u64 = 2;
 /// ChaCha stream of the model-selection sample.
 const SAMPLE_STREAM: u64 = 3;
 
-/// Groups of identical rows, in order of first appearance.
+/// Groups of identical rows, numbered in order of first appearance.
 #[derive(Debug)]
 pub(crate) struct Groups {
-    /// Row indices of each group.
-    pub members: Vec<Vec<usize>>,
-    /// Whether the group's label is fraud.
+    /// The group of each row.
+    pub group_of_row: Vec<u32>,
+    /// Whether each group's label is fraud.
     pub is_fraud: Vec<bool>,
+}
+
+impl Groups {
+    pub fn len(&self) -> usize {
+        self.is_fraud.len()
+    }
+
+    /// Per row, the value `per_group` gives its group.
+    pub fn spread<T: Copy>(&self, per_group: &[T]) -> Vec<T> {
+        self.group_of_row
+            .iter()
+            .map(|&g| per_group[g as usize])
+            .collect()
+    }
 }
 
 /// The identity of a row: the bits of its 20 values (with -0.0 read as 0.0) and its label.
@@ -41,27 +56,40 @@ fn row_key(record: &LabeledRecord) -> [u64; FEATURE_COUNT + 1] {
     key
 }
 
+/// A 128-bit fingerprint of a row's identity: two SipHashes of the key under different
+/// prefixes. At a million distinct rows two of them share one with probability about
+/// 10^-27, so it stands for the 168-byte key in the map at a tenth of the memory.
+fn row_fingerprint(record: &LabeledRecord) -> u128 {
+    let key = row_key(record);
+    let half = |prefix: u64| {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        prefix.hash(&mut hasher);
+        key.hash(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(0x9e37_79b9_7f4a_7c15)) << 64) | u128::from(half(0xc2b2_ae3d_27d4_eb4f))
+}
+
 pub(crate) fn group_rows(records: &[LabeledRecord]) -> Groups {
-    let mut index: HashMap<[u64; FEATURE_COUNT + 1], usize> = HashMap::new();
+    let mut index: HashMap<u128, u32> = HashMap::new();
     let mut groups = Groups {
-        members: Vec::new(),
+        group_of_row: Vec::with_capacity(records.len()),
         is_fraud: Vec::new(),
     };
-    for (row, record) in records.iter().enumerate() {
-        let next = groups.members.len();
-        let g = *index.entry(row_key(record)).or_insert(next);
+    for record in records {
+        let next = groups.is_fraud.len() as u32;
+        let g = *index.entry(row_fingerprint(record)).or_insert(next);
         if g == next {
-            groups.members.push(Vec::new());
             groups.is_fraud.push(record.is_fraud());
         }
-        groups.members[g].push(row);
+        groups.group_of_row.push(g);
     }
     groups
 }
 
 /// Number of distinct rows (identical values and label count once).
 pub fn distinct_row_count(records: &[LabeledRecord]) -> usize {
-    group_rows(records).members.len()
+    group_rows(records).len()
 }
 
 /// Group ids of each class, shuffled by `rng`: fraud first, then not fraud.
@@ -89,7 +117,7 @@ pub fn stratified_split(
     let groups = group_rows(records);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(SPLIT_STREAM);
-    let mut in_holdout = vec![false; groups.members.len()];
+    let mut in_holdout = vec![false; groups.len()];
     for class in shuffled_by_class(&groups, &mut rng) {
         let n = class.len();
         let take = if holdout_fraction.is_nan() || holdout_fraction <= 0.0 {
@@ -108,12 +136,7 @@ pub fn stratified_split(
             in_holdout[g] = true;
         }
     }
-    let mut row_in_holdout = vec![false; records.len()];
-    for (g, members) in groups.members.iter().enumerate() {
-        for &row in members {
-            row_in_holdout[row] = in_holdout[g];
-        }
-    }
+    let row_in_holdout = groups.spread(&in_holdout);
     let (mut train, mut holdout) = (Vec::new(), Vec::new());
     for (record, held) in records.iter().zip(row_in_holdout) {
         if held {
@@ -137,7 +160,7 @@ pub(crate) fn stratified_group_folds(
     let groups = group_rows(records);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(FOLD_STREAM);
-    let mut fold_of_group = vec![0; groups.members.len()];
+    let mut fold_of_group = vec![0; groups.len()];
     for (class, name) in shuffled_by_class(&groups, &mut rng)
         .iter()
         .zip(["fraud", "not_fraud"])
@@ -153,12 +176,7 @@ pub(crate) fn stratified_group_folds(
             fold_of_group[g] = position % folds;
         }
     }
-    let mut fold_of_row = vec![0; records.len()];
-    for (g, members) in groups.members.iter().enumerate() {
-        for &row in members {
-            fold_of_row[row] = fold_of_group[g];
-        }
-    }
+    let fold_of_row = groups.spread(&fold_of_group);
     Ok(fold_of_row)
 }
 
@@ -179,15 +197,14 @@ pub(crate) fn selection_sample(
     let groups = group_rows(records);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(SAMPLE_STREAM);
-    let mut taken = vec![false; records.len()];
+    let mut chosen = vec![false; groups.len()];
     for class in shuffled_by_class(&groups, &mut rng) {
         let take = ((share * class.len() as f64).round() as usize).clamp(1, class.len());
         for &g in &class[..take] {
-            for &row in &groups.members[g] {
-                taken[row] = true;
-            }
+            chosen[g] = true;
         }
     }
+    let taken = groups.spread(&chosen);
     Some(
         taken
             .iter()
@@ -256,8 +273,9 @@ mod tests {
         let records = testdata::records(200, 3, 5);
         let folds = stratified_group_folds(&records, 5, 42).unwrap();
         let groups = group_rows(&records);
-        for members in &groups.members {
-            assert!(members.iter().all(|&r| folds[r] == folds[members[0]]));
+        for (row, &g) in groups.group_of_row.iter().enumerate() {
+            let first = groups.group_of_row.iter().position(|&h| h == g).unwrap();
+            assert_eq!(folds[row], folds[first]);
         }
         for fold in 0..5 {
             let fraud = records
