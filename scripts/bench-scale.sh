@@ -20,6 +20,7 @@ if [ -z "${FRAUDCTL:-}" ]; then
 fi
 command -v /usr/bin/time >/dev/null || { echo "bench-scale.sh: needs GNU time (apt-get install time)" >&2; exit 1; }
 work=${BENCH_SCALE_DIR:-$(mktemp -d)}
+mkdir -p "$work"
 [ -n "${BENCH_SCALE_DIR:-}" ] || trap 'rm -rf "$work"' EXIT
 one_core=(taskset -c 0 env FRAUDRISK_TRAINING_THREADS=1)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
