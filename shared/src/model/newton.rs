@@ -2,11 +2,12 @@
 //!
 //! About 60 parameters and up to millions of rows: one Newton step costs one pass over the rows
 //! (the gradient and the 62 × 62 Hessian, 231 products a row since only 21 columns of a row are
-//! non-zero) and a Cholesky solve that is free at this size. From a cold start it converges in
-//! 6 to 10 passes, from a warm start along the regularisation path in 2 to 4, where L-BFGS
-//! took 50 to 200 passes over a dense copy. The objective is linfa-logistic's,
+//! non-zero) and a Cholesky solve that is free at this size. Newton converges quadratically, so
+//! a fit takes a handful of passes (fewer from a warm start, as the tests check) where L-BFGS
+//! took tens to hundreds over a dense copy. The objective is linfa-logistic's,
 //! `Σᵢ logloss(i) + α/2 · ‖w‖²` on the standardised columns with the intercept unpenalised;
-//! the tests hold it to linfa-logistic's coefficients (1e-6) on the same data.
+//! the tests hold it to linfa-logistic's coefficients on the same data (1e-6 wherever linfa's
+//! own L-BFGS gets that close to the optimum).
 //!
 //! It is a linfa algorithm: [`NewtonLogistic`] implements [`Fit`] for a [`DatasetBase`] whose
 //! records are [`DesignRows`] (a row set of the design) and whose targets say fraud.

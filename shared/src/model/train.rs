@@ -44,7 +44,7 @@ pub struct TrainConfig {
     /// and 1; `None`: no band, decisions are fraud or not fraud.
     #[serde(default)]
     pub review_below: Option<f64>,
-    /// Upper bound on Newton steps per fit (6 to 10 are typical from a cold start).
+    /// Upper bound on Newton steps per fit (a handful are typical).
     pub max_iterations: u64,
     /// Recalibration of the probabilities: none, or Platt scaling on the out-of-fold log-odds.
     #[serde(default)]
@@ -338,12 +338,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
             "the review band is empty: its lower end is not below the cost-based threshold"
         );
     }
-    let all_rows = if selection.len() == records.len() {
-        selection.clone()
-    } else {
-        design.all_rows()
-    };
-    let model = model_on_rows(&design, &all_rows, chosen_alpha, config, warm)?
+    let model = model_on_rows(&design, &design.all_rows(), chosen_alpha, config, warm)?
         .with_threshold(threshold)?
         .with_review_band(config.review_below)?
         .with_calibration(calibration)?;
