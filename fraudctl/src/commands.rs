@@ -11,8 +11,8 @@ use fraudrisk::dataset::{
 };
 use fraudrisk::drift::{detect_drift, Correction, DriftConfig};
 use fraudrisk::model::{
-    evaluate, fit, train_with_holdout, CalibrationMethod, CostMatrix, ModelArtifact, Provenance,
-    TrainConfig,
+    evaluate, fit_owned, train_with_holdout, CalibrationMethod, CostMatrix, ModelArtifact,
+    Provenance, TrainConfig,
 };
 use fraudrisk::monitor::MonitorSettings;
 use fraudrisk::pipeline::{self, MonitorRequest, PipelineSettings, RetrainMode};
@@ -342,7 +342,8 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
                 .collect();
             let overlap = distinct_overlap(&data, &eval);
             let train_data = data.clone();
-            let fitted = tokio::task::spawn_blocking(move || fit(&train_data, &config)).await??;
+            let fitted =
+                tokio::task::spawn_blocking(move || fit_owned(train_data, &config)).await??;
             let metrics = evaluate(&fitted.model, &eval, &costs)?;
             (
                 fitted.model,
@@ -357,7 +358,7 @@ async fn train(args: crate::TrainArgs, format: Format) -> Result<ExitCode> {
         None => {
             let all = data.clone();
             let outcome =
-                tokio::task::spawn_blocking(move || train_with_holdout(&all, &config)).await??;
+                tokio::task::spawn_blocking(move || train_with_holdout(all, &config)).await??;
             (
                 outcome.model,
                 outcome.chosen_alpha,

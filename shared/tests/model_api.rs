@@ -38,7 +38,7 @@ fn records() -> Vec<LabeledRecord> {
 fn train_save_load_predict() {
     let data = records();
     let config = TrainConfig::default();
-    let outcome = train_with_holdout(&data, &config).unwrap();
+    let outcome = train_with_holdout(data.clone(), &config).unwrap();
     assert_eq!(outcome.cv.len(), config.alphas.len());
     assert!(outcome.metrics.roc_auc > 0.6, "{:?}", outcome.metrics);
 
@@ -83,7 +83,7 @@ fn prediction_json_has_the_fields_the_api_returns() {
         },
         ..TrainConfig::default()
     };
-    let model = train_with_holdout(&data, &config).unwrap().model;
+    let model = train_with_holdout(data.clone(), &config).unwrap().model;
     let mut saw = [false, false];
     for r in &data {
         let prediction = model.predict(&r.applicant);

@@ -33,7 +33,7 @@ fn five_to_one_costs_lower_the_threshold_and_the_holdout_cost() {
     };
     let config = TrainConfig::default();
     assert_eq!(config.costs, CostMatrix::default());
-    let outcome = train_with_holdout(&records, &config).unwrap();
+    let outcome = train_with_holdout(records.clone(), &config).unwrap();
     let threshold = outcome.model.threshold();
     let metrics = &outcome.metrics;
     let (at_threshold, at_half) = (

@@ -11,8 +11,18 @@ use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT, LABEL_COL
 /// The schema's column names are part of the encoding, so a schema change changes every
 /// fingerprint rather than silently matching old data.
 pub fn fingerprint(records: &[LabeledRecord]) -> String {
-    let mut rows: Vec<String> = records.iter().map(canonical_row).collect();
-    rows.sort_unstable();
+    // The rows' encodings live in one buffer, sorted as (start, end) ranges: at a million rows
+    // a String each would be a million allocations and twice the memory.
+    let mut text = String::new();
+    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(records.len());
+    for record in records {
+        let start = text.len();
+        write_canonical_row(&mut text, record);
+        ranges.push((start, text.len()));
+    }
+    // Byte order is str order.
+    let bytes = text.as_bytes();
+    ranges.sort_unstable_by(|a, b| bytes[a.0..a.1].cmp(&bytes[b.0..b.1]));
     let mut hasher = Sha256::new();
     hasher.update(b"fraudrisk-records-v1\n");
     hasher.update(LABEL_COLUMN.as_bytes());
@@ -21,8 +31,8 @@ pub fn fingerprint(records: &[LabeledRecord]) -> String {
         hasher.update(feature.name.as_bytes());
     }
     hasher.update(b"\n");
-    for row in &rows {
-        hasher.update(row.as_bytes());
+    for &(start, end) in &ranges {
+        hasher.update(&bytes[start..end]);
         hasher.update(b"\n");
     }
     format!("sha256:{}", hex::encode(hasher.finalize()))
@@ -39,21 +49,23 @@ pub fn row_hash(record: &LabeledRecord) -> String {
 }
 
 fn canonical_row(record: &LabeledRecord) -> String {
-    let mut out = record.creditability.to_string();
-    for value in record.applicant.0.iter() {
-        out.push(',');
-        out.push_str(&canonical_number(*value));
-    }
+    let mut out = String::new();
+    write_canonical_row(&mut out, record);
     out
 }
 
-/// Checked values are integers, written without a decimal point; anything else in its
+/// The label, then each value: integers without a decimal point, anything else in its
 /// shortest round-trip form, so two different values never encode alike.
-fn canonical_number(value: f64) -> String {
-    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
-        (value as i64).to_string()
-    } else {
-        format!("{value:?}")
+fn write_canonical_row(out: &mut String, record: &LabeledRecord) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}", record.creditability);
+    for &value in record.applicant.0.iter() {
+        let _ = if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
+            write!(out, ",{}", value as i64)
+        } else {
+            write!(out, ",{value:?}")
+        };
     }
 }
 

@@ -40,10 +40,10 @@ pub use cost::{cost_minimising_threshold, CostMatrix};
 pub use encoding::{EncodedFeature, Encoder, FeatureEncoding};
 pub use metrics::{evaluate, roc_auc, ConfusionMatrix, Metrics};
 pub use pyfunc::{model_folder, ModelFile};
-pub use split::{distinct_row_count, stratified_split};
+pub use split::{distinct_row_count, stratified_split, stratified_split_owned};
 pub use train::{
-    fit, train_with_holdout, training_threads, CvResult, FitOutcome, TrainConfig, TrainingOutcome,
-    DEFAULT_SELECTION_ROWS, ENV_TRAINING_THREADS, MIN_SELECTION_ROWS,
+    fit, fit_owned, train_with_holdout, training_threads, CvResult, FitOutcome, TrainConfig,
+    TrainingOutcome, DEFAULT_SELECTION_ROWS, ENV_TRAINING_THREADS, MIN_SELECTION_ROWS,
 };
 
 /// The usual threshold, the one costs are compared with and a fit starts from.

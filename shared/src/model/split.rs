@@ -114,6 +114,40 @@ pub fn stratified_split(
     holdout_fraction: f64,
     seed: u64,
 ) -> (Vec<LabeledRecord>, Vec<LabeledRecord>) {
+    let row_in_holdout = holdout_mask(records, holdout_fraction, seed);
+    let (mut train, mut holdout) = (Vec::new(), Vec::new());
+    for (record, held) in records.iter().zip(row_in_holdout) {
+        if held {
+            holdout.push(*record);
+        } else {
+            train.push(*record);
+        }
+    }
+    (train, holdout)
+}
+
+/// [`stratified_split`] of rows the caller owns: the training part stays in their buffer, so
+/// only the holdout is copied (at a million rows, 130 MB less than two fresh copies).
+pub fn stratified_split_owned(
+    mut records: Vec<LabeledRecord>,
+    holdout_fraction: f64,
+    seed: u64,
+) -> (Vec<LabeledRecord>, Vec<LabeledRecord>) {
+    let row_in_holdout = holdout_mask(&records, holdout_fraction, seed);
+    let holdout = records
+        .iter()
+        .zip(&row_in_holdout)
+        .filter(|(_, &held)| held)
+        .map(|(record, _)| *record)
+        .collect();
+    let mut held = row_in_holdout.into_iter();
+    records.retain(|_| !held.next().unwrap_or(false));
+    records.shrink_to_fit();
+    (records, holdout)
+}
+
+/// Per row, whether [`stratified_split`] puts it in the holdout.
+fn holdout_mask(records: &[LabeledRecord], holdout_fraction: f64, seed: u64) -> Vec<bool> {
     let groups = group_rows(records);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(SPLIT_STREAM);
@@ -136,16 +170,7 @@ pub fn stratified_split(
             in_holdout[g] = true;
         }
     }
-    let row_in_holdout = groups.spread(&in_holdout);
-    let (mut train, mut holdout) = (Vec::new(), Vec::new());
-    for (record, held) in records.iter().zip(row_in_holdout) {
-        if held {
-            holdout.push(*record);
-        } else {
-            train.push(*record);
-        }
-    }
-    (train, holdout)
+    groups.spread(&in_holdout)
 }
 
 /// Assigns every row to one of `folds` folds: distinct rows of each class are shuffled and
@@ -253,6 +278,17 @@ mod tests {
         assert_eq!(a, b);
         let c = stratified_split(&records, 0.25, 10);
         assert_ne!(a.1, c.1);
+    }
+
+    #[test]
+    fn owned_split_equals_the_borrowed_one() {
+        let records = testdata::records(300, 3, 11);
+        for fraction in [0.0, 0.2, 0.5, 1.0] {
+            assert_eq!(
+                stratified_split_owned(records.clone(), fraction, 4),
+                stratified_split(&records, fraction, 4)
+            );
+        }
     }
 
     #[test]

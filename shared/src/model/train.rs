@@ -23,7 +23,7 @@ use super::cost::{cost_minimising_threshold, CostMatrix};
 use super::design::Design;
 use super::metrics::{evaluate, roc_auc, Metrics};
 use super::solver::{fit_rows, model_on_rows};
-use super::split::{selection_sample, stratified_group_folds, stratified_split};
+use super::split::{selection_sample, stratified_group_folds, stratified_split_owned};
 use super::{check_threshold, sigmoid, Model, ModelError};
 use crate::schema::LabeledRecord;
 
@@ -191,6 +191,31 @@ pub struct TrainingOutcome {
 /// [`training_threads`] threads; the result is deterministic for `config.seed` whatever the
 /// thread count.
 pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome, ModelError> {
+    let prepared = prepare(records, config)?;
+    fit_prepared(prepared, config)
+}
+
+/// [`fit`] on records the caller gives up: they are dropped once encoded, so the grid and the
+/// refit hold only the compact design (106 B a row instead of 168).
+pub fn fit_owned(
+    records: Vec<LabeledRecord>,
+    config: &TrainConfig,
+) -> Result<FitOutcome, ModelError> {
+    let prepared = prepare(&records, config)?;
+    drop(records);
+    fit_prepared(prepared, config)
+}
+
+/// What [`fit`] needs of the records: their design, the model-selection rows and their folds.
+struct Prepared {
+    design: Design,
+    /// Rows of the design model selection runs on, ascending.
+    selection: Vec<u32>,
+    /// The fold of each of them.
+    fold_of_row: Vec<usize>,
+}
+
+fn prepare(records: &[LabeledRecord], config: &TrainConfig) -> Result<Prepared, ModelError> {
     config.validate()?;
     check_both_classes(records, "training")?;
     check_finite(records)?;
@@ -215,6 +240,20 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
             "model selection on a stratified sample (selection_rows)"
         );
     }
+    Ok(Prepared {
+        design,
+        selection,
+        fold_of_row,
+    })
+}
+
+fn fit_prepared(prepared: Prepared, config: &TrainConfig) -> Result<FitOutcome, ModelError> {
+    let Prepared {
+        design,
+        selection,
+        fold_of_row,
+    } = prepared;
+    let rows = design.all_rows();
 
     // Strongest penalty first: each solution warm-starts the next, weaker one.
     let mut order: Vec<usize> = (0..config.alphas.len()).collect();
@@ -330,7 +369,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
         .costs
         .expected_cost(&is_fraud, &oof_probabilities, threshold);
     tracing::debug!(threshold, cv_expected_cost, "cost-minimising threshold");
-    let refit = Step::start(format!("refit on {} rows", records.len()), Unit::Fits, 1);
+    let refit = Step::start(format!("refit on {} rows", rows.len()), Unit::Fits, 1);
     if config.review_below.is_some_and(|from| from >= threshold) {
         tracing::warn!(
             review_below = config.review_below,
@@ -338,7 +377,7 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
             "the review band is empty: its lower end is not below the cost-based threshold"
         );
     }
-    let model = model_on_rows(&design, &design.all_rows(), chosen_alpha, config, warm)?
+    let model = model_on_rows(&design, &rows, chosen_alpha, config, warm)?
         .with_threshold(threshold)?
         .with_review_band(config.review_below)?
         .with_calibration(calibration)?;
@@ -358,14 +397,15 @@ pub fn fit(records: &[LabeledRecord], config: &TrainConfig) -> Result<FitOutcome
 /// Splits by distinct rows ([`stratified_split`]), fits on the training part and scores the
 /// holdout part.
 pub fn train_with_holdout(
-    records: &[LabeledRecord],
+    records: Vec<LabeledRecord>,
     config: &TrainConfig,
 ) -> Result<TrainingOutcome, ModelError> {
     config.validate()?;
-    check_both_classes(records, "training with a holdout")?;
-    let (train, holdout) = stratified_split(records, config.holdout_fraction, config.seed);
+    check_both_classes(&records, "training with a holdout")?;
+    let (train, holdout) = stratified_split_owned(records, config.holdout_fraction, config.seed);
     check_both_classes(&holdout, "the holdout")?;
-    let outcome = fit(&train, config)?;
+    let train_rows = train.len();
+    let outcome = fit_owned(train, config)?;
     let evaluation = Step::start(
         format!("evaluate on {} holdout rows", holdout.len()),
         Unit::Rows,
@@ -384,7 +424,7 @@ pub fn train_with_holdout(
         chosen_alpha: outcome.chosen_alpha,
         cv_expected_cost: outcome.cv_expected_cost,
         metrics,
-        train_rows: train.len(),
+        train_rows,
         selection_rows: outcome.selection_rows.len(),
         holdout_rows: holdout.len(),
         holdout_scores,

@@ -152,7 +152,7 @@ fn stronger_penalty_shrinks_the_weights() {
 #[test]
 fn holdout_training_reports_sizes_and_metrics() {
     let records = testdata::records(400, 3, 8);
-    let outcome = train_with_holdout(&records, &config()).unwrap();
+    let outcome = train_with_holdout(records.clone(), &config()).unwrap();
     assert_eq!(outcome.train_rows + outcome.holdout_rows, records.len());
     assert_eq!(outcome.metrics.support, outcome.holdout_rows);
     assert!(
@@ -177,7 +177,7 @@ fn degenerate_inputs_are_errors_not_panics() {
         Err(ModelError::OneClass { .. })
     ));
     assert!(matches!(
-        train_with_holdout(&one_class, &config()),
+        train_with_holdout(one_class.clone(), &config()),
         Err(ModelError::OneClass { .. })
     ));
     let few = testdata::records(6, 1, 1);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use crate::model::{distinct_row_count, fit, stratified_split, FitOutcome};
+use crate::model::{distinct_row_count, fit_owned, stratified_split_owned, FitOutcome};
 use crate::ports::StoredRecord;
 use crate::schema::LabeledRecord;
 
@@ -32,49 +32,45 @@ pub(super) struct Challenger {
 /// waiting ones; a stratified slice of the waiting rows is held out to compare challenger and
 /// champion on recent data.
 pub(super) async fn train_challenger(
-    absorbed: &[StoredRecord],
+    absorbed: Vec<StoredRecord>,
     pending: &[StoredRecord],
     settings: &PipelineSettings,
 ) -> Result<Challenger, PipelineError> {
     let pending_records: Vec<LabeledRecord> = pending.iter().map(|s| s.record).collect();
-    let (recent_train, recent_holdout) = stratified_split(
-        &pending_records,
+    let (recent_train, recent_holdout) = stratified_split_owned(
+        pending_records,
         settings.recent_holdout_fraction,
         settings.training.seed,
     );
-    let (kept, window) = select_absorbed(
-        absorbed,
-        recent_train.len(),
-        &settings.training_window,
-        Utc::now(),
-    );
-    let mut training: Vec<LabeledRecord> = kept.iter().map(|s| s.record).collect();
-    training.extend(recent_train.iter().copied());
-    let training_rows = training.len();
-    let distinct_rows = distinct_row_count(&training);
+    let training_window = settings.training_window;
     let config = settings.training.clone();
-    // Rows a window left out still count: the champion may have been trained on them, and the
-    // replay must be out-of-sample for both models.
-    let left_out: Vec<LabeledRecord> = if window.left_out == 0 {
-        Vec::new()
-    } else {
-        absorbed.iter().map(|s| s.record).collect()
-    };
-    let (fitted, trained_inputs) = run_blocking(move || {
-        let inputs: HashSet<u64> = training
+    let now = Utc::now();
+    run_blocking(move || {
+        let (kept, window) = select_absorbed(&absorbed, recent_train.len(), &training_window, now);
+        let mut training: Vec<LabeledRecord> = kept.iter().map(|s| s.record).collect();
+        training.extend(recent_train.iter().copied());
+        // Every absorbed row counts, also those a window left out: the champion may have been
+        // trained on them, and the replay must be out-of-sample for both models.
+        let trained_inputs: HashSet<u64> = absorbed
             .iter()
-            .chain(&left_out)
+            .map(|s| &s.record)
+            .chain(&recent_train)
             .map(|r| input_hash(&r.applicant))
             .collect();
-        fit(&training, &config).map(|fitted| (fitted, inputs))
+        // The stored rows are not needed past here: at a million rows they are 200 MB.
+        drop(kept);
+        drop(absorbed);
+        let training_rows = training.len();
+        let distinct_rows = distinct_row_count(&training);
+        let fitted = fit_owned(training, &config)?;
+        Ok::<_, PipelineError>(Challenger {
+            fitted,
+            training_rows,
+            distinct_rows,
+            recent_holdout,
+            window,
+            trained_inputs: Arc::new(trained_inputs),
+        })
     })
-    .await??;
-    Ok(Challenger {
-        fitted,
-        training_rows,
-        distinct_rows,
-        recent_holdout,
-        window,
-        trained_inputs: Arc::new(trained_inputs),
-    })
+    .await?
 }

@@ -1,7 +1,7 @@
 //! `initialtrain`: train on every reference row, register the next version and make it
 //! champion. The steps, in order: [`reference_rows`], the replace check
 //! ([`promotion::initialtrain_may_replace`]), [`train_on_reference`], then inside a tracking
-//! run [`log_training_run`], [`publish_and_promote`] and [`absorb`].
+//! run [`log_training_run`], [`publish_and_promote`] and marking the rows absorbed.
 
 use serde::Serialize;
 
@@ -73,7 +73,15 @@ async fn initial_train_locked(
     let sources = records.record_sources().await?;
     let previous = read_champion_pointer(artifacts).await?;
     promotion::initialtrain_may_replace(previous.as_ref(), force)?;
-    let trained = train_on_reference(&stored, reference_sources(sources), settings).await?;
+    // Only the ids of the rows to absorb outlive the training: at a million rows the stored
+    // rows are 200 MB the fit does not need.
+    let to_absorb: Vec<i64> = stored
+        .iter()
+        .filter(|s| s.absorbed_by.is_none())
+        .map(|s| s.id)
+        .collect();
+    let labeled: Vec<LabeledRecord> = stored.into_iter().map(|s| s.record).collect();
+    let trained = train_on_reference(labeled, reference_sources(sources), settings).await?;
     let run = tracker
         .start_run(&settings.experiment, "initialtrain")
         .await?;
@@ -89,7 +97,7 @@ async fn initial_train_locked(
             previous.as_ref(),
         )
         .await?;
-        absorb(records, &stored, published.version).await?;
+        records.mark_absorbed(&to_absorb, published.version).await?;
         Ok(TrainingSummary {
             version: published.version,
             run_id: run.run_id.clone(),
@@ -128,15 +136,14 @@ struct Trained {
 
 /// Trains with an 80/20 holdout by distinct rows, off the async threads.
 async fn train_on_reference(
-    stored: &[StoredRecord],
+    labeled: Vec<LabeledRecord>,
     sources: Vec<RecordSource>,
     settings: &PipelineSettings,
 ) -> Result<Trained, PipelineError> {
-    let labeled: Vec<LabeledRecord> = stored.iter().map(|s| s.record).collect();
     let data_fingerprint = fingerprint(&labeled);
     let distinct_rows = distinct_row_count(&labeled);
     let config = settings.training.clone();
-    let outcome = run_blocking(move || train_with_holdout(&labeled, &config)).await??;
+    let outcome = run_blocking(move || train_with_holdout(labeled, &config)).await??;
     Ok(Trained {
         outcome,
         data_fingerprint,
@@ -259,19 +266,4 @@ fn reference_sources(sources: Vec<RecordSource>) -> Vec<RecordSource> {
         .into_iter()
         .filter(|s| s.role == RecordRole::Reference.as_str())
         .collect()
-}
-
-/// Marks the reference rows no version absorbed yet as absorbed by `version`.
-async fn absorb(
-    records: &dyn RecordStore,
-    stored: &[StoredRecord],
-    version: u32,
-) -> Result<(), PipelineError> {
-    let ids: Vec<i64> = stored
-        .iter()
-        .filter(|s| s.absorbed_by.is_none())
-        .map(|s| s.id)
-        .collect();
-    records.mark_absorbed(&ids, version).await?;
-    Ok(())
 }

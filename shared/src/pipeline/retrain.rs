@@ -150,7 +150,7 @@ async fn retrain_locked(
         summary.served_input_drift = served_drift;
         return Ok(summary);
     }
-    let challenger = train_challenger(&absorbed, &pending, settings).await?;
+    let challenger = train_challenger(absorbed, &pending, settings).await?;
     let holdout = evaluate_both(
         &challenger.fitted.model,
         &champion.model,

@@ -4,6 +4,7 @@
 //! lock to their modules.
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -67,11 +68,22 @@ impl PostgresStore {
         let sql = select_sql(condition);
         self.run(operation, &(sql, role), |client, (sql, role)| {
             Box::pin(async move {
+                // Each row is converted as it arrives: a million driver rows held at once
+                // (with their per-column offsets) would take several times the records' size.
                 let rows = match role {
-                    Some(role) => client.query(sql.as_str(), &[role]).await?,
-                    None => client.query(sql.as_str(), &[]).await?,
+                    Some(role) => client.query_raw(sql.as_str(), [role]).await?,
+                    None => {
+                        client
+                            .query_raw(sql.as_str(), std::iter::empty::<&str>())
+                            .await?
+                    }
                 };
-                rows.iter().map(read_stored).collect()
+                let mut rows = std::pin::pin!(rows);
+                let mut records = Vec::new();
+                while let Some(row) = rows.try_next().await? {
+                    records.push(read_stored(&row)?);
+                }
+                Ok(records)
             })
         })
         .await
