@@ -399,6 +399,19 @@ impl ArtifactError {
     }
 }
 
+/// How much of a too-large object [`ArtifactStore::get_at_most`] reads: enough to tell a
+/// file's kind from its first line.
+pub const HEAD_BYTES: usize = 64 * 1024;
+
+/// What [`ArtifactStore::get_at_most`] read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BoundedObject {
+    /// The whole object, within the limit.
+    Whole(Vec<u8>),
+    /// Over the limit: its size and at most its first [`HEAD_BYTES`].
+    TooLarge { size: u64, head: Vec<u8> },
+}
+
 /// Where models and the champion pointer live; serving reads only this.
 #[async_trait]
 pub trait ArtifactStore: Send + Sync {
@@ -406,6 +419,15 @@ pub trait ArtifactStore: Send + Sync {
         -> Result<(), ArtifactError>;
     /// The object, or `None` when there is none.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ArtifactError>;
+    /// The object if it holds at most `max_bytes`; a larger one is not read past its first
+    /// [`HEAD_BYTES`] (what an untrusted upload may cost). `None` when there is none.
+    async fn get_at_most(
+        &self,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Option<BoundedObject>, ArtifactError>;
+    /// Copies an object within the store without passing it through this process.
+    async fn copy(&self, from: &str, to: &str) -> Result<(), ArtifactError>;
     /// Removes the object; removing a missing one is not an error.
     async fn delete(&self, key: &str) -> Result<(), ArtifactError>;
     /// Where this store writes, for messages (a folder or an `s3://` URI).

@@ -245,3 +245,88 @@ async fn a_database_that_is_down_fails_the_invocation_and_keeps_the_file() {
         "the file stays in incoming/ for the retry"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs services"]
+async fn a_file_over_the_limit_is_rejected_unread_and_moved_inside_s3() {
+    use fraudrisk::ingest::MAX_INGEST_BYTES;
+    use fraudrisk::ports::{BoundedObject, HEAD_BYTES};
+
+    it_common::start();
+    let database = TestDatabase::create("ingest_large").await;
+    let prefix = unique("it-ingest-large");
+    let config = isolated_config(&database, &prefix);
+    let state = tempfile::tempdir().unwrap();
+    let services = Services::production(&config, state.path()).await.unwrap();
+    let stores = IngestStores {
+        records: services.records.as_ref(),
+        outcomes: services.outcomes.as_ref(),
+        objects: services.artifacts.as_ref(),
+    };
+    let target = IngestTarget::from_config(&config);
+    let bucket = env("FRAUDRISK_BUCKET");
+
+    // A labelled-rows file one byte over the limit.
+    let mut large = format!("{HEADER}\n").into_bytes();
+    while large.len() <= MAX_INGEST_BYTES {
+        large.extend_from_slice(ROW.as_bytes());
+        large.push(b'\n');
+    }
+    large.truncate(MAX_INGEST_BYTES + 1);
+    let key = "incoming/big month.csv";
+    services
+        .artifacts
+        .put(key, large.clone(), "text/csv")
+        .await
+        .unwrap();
+    // The bounded read of S3 stops at the head.
+    match services
+        .artifacts
+        .get_at_most(key, MAX_INGEST_BYTES)
+        .await
+        .unwrap()
+    {
+        Some(BoundedObject::TooLarge { size, head }) => {
+            assert_eq!(size, large.len() as u64);
+            assert!(head.len() <= HEAD_BYTES && head.starts_with(HEADER.as_bytes()));
+        }
+        other => panic!("expected TooLarge, got {:?}", other.map(|_| "an object")),
+    }
+
+    let outcome = ingest_event(
+        &stores,
+        &target,
+        &object_created(&bucket, &format!("{prefix}/{key}")),
+    )
+    .await
+    .unwrap();
+    let outcome = files(&outcome);
+    assert_eq!(outcome[0]["status"], "rejected", "{outcome}");
+    assert_eq!(outcome[0]["kind"], "labelled_rows", "{outcome}");
+    let rule = outcome[0]["rule"].as_str().unwrap();
+    assert!(rule.contains(&MAX_INGEST_BYTES.to_string()), "{rule}");
+    assert!(rule.contains(&large.len().to_string()), "{rule}");
+    // Moved whole by a server-side copy, its note beside it, nothing loaded.
+    assert_eq!(
+        services
+            .artifacts
+            .get("rejected/big month.csv")
+            .await
+            .unwrap()
+            .map(|b| b.len()),
+        Some(large.len())
+    );
+    assert!(services
+        .artifacts
+        .get("rejected/big month.csv.error.json")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(services.artifacts.get(key).await.unwrap(), None);
+    assert!(services
+        .records
+        .pending_by_source()
+        .await
+        .unwrap()
+        .is_empty());
+}

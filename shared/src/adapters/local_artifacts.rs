@@ -4,7 +4,9 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
-use crate::ports::{ArtifactError, ArtifactStore};
+use tokio::io::AsyncReadExt;
+
+use crate::ports::{ArtifactError, ArtifactStore, BoundedObject, HEAD_BYTES};
 
 /// Artifacts as files below a root folder.
 #[derive(Clone, Debug)]
@@ -34,6 +36,18 @@ pub(crate) fn safe_join(root: &Path, key: &str) -> Option<PathBuf> {
     clean.then(|| root.join(relative))
 }
 
+/// The object read so far as [`BoundedObject`]: whole, or over `max_bytes` (by its declared
+/// `size` or by what was read) and cut to its head.
+pub(crate) fn bounded(mut bytes: Vec<u8>, size: u64, max_bytes: usize) -> BoundedObject {
+    if size > max_bytes as u64 || bytes.len() > max_bytes {
+        let size = size.max(bytes.len() as u64);
+        bytes.truncate(HEAD_BYTES);
+        BoundedObject::TooLarge { size, head: bytes }
+    } else {
+        BoundedObject::Whole(bytes)
+    }
+}
+
 #[async_trait]
 impl ArtifactStore for LocalArtifactStore {
     async fn put(
@@ -61,6 +75,47 @@ impl ArtifactStore for LocalArtifactStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ArtifactError::new("get", key, e.to_string()).with_source(e)),
         }
+    }
+
+    async fn get_at_most(
+        &self,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Option<BoundedObject>, ArtifactError> {
+        let path = self.path_of("get", key)?;
+        let error =
+            |e: std::io::Error| ArtifactError::new("get", key, e.to_string()).with_source(e);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(error(e)),
+        };
+        let size = file.metadata().await.map_err(error)?.len();
+        // One byte past the limit tells a file that grew since its size was read.
+        let wanted = if size > max_bytes as u64 {
+            HEAD_BYTES
+        } else {
+            max_bytes.saturating_add(1)
+        };
+        let mut bytes = Vec::new();
+        file.take(wanted as u64)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(error)?;
+        Ok(Some(bounded(bytes, size, max_bytes)))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), ArtifactError> {
+        let source = self.path_of("copy", from)?;
+        let target = self.path_of("copy", to)?;
+        let error =
+            |e: std::io::Error| ArtifactError::new("copy", from, e.to_string()).with_source(e);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(error)?;
+        }
+        let temporary = target.with_extension("partial");
+        tokio::fs::copy(&source, &temporary).await.map_err(error)?;
+        tokio::fs::rename(&temporary, &target).await.map_err(error)
     }
 
     async fn delete(&self, key: &str) -> Result<(), ArtifactError> {
@@ -94,6 +149,56 @@ mod tests {
             Some(&b"{}"[..])
         );
         assert_eq!(store.get("champion.json").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_bounded_read_stops_at_the_head_of_a_large_object_and_copies_stay_local() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalArtifactStore::new(dir.path());
+        let large = vec![b'x'; HEAD_BYTES * 3];
+        store
+            .put("in/big.csv", large.clone(), "text/csv")
+            .await
+            .unwrap();
+        store
+            .put("in/small.csv", b"a,b\n".to_vec(), "text/csv")
+            .await
+            .unwrap();
+        let limit = HEAD_BYTES * 2;
+        assert_eq!(
+            store.get_at_most("in/big.csv", limit).await.unwrap(),
+            Some(BoundedObject::TooLarge {
+                size: large.len() as u64,
+                head: vec![b'x'; HEAD_BYTES]
+            })
+        );
+        assert_eq!(
+            store.get_at_most("in/big.csv", large.len()).await.unwrap(),
+            Some(BoundedObject::Whole(large.clone()))
+        );
+        assert_eq!(
+            store.get_at_most("in/small.csv", limit).await.unwrap(),
+            Some(BoundedObject::Whole(b"a,b\n".to_vec()))
+        );
+        assert_eq!(store.get_at_most("in/none.csv", limit).await.unwrap(), None);
+        store.copy("in/big.csv", "out/big.csv").await.unwrap();
+        assert_eq!(store.get("out/big.csv").await.unwrap(), Some(large));
+        assert!(store.copy("in/none.csv", "out/none.csv").await.is_err());
+    }
+
+    #[test]
+    fn bounded_counts_what_was_read_when_the_size_was_understated() {
+        assert_eq!(
+            bounded(vec![1; 11], 5, 10),
+            BoundedObject::TooLarge {
+                size: 11,
+                head: vec![1; 11]
+            }
+        );
+        assert_eq!(
+            bounded(vec![1; 10], 10, 10),
+            BoundedObject::Whole(vec![1; 10])
+        );
     }
 
     #[tokio::test]

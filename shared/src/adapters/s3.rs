@@ -10,8 +10,11 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+use super::local_artifacts::bounded;
 use crate::config::AwsConfig;
-use crate::ports::{ArtifactError, ArtifactStore};
+use crate::ports::{ArtifactError, ArtifactStore, BoundedObject, HEAD_BYTES};
 use crate::BoxError;
 
 /// An S3 call that failed: a readable line (the S3 error code and message, or the whole
@@ -92,6 +95,78 @@ pub async fn get_object(
         source: Box::new(e),
     })?;
     Ok(Some(body.into_bytes().to_vec()))
+}
+
+/// Reads one object up to `max_bytes` (see [`ArtifactStore::get_at_most`]): a larger one, by its
+/// declared length or by what arrives, is read no further than its head and the connection
+/// dropped.
+async fn get_object_at_most(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    max_bytes: usize,
+) -> Result<Option<BoundedObject>, S3Error> {
+    let output = match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(output) => output,
+        Err(error) => {
+            return match error.as_service_error() {
+                Some(GetObjectError::NoSuchKey(_)) => Ok(None),
+                _ => Err(S3Error::sdk(error)),
+            }
+        }
+    };
+    let declared = output
+        .content_length()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let wanted = if declared > max_bytes as u64 {
+        HEAD_BYTES
+    } else {
+        max_bytes.saturating_add(1)
+    };
+    let mut body = output.body;
+    let mut bytes = Vec::new();
+    while bytes.len() < wanted {
+        match body.next().await {
+            Some(chunk) => bytes.extend_from_slice(&chunk.map_err(|e| S3Error {
+                message: format!("reading the body failed: {e}"),
+                source: Box::new(e),
+            })?),
+            None => break,
+        }
+    }
+    Ok(Some(bounded(bytes, declared, max_bytes)))
+}
+
+/// What S3's `x-amz-copy-source` leaves unescaped in a key: RFC 3986's unreserved characters
+/// and the path separator.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Copies an object inside a bucket, server-side.
+async fn copy_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), S3Error> {
+    client
+        .copy_object()
+        .bucket(bucket)
+        .key(to)
+        .copy_source(format!(
+            "{}/{}",
+            utf8_percent_encode(bucket, COPY_SOURCE),
+            utf8_percent_encode(from, COPY_SOURCE)
+        ))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(S3Error::sdk)
 }
 
 /// Lists the keys under a prefix (all pages), sorted.
@@ -243,6 +318,25 @@ impl ArtifactStore for S3ArtifactStore {
         get_object(&self.client, &self.bucket, &object_key)
             .await
             .map_err(|e| e.into_artifact_error("get", self.uri(key)))
+    }
+
+    async fn get_at_most(
+        &self,
+        key: &str,
+        max_bytes: usize,
+    ) -> Result<Option<BoundedObject>, ArtifactError> {
+        let object_key = self.object_key("get", key)?;
+        get_object_at_most(&self.client, &self.bucket, &object_key, max_bytes)
+            .await
+            .map_err(|e| e.into_artifact_error("get", self.uri(key)))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), ArtifactError> {
+        let source = self.object_key("copy", from)?;
+        let target = self.object_key("copy", to)?;
+        copy_object(&self.client, &self.bucket, &source, &target)
+            .await
+            .map_err(|e| e.into_artifact_error("copy", self.uri(from)))
     }
 
     async fn delete(&self, key: &str) -> Result<(), ArtifactError> {

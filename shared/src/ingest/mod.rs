@@ -7,7 +7,8 @@
 //! `prediction_id`, or JSON lines; recorded as `POST /outcomes` records them). Its first line
 //! decides. Every step is safe to repeat: a retried invocation after a crash loads nothing
 //! twice (rows are keyed by content, outcomes are idempotent), and an object that is gone was
-//! handled already. A store that fails (the database down) fails the invocation, so Lambda
+//! handled already. A file over [`MAX_INGEST_BYTES`] is rejected without being read past its
+//! first 64 KiB (it is moved by a copy inside the store). A store that fails (the database down) fails the invocation, so Lambda
 //! retries it and finally hands it to the dead-letter queue; the file stays in `incoming/`.
 
 mod event;
@@ -22,7 +23,8 @@ use crate::outcomes::{
     OutcomeResult,
 };
 use crate::ports::{
-    ArtifactError, ArtifactStore, LoadSummary, OutcomeStore, RecordRole, RecordStore, StoreError,
+    ArtifactError, ArtifactStore, BoundedObject, LoadSummary, OutcomeStore, RecordRole,
+    RecordStore, StoreError,
 };
 
 pub use event::{objects_in_event, EventError, ObjectRef};
@@ -150,7 +152,7 @@ impl Rejection {
         }
     }
 
-    fn too_large(file: &str, kind: FileKind, size: usize) -> Self {
+    fn too_large(file: &str, kind: FileKind, size: u64) -> Self {
         let rule = format!("is larger than {MAX_INGEST_BYTES} bytes ({size}); split it");
         Rejection {
             file: file.to_string(),
@@ -229,16 +231,25 @@ pub async fn ingest_key(
         file: name.to_string(),
         source,
     };
-    let Some(bytes) = stores.objects.get(key).await.map_err(objects_error)? else {
-        return Ok(IngestOutcome::AlreadyHandled {
-            key: key.to_string(),
-        });
+    let bytes = match stores
+        .objects
+        .get_at_most(key, MAX_INGEST_BYTES)
+        .await
+        .map_err(objects_error)?
+    {
+        None => {
+            return Ok(IngestOutcome::AlreadyHandled {
+                key: key.to_string(),
+            })
+        }
+        // Not read past its head: the file is moved aside by a copy inside the store.
+        Some(BoundedObject::TooLarge { size, head }) => {
+            let rejection = Rejection::too_large(name, file_kind(&head), size);
+            return reject(stores, key, name, Content::InPlace, rejection).await;
+        }
+        Some(BoundedObject::Whole(bytes)) => bytes,
     };
     let kind = file_kind(&bytes);
-    if bytes.len() > MAX_INGEST_BYTES {
-        let rejection = Rejection::too_large(name, kind, bytes.len());
-        return reject(stores, key, name, bytes, rejection).await;
-    }
     let store_error = |source| IngestError::Store {
         file: name.to_string(),
         source,
@@ -247,7 +258,7 @@ pub async fn ingest_key(
         FileKind::LabelledRows => match read_labeled_csv_from(bytes.as_slice(), name) {
             Err(error) => {
                 let rejection = Rejection::from_csv(name, &error);
-                return reject(stores, key, name, bytes, rejection).await;
+                return reject(stores, key, name, Content::Read(bytes), rejection).await;
             }
             Ok(csv) => {
                 let summary = stores
@@ -264,7 +275,7 @@ pub async fn ingest_key(
         FileKind::Outcomes => match read_outcomes_from(bytes.as_slice(), name, Utc::now()) {
             Err(error) => {
                 let rejection = Rejection::from_outcomes(name, &error);
-                return reject(stores, key, name, bytes, rejection).await;
+                return reject(stores, key, name, Content::Read(bytes), rejection).await;
             }
             Ok(file) => {
                 let decisions = stores
@@ -299,7 +310,7 @@ pub async fn ingest_key(
         stores,
         key,
         &format!("{PROCESSED}{name}"),
-        bytes,
+        Content::Read(bytes),
         report,
         "report",
     )
@@ -313,7 +324,7 @@ async fn reject(
     stores: &IngestStores<'_>,
     key: &str,
     name: &str,
-    bytes: Vec<u8>,
+    content: Content,
     rejection: Rejection,
 ) -> Result<IngestOutcome, IngestError> {
     tracing::warn!(file = name, error = %rejection.error, "file rejected");
@@ -322,7 +333,7 @@ async fn reject(
         stores,
         key,
         &format!("{REJECTED}{name}"),
-        bytes,
+        content,
         report,
         "error",
     )
@@ -334,13 +345,19 @@ async fn reject(
     Ok(IngestOutcome::Rejected(rejection))
 }
 
+/// A file being moved: as read, or left in the store unread (too large to read).
+enum Content {
+    Read(Vec<u8>),
+    InPlace,
+}
+
 /// Writes the file and its JSON note at `to`, then removes it from `from`: a crash in between
 /// leaves it in both places, and the retry finds it handled by content.
 async fn move_object(
     stores: &IngestStores<'_>,
     from: &str,
     to: &str,
-    bytes: Vec<u8>,
+    content: Content,
     note: Vec<u8>,
     note_kind: &str,
 ) -> Result<(), ArtifactError> {
@@ -348,7 +365,10 @@ async fn move_object(
         .objects
         .put(&format!("{to}.{note_kind}.json"), note, "application/json")
         .await?;
-    stores.objects.put(to, bytes, "text/csv").await?;
+    match content {
+        Content::Read(bytes) => stores.objects.put(to, bytes, "text/csv").await?,
+        Content::InPlace => stores.objects.copy(from, to).await?,
+    }
     stores.objects.delete(from).await
 }
 
