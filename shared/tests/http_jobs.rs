@@ -111,6 +111,18 @@ async fn a_failed_job_reports_the_error_the_synchronous_call_answers() {
         .as_str()
         .unwrap()
         .contains("load-data"));
+
+    // Through a stage or mapping, the job's URL keeps it: the client can follow it as given.
+    let staged = app
+        .handle(post_json("/v1/fraud/initialtrain", &json!({})))
+        .await;
+    assert_status(&staged, StatusCode::ACCEPTED);
+    let staged_id = json(&staged)["job_id"].as_str().unwrap().to_string();
+    let url = format!("/v1/fraud/jobs/{staged_id}");
+    assert_eq!(json(&staged)["status_url"], url.as_str());
+    assert_eq!(staged.headers()["location"], url.as_str());
+    assert_status(&app.handle(get(&url)).await, StatusCode::OK);
+    finished(&app, &staged_id).await;
 }
 
 #[tokio::test]

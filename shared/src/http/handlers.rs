@@ -126,7 +126,7 @@ pub(super) async fn initial_train(
     let training = Training::Initial {
         force: force.unwrap_or(false),
     };
-    jobs::start(app, training, wait.unwrap_or(false), username).await
+    jobs::start(app, training, wait.unwrap_or(false), username, request).await
 }
 
 /// `POST /retrain`: a job of drift test, challenger, promotion (202; `?wait=true` runs it
@@ -205,6 +205,7 @@ pub(super) async fn retrain(
         Training::Retrain { mode },
         wait.unwrap_or(false),
         username,
+        request,
     )
     .await
 }

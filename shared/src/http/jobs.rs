@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, LOCATION};
-use http::{Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::error::json_response;
 use super::lambda_jobs::LambdaInvoker;
+use super::router::RoutePrefix;
 use super::{ApiError, App};
 use crate::jobs::{timed_out_error, Job, JobCreated, JobError, JobKind, JobState};
 use crate::pipeline::RetrainMode;
@@ -97,7 +98,8 @@ pub(super) struct JobAccepted {
     kind: JobKind,
     /// `queued`.
     state: JobState,
-    /// Where to read the job's state: `/jobs/<job_id>` (also in `Location`).
+    /// Where to read the job's state: `/jobs/<job_id>`, under the stage or mapping the request
+    /// came through (`/prod/jobs/<job_id>`); also in `Location`.
     status_url: String,
 }
 
@@ -124,6 +126,7 @@ pub(super) async fn start(
     training: Training,
     wait: bool,
     username: &str,
+    request: &Request<Bytes>,
 ) -> Result<Response<Bytes>, ApiError> {
     let job = Job::queued(training.kind(), training.parameters(), Some(username));
     match app.services.jobs.create_job(&job, app.job_timeout).await? {
@@ -165,7 +168,12 @@ pub(super) async fn start(
         }
     }
     tracing::info!(%job_id, kind = job.kind.as_str(), "training job queued");
-    let status_url = format!("/jobs/{job_id}");
+    // Under the stage or mapping the request came through (`/prod/jobs/<id>`).
+    let prefix = request
+        .extensions()
+        .get::<RoutePrefix>()
+        .map_or("", |p| p.0.as_str());
+    let status_url = format!("{prefix}/jobs/{job_id}");
     let mut response = json_response(
         StatusCode::ACCEPTED,
         &JobAccepted {

@@ -35,6 +35,7 @@ pub mod lambda_monitor;
 pub mod login;
 mod monitor;
 pub mod openapi;
+mod openapi_responses;
 mod outcomes;
 pub mod prediction_log;
 pub mod router;

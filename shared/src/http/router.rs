@@ -254,15 +254,28 @@ fn strip_stage(mut request: Request) -> Request {
     if path == route {
         return request;
     }
+    // What preceded the route, so answers that name a URL (a job's status_url) keep it.
+    let prefix = path
+        .trim_end_matches('/')
+        .strip_suffix(route.as_str())
+        .unwrap_or("")
+        .to_string();
     let target = match request.uri().query() {
         Some(query) => format!("{route}?{query}"),
         None => route,
     };
     if let Ok(uri) = target.parse::<Uri>() {
         *request.uri_mut() = uri;
+        if !prefix.is_empty() {
+            request.extensions_mut().insert(RoutePrefix(prefix));
+        }
     }
     request
 }
+
+/// The stage or mapping [`strip_stage`] took off the path (`/prod`), for URLs in answers.
+#[derive(Clone, Debug)]
+pub(crate) struct RoutePrefix(pub String);
 
 /// Request ids: API Gateway's in Lambda (so the log lines match its access log), else a
 /// fresh random one.
