@@ -5,12 +5,22 @@
 # (`taskset -c 0`, FRAUDRISK_TRAINING_THREADS=1): wall time and peak resident memory of each
 # process (GNU time). Prints a Markdown table with the load average and the command.
 #
-#   bash scripts/bench-scale.sh [ROWS ...]        (default: 10000 100000 1000000)
+#   bash scripts/bench-scale.sh [--services] [ROWS ...]   (default: 10000 100000 1000000)
+#
+# --services: the production adapters instead of the local state, as a deployment runs them:
+# records in PostgreSQL (127.0.0.1:5432, a fresh database per size), runs, models and the
+# registry in an `mlflow server` (its own PostgreSQL store, artifacts in S3), models and the
+# champion pointer in S3 (moto's server). scripts/services.sh starts them on ports of their own
+# (MOTO_PORT 5110, MLFLOW_PORT 5510, so a test run beside it is not disturbed) and restarts
+# them for each size (a fresh registry); only fraudctl is held to one core, the services run
+# on the other. The figures are fraudctl's own: the servers' memory is not in them.
 #
 # Environment: FRAUDCTL (a fraudctl binary; default: build it in release), BENCH_SCALE_DIR
 # (where the states go; default a temporary folder, removed at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+services=false
+if [ "${1:-}" = "--services" ]; then services=true; shift; fi
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000 1000000)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${FRAUDRISK_CACHE:-$HOME/.cache/fraudrisk}/target}
@@ -36,9 +46,26 @@ row() { # NAME -> "12.3 s | 456 MiB"
   printf '%.2f s | %d MiB' "$seconds" $((kib / 1024))
 }
 
+if $services; then
+  export FRAUDRISK_SERVICES_DIR="$work/services" MOTO_PORT=${MOTO_PORT:-5110} MLFLOW_PORT=${MLFLOW_PORT:-5510} \
+    FRAUDRISK_PG_DB=fraudrisk_scale FRAUDRISK_MLFLOW_DB=fraudrisk_scale_mlflow
+  trap 'bash scripts/services.sh stop >/dev/null 2>&1 || true; [ -n "${BENCH_SCALE_DIR:-}" ] || rm -rf "$work"' EXIT
+fi
+# fresh_services N: a fresh app database, registry and bucket for size N, their settings exported.
+fresh_services() {
+  bash scripts/services.sh stop >/dev/null 2>&1 || true
+  dropdb --if-exists -h 127.0.0.1 -U postgres "$FRAUDRISK_PG_DB"
+  local settings
+  settings=$(bash scripts/services.sh start 2>"$work/services-$1.log") ||
+    { echo "bench-scale.sh: services did not start:" >&2; tail -20 "$work/services-$1.log" >&2; exit 1; }
+  eval "$settings"
+  export FRAUDRISK_ARTIFACT_PREFIX="scale-$1"
+}
+
 for n in "${sizes[@]}"; do
   state="$work/state-$n"
   echo "== $n rows: load-data, initialtrain, retrain" >&2
+  if $services; then fresh_services "$n"; fi
   measure "load-$n" "$FRAUDCTL" load-data --state "$state" --reference-rows "$n" --shifted-rows $((n / 5))
   measure "initialtrain-$n" "${one_core[@]}" "$FRAUDCTL" initialtrain --state "$state"
   measure "retrain-$n" "${one_core[@]}" "$FRAUDCTL" retrain --state "$state" --mode always
@@ -52,5 +79,10 @@ for n in "${sizes[@]}"; do
   echo "| $(printf "%'d" "$n") | ${ls} s | $(row "initialtrain-$n" | sed 's/ | / | /') | $(row "retrain-$n") |"
 done
 echo
+if $services; then
+  echo "state: PostgreSQL (records), mlflow server (runs, registry; artifacts in moto S3), moto S3 (models, champion)"
+else
+  echo "state: local (SQLite, artifact and tracking folders)"
+fi
 echo "load average $load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(nproc) cores;"
-echo "command: bash scripts/bench-scale.sh ${sizes[*]}"
+echo "command: bash scripts/bench-scale.sh $($services && echo '--services ')${sizes[*]}"
