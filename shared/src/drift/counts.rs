@@ -470,37 +470,3 @@ mod tests {
         }
     }
 }
-
-/// Timing, not a check (ignored; run with `cargo nextest run --release -p fraudrisk --lib
-/// drift::counts::timing --run-ignored only --no-capture`): two threads counting the benchmark's
-/// 1M/200k rows in two equal shares against blocks handed out one at a time, interleaved in one
-/// process so that both see the same load.
-#[cfg(test)]
-mod timing {
-    use super::*;
-    use std::time::Instant;
-
-    #[test]
-    #[ignore]
-    fn equal_shares_against_blocks() {
-        let rows = |records: Vec<crate::schema::LabeledRecord>| -> Vec<Applicant> {
-            records.into_iter().map(|r| r.applicant).collect()
-        };
-        let reference = rows(crate::dataset::generate_reference(1_000_000, 42));
-        let current = rows(crate::dataset::generate_shifted(200_000, 42));
-        // One chunk per thread is the split into equal shares.
-        let halves = (reference.len() + current.len()).div_ceil(2);
-        let mut times = [Vec::new(), Vec::new()];
-        for _ in 0..21 {
-            for (chunk_rows, out) in [halves, CHUNK_ROWS].into_iter().zip(times.iter_mut()) {
-                let start = Instant::now();
-                std::hint::black_box(count_features_on(&reference, &current, 2, chunk_rows));
-                out.push(start.elapsed().as_secs_f64() * 1e3);
-            }
-        }
-        for (name, mut t) in ["equal shares", "blocks"].into_iter().zip(times) {
-            t.sort_by(f64::total_cmp);
-            eprintln!("{name}: median {:.1} ms, fastest {:.1} ms", t[10], t[0]);
-        }
-    }
-}
