@@ -1,5 +1,5 @@
 //! Drift-check benchmarks: `detect_drift` on the seed's shape (10,000 reference vs 2,000 current
-//! rows; target well under 5 ms) and at scale (1,000,000 vs 200,000; target under 300 ms).
+//! rows; aim under 5 ms) and at scale (1,000,000 vs 200,000; aim under 30 ms).
 //!
 //! Run: `cargo bench -p fraudrisk --bench drift`.
 

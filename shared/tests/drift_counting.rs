@@ -11,39 +11,12 @@ use fraudrisk::drift::{
 use fraudrisk::schema::{Applicant, Domain, FeatureKind, FEATURES};
 mod drift_common;
 
+use drift_common::rows::{base, first_of, rows_with};
 use drift_common::{fixture, num, sample, splitmix};
 
 const REL_TOL: f64 = 1e-9;
 /// Fixture cases with more rows than this are left to drift_scipy.rs (slow unoptimised).
 const MAX_ROWS: usize = 250_000;
-
-/// Every feature at its smallest allowed value.
-fn base() -> Applicant {
-    let mut values = [0.0; FEATURES.len()];
-    for (v, f) in values.iter_mut().zip(FEATURES.iter()) {
-        *v = match f.domain {
-            Domain::Range { min, .. } => min as f64,
-            Domain::Codes(codes) => codes[0].0 as f64,
-        };
-    }
-    Applicant(values)
-}
-
-/// Rows whose feature `j` takes `values`, all else at `base()`.
-fn rows_with(j: usize, values: &[f64]) -> Vec<Applicant> {
-    values
-        .iter()
-        .map(|&v| {
-            let mut a = base();
-            a.0[j] = v;
-            a
-        })
-        .collect()
-}
-
-fn first(kind: FeatureKind) -> usize {
-    FEATURES.iter().position(|f| f.kind == kind).unwrap()
-}
 
 fn rel(ours: f64, expected: f64) -> f64 {
     if ours == expected {
@@ -98,7 +71,7 @@ fn one_feature(j: usize, reference: &[f64], current: &[f64]) -> FeatureDrift {
 /// sorted), and so scipy's.
 #[test]
 fn mann_whitney_from_counts_equals_sorting_and_scipy() {
-    let j = first(FeatureKind::Ordinal);
+    let j = first_of(FeatureKind::Ordinal);
     let cases = fixture_cases("mann_whitney.json");
     assert!(cases.iter().any(|(name, ..)| name.starts_with("ties_")));
     for (name, r, c, case) in cases {
@@ -122,7 +95,7 @@ fn mann_whitney_from_counts_equals_sorting_and_scipy() {
 /// `population_stability_index` (deciles by counting vs by selection) to the bit.
 #[test]
 fn welch_and_psi_from_counts_equal_rows_and_scipy() {
-    let j = first(FeatureKind::Numeric);
+    let j = first_of(FeatureKind::Numeric);
     let mut whole_cases = 0;
     for (name, r, c, case) in fixture_cases("welch.json") {
         let got = one_feature(j, &r, &c);

@@ -4,13 +4,17 @@
 //!
 //! Why rows and not features per thread: an [`Applicant`] is 20 values side by side, so a pass
 //! per feature would read every row's cache lines 20 times; one pass reads them once, and each
-//! thread counts a contiguous block of rows into counters of its own, added together at the end.
+//! thread counts blocks of rows into counters of its own, added together at the end. The blocks
+//! are handed out one at a time ([`CHUNK_ROWS`] rows each) rather than split in equal shares up
+//! front, so that on a shared machine a thread whose core is busy with another process does
+//! less of the work instead of holding back the result.
 //!
 //! Whole values inside a feature's domain (its codes, or a numeric feature's integer range when
 //! it spans at most [`MAX_DENSE`] values) are counted in a plain array; anything else finite is
 //! kept aside and sorted afterwards, so any input gives the right counts, only slower.
 
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::schema::{Applicant, Domain, Feature, FEATURES, FEATURE_COUNT};
 
@@ -23,6 +27,9 @@ const MAX_DENSE: i64 = 1 << 21;
 const PAGE: usize = 4096;
 /// Fewest rows worth a thread of their own (starting one costs tens of microseconds).
 const MIN_ROWS_PER_THREAD: usize = 1 << 16;
+/// Rows a thread takes at a time (5 MiB of rows): small enough to balance the threads when one of
+/// them is slowed down, large enough that taking a block costs nothing next to counting it.
+const CHUNK_ROWS: usize = 1 << 15;
 /// Environment variable that caps the threads (for one-thread benchmarks); default: all cores.
 pub const DRIFT_THREADS_ENV: &str = "FRAUDRISK_DRIFT_THREADS";
 
@@ -237,20 +244,22 @@ fn threads_for(rows: usize) -> usize {
 /// Counts of every feature (schema order) over both sides, in one pass split over threads.
 pub(super) fn count_features(reference: &[Applicant], current: &[Applicant]) -> Vec<ValueCounts> {
     let threads = threads_for(reference.len() + current.len());
-    count_features_on(reference, current, threads)
+    count_features_on(reference, current, threads, CHUNK_ROWS)
 }
 
+/// [`count_features`] on `threads` threads taking `chunk_rows` rows at a time.
 fn count_features_on(
     reference: &[Applicant],
     current: &[Applicant],
     threads: usize,
+    chunk_rows: usize,
 ) -> Vec<ValueCounts> {
+    let chunk_rows = chunk_rows.max(1);
     let total = reference.len() + current.len();
     let threads = threads.clamp(1, total.max(1));
-    // Thread t counts rows [t total / threads, (t + 1) total / threads) of the two sides
-    // laid end to end.
-    let block = |t: usize| {
-        let (start, end) = (t * total / threads, (t + 1) * total / threads);
+    // Chunk k holds rows [k chunk_rows, (k + 1) chunk_rows) of the two sides laid end to end.
+    let chunk = |k: usize| {
+        let (start, end) = (k * chunk_rows, ((k + 1) * chunk_rows).min(total));
         let part = |rows: &[Applicant], offset: usize| {
             let lo = start.saturating_sub(offset).min(rows.len());
             let hi = end.saturating_sub(offset).min(rows.len());
@@ -258,21 +267,27 @@ fn count_features_on(
         };
         (part(reference, 0), part(current, reference.len()))
     };
-    let count_block = |t: usize| {
-        let (r, c) = block(t);
+    let chunks = total.div_ceil(chunk_rows);
+    let next = AtomicUsize::new(0);
+    // Each thread takes the next chunk until none is left.
+    let count_chunks = || {
         let mut counts: Vec<ValueCounts> = FEATURES.iter().map(ValueCounts::new).collect();
-        count_rows(&mut counts, 0, &reference[r]);
-        count_rows(&mut counts, 1, &current[c]);
-        counts
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= chunks {
+                return counts;
+            }
+            let (r, c) = chunk(k);
+            count_rows(&mut counts, 0, &reference[r]);
+            count_rows(&mut counts, 1, &current[c]);
+        }
     };
     if threads == 1 {
-        return count_block(0);
+        return count_chunks();
     }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..threads)
-            .map(|t| scope.spawn(move || count_block(t)))
-            .collect();
-        let mut counts = count_block(0);
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(count_chunks)).collect();
+        let mut counts = count_chunks();
         for handle in handles {
             // A counting thread only adds integers: it cannot panic short of a bug, and then
             // the panic is passed on rather than a wrong count returned.
@@ -417,7 +432,7 @@ mod tests {
     }
 
     /// Counting over several blocks (as threads do) and adding them equals one block, and so
-    /// do 1 to 5 threads over rows that straddle the two sides.
+    /// do 1 to 5 threads taking chunks of 64 or 333 rows (some straddle the two sides).
     #[test]
     fn blocks_add_up_to_one_pass() {
         let rows: Vec<Applicant> = (0..1000)
@@ -443,12 +458,14 @@ mod tests {
         for (a, b) in whole.iter().zip(parts.iter()) {
             assert_eq!(a.groups(), b.groups());
         }
-        let one = count_features_on(&rows[..700], &rows[700..], 1);
-        for threads in 2..=5 {
-            let many = count_features_on(&rows[..700], &rows[700..], threads);
-            for (a, b) in one.iter().zip(many.iter()) {
-                assert_eq!(a.groups(), b.groups(), "{threads} threads");
-                assert_eq!(a.non_finite, b.non_finite);
+        let one = count_features_on(&rows[..700], &rows[700..], 1, CHUNK_ROWS);
+        for threads in 1..=5 {
+            for chunk_rows in [64, 333] {
+                let many = count_features_on(&rows[..700], &rows[700..], threads, chunk_rows);
+                for (a, b) in one.iter().zip(many.iter()) {
+                    assert_eq!(a.groups(), b.groups(), "{threads} threads, {chunk_rows}");
+                    assert_eq!(a.non_finite, b.non_finite);
+                }
             }
         }
     }

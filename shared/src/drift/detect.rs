@@ -270,39 +270,21 @@ fn numeric_feature(groups: &[(f64, [u64; 2])], non_finite: [u64; 2]) -> Partial 
     }
 }
 
+// The tests' helper rows: one copy, shared with shared/tests/drift_counting.rs. Its items are
+// brought in by `use super::…`, so this module's imports (and `Domain`) serve it.
+#[cfg(test)]
+#[path = "../../tests/drift_common/rows.rs"]
+mod test_rows;
+#[cfg(test)]
+use crate::schema::Domain;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::drift::{chi_square_test, mann_whitney_u_test, two_proportion_z_test, welch_t_test};
     use crate::schema::FEATURE_COUNT;
 
-    /// A valid applicant: every feature at its smallest allowed value.
-    fn base() -> Applicant {
-        let mut values = [0.0; FEATURE_COUNT];
-        for (v, f) in values.iter_mut().zip(FEATURES.iter()) {
-            *v = match f.domain {
-                crate::schema::Domain::Range { min, .. } => min as f64,
-                crate::schema::Domain::Codes(codes) => codes[0].0 as f64,
-            };
-        }
-        Applicant(values)
-    }
-
-    /// Rows whose feature `j` cycles through `values`, all else at `base()`.
-    fn rows_with(j: usize, values: &[f64]) -> Vec<Applicant> {
-        values
-            .iter()
-            .map(|&v| {
-                let mut a = base();
-                a.0[j] = v;
-                a
-            })
-            .collect()
-    }
-
-    fn index_of(kind: FeatureKind) -> usize {
-        FEATURES.iter().position(|f| f.kind == kind).unwrap()
-    }
+    use super::test_rows::{base, first_of, rows_with};
 
     /// Every number in the report is finite and the JSON has no NaN, for empty input, a single
     /// row, constant columns and non-finite values.
@@ -345,7 +327,7 @@ mod tests {
     /// constants a certain shift (scipy: p = 0) that is flagged.
     #[test]
     fn constant_columns() {
-        let j = index_of(FeatureKind::Numeric);
+        let j = first_of(FeatureKind::Numeric);
         let same = detect_drift(
             &rows_with(j, &[30.0; 4]),
             &rows_with(j, &[30.0; 3]),
@@ -376,10 +358,8 @@ mod tests {
                     for (j, f) in FEATURES.iter().enumerate() {
                         let h = (i * 7 + j * 13 + salt * (j + 1)) % 97;
                         a.0[j] = match f.domain {
-                            crate::schema::Domain::Range { min, .. } => {
-                                (min + (h as i64) % 40) as f64
-                            }
-                            crate::schema::Domain::Codes(codes) => codes[h % codes.len()].0 as f64,
+                            Domain::Range { min, .. } => (min + (h as i64) % 40) as f64,
+                            Domain::Codes(codes) => codes[h % codes.len()].0 as f64,
                         };
                     }
                     a
@@ -432,7 +412,7 @@ mod tests {
     /// significant = adjusted p < alpha and psi >= min_psi; a PSI threshold can veto.
     #[test]
     fn min_psi_vetoes_small_effects() {
-        let j = index_of(FeatureKind::Numeric);
+        let j = first_of(FeatureKind::Numeric);
         let r: Vec<f64> = (0..2000).map(|i| 20.0 + (i % 40) as f64).collect();
         let c: Vec<f64> = (0..2000).map(|i| 25.0 + (i % 40) as f64).collect();
         let (r, c) = (rows_with(j, &r), rows_with(j, &c));
@@ -455,7 +435,7 @@ mod tests {
     /// Values outside a binary feature's codes are left out of its test and named in the note.
     #[test]
     fn binary_values_outside_codes_are_left_out() {
-        let j = index_of(FeatureKind::Binary);
+        let j = first_of(FeatureKind::Binary);
         let report = detect_drift(
             &rows_with(j, &[0.0, 1.0, 1.0, 3.0]),
             &rows_with(j, &[0.0, 0.0, 1.0]),

@@ -1,9 +1,13 @@
-//! Shared helpers of the tests against scipy's fixtures (drift_scipy.rs, drift_ks_scipy.rs):
-//! reading a fixture file, its numbers, and the large samples it stores as SplitMix64 specs.
+//! Shared helpers of the drift tests (drift_scipy.rs, drift_ks_scipy.rs, drift_counting.rs):
+//! reading a fixture file, its numbers, the large samples it stores as SplitMix64 specs, and
+//! ([`rows`]) applicant rows with one feature varied.
 
 #![allow(dead_code)] // each test crate uses a different part
 
+use fraudrisk::schema::{Applicant, Domain, FeatureKind, FEATURES};
 use serde_json::Value;
+
+pub mod rows;
 
 /// A fixture file of `tests/fixtures/drift/`, parsed.
 pub fn fixture(name: &str) -> Value {
