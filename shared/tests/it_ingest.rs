@@ -29,22 +29,56 @@ fn files(outcomes: &[IngestOutcome]) -> Value {
     serde_json::to_value(outcomes).unwrap()
 }
 
-#[tokio::test]
-#[ignore = "needs services"]
-async fn files_in_incoming_are_loaded_and_moved() {
-    it_common::start();
-    let database = TestDatabase::create("ingest").await;
-    let prefix = unique("it-ingest");
-    let config = isolated_config(&database, &prefix);
-    let state = tempfile::tempdir().unwrap();
-    let services = Services::production(&config, state.path()).await.unwrap();
-    let stores = IngestStores {
+/// A fresh database and artifact prefix on the test services, and what an ingest needs of them.
+struct Setup {
+    database: TestDatabase,
+    state: tempfile::TempDir,
+    services: Services,
+    target: IngestTarget,
+    prefix: String,
+    bucket: String,
+}
+
+impl Setup {
+    async fn new(name: &str) -> Setup {
+        it_common::start();
+        let database = TestDatabase::create(name).await;
+        let prefix = unique(&format!("it-{name}"));
+        let config = isolated_config(&database, &prefix);
+        let state = tempfile::tempdir().unwrap();
+        let services = Services::production(&config, state.path()).await.unwrap();
+        Setup {
+            database,
+            state,
+            services,
+            target: IngestTarget::from_config(&config),
+            prefix,
+            bucket: env("FRAUDRISK_BUCKET"),
+        }
+    }
+}
+
+fn stores(services: &Services) -> IngestStores<'_> {
+    IngestStores {
         records: services.records.as_ref(),
         outcomes: services.outcomes.as_ref(),
         objects: services.artifacts.as_ref(),
-    };
-    let target = IngestTarget::from_config(&config);
-    let bucket = env("FRAUDRISK_BUCKET");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs services"]
+async fn files_in_incoming_are_loaded_and_moved() {
+    // The database and the state folder live until the end of the test.
+    let Setup {
+        database: _database,
+        state: _state,
+        services,
+        target,
+        prefix,
+        bucket,
+    } = Setup::new("ingest").await;
+    let stores = stores(&services);
 
     // A logged prediction the outcomes file reports on.
     let logged = PredictionLogEntry {
@@ -252,19 +286,16 @@ async fn a_file_over_the_limit_is_rejected_unread_and_moved_inside_s3() {
     use fraudrisk::ingest::MAX_INGEST_BYTES;
     use fraudrisk::ports::{BoundedObject, HEAD_BYTES};
 
-    it_common::start();
-    let database = TestDatabase::create("ingest_large").await;
-    let prefix = unique("it-ingest-large");
-    let config = isolated_config(&database, &prefix);
-    let state = tempfile::tempdir().unwrap();
-    let services = Services::production(&config, state.path()).await.unwrap();
-    let stores = IngestStores {
-        records: services.records.as_ref(),
-        outcomes: services.outcomes.as_ref(),
-        objects: services.artifacts.as_ref(),
-    };
-    let target = IngestTarget::from_config(&config);
-    let bucket = env("FRAUDRISK_BUCKET");
+    // The database and the state folder live until the end of the test.
+    let Setup {
+        database: _database,
+        state: _state,
+        services,
+        target,
+        prefix,
+        bucket,
+    } = Setup::new("ingest_large").await;
+    let stores = stores(&services);
 
     // A labelled-rows file one byte over the limit.
     let mut large = format!("{HEADER}\n").into_bytes();

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::primitives::ByteStream;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -75,20 +75,29 @@ pub async fn put_object(
         .map_err(S3Error::sdk)
 }
 
+/// Sends `GetObject`; `None` when the key does not exist (a missing bucket is an error).
+async fn send_get_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<GetObjectOutput>, S3Error> {
+    match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(output) => Ok(Some(output)),
+        Err(error) => match error.as_service_error() {
+            Some(GetObjectError::NoSuchKey(_)) => Ok(None),
+            _ => Err(S3Error::sdk(error)),
+        },
+    }
+}
+
 /// Reads one object; `None` when the key does not exist (a missing bucket is an error).
 pub async fn get_object(
     client: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,
 ) -> Result<Option<Vec<u8>>, S3Error> {
-    let output = match client.get_object().bucket(bucket).key(key).send().await {
-        Ok(output) => output,
-        Err(error) => {
-            return match error.as_service_error() {
-                Some(GetObjectError::NoSuchKey(_)) => Ok(None),
-                _ => Err(S3Error::sdk(error)),
-            }
-        }
+    let Some(output) = send_get_object(client, bucket, key).await? else {
+        return Ok(None);
     };
     let body = output.body.collect().await.map_err(|e| S3Error {
         message: format!("reading the body failed: {e}"),
@@ -106,14 +115,8 @@ async fn get_object_at_most(
     key: &str,
     max_bytes: usize,
 ) -> Result<Option<BoundedObject>, S3Error> {
-    let output = match client.get_object().bucket(bucket).key(key).send().await {
-        Ok(output) => output,
-        Err(error) => {
-            return match error.as_service_error() {
-                Some(GetObjectError::NoSuchKey(_)) => Ok(None),
-                _ => Err(S3Error::sdk(error)),
-            }
-        }
+    let Some(output) = send_get_object(client, bucket, key).await? else {
+        return Ok(None);
     };
     let declared = output
         .content_length()
