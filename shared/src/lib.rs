@@ -5,6 +5,7 @@
 //! the Lambda binaries under `functions/` and the `fraudctl` command line.
 
 pub mod adapters;
+pub mod artifact_store;
 pub mod auth;
 pub mod config;
 pub mod dataset;
