@@ -255,11 +255,7 @@ fn strip_stage(mut request: Request) -> Request {
         return request;
     }
     // What preceded the route, so answers that name a URL (a job's status_url) keep it.
-    let prefix = path
-        .trim_end_matches('/')
-        .strip_suffix(route.as_str())
-        .unwrap_or("")
-        .to_string();
+    let prefix = route_prefix(path, &route);
     let target = match request.uri().query() {
         Some(query) => format!("{route}?{query}"),
         None => route,
@@ -271,6 +267,17 @@ fn strip_stage(mut request: Request) -> Request {
         }
     }
     request
+}
+
+/// What precedes `route` in `path`, as `/segment/…` with empty segments dropped: a path such as
+/// `//evil.example/retrain` must not turn into a protocol-relative `Location`.
+fn route_prefix(path: &str, route: &str) -> String {
+    path.trim_end_matches('/')
+        .strip_suffix(route)
+        .unwrap_or("")
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .fold(String::new(), |prefix, segment| prefix + "/" + segment)
 }
 
 /// The stage or mapping [`strip_stage`] took off the path (`/prod`), for URLs in answers.
@@ -496,4 +503,21 @@ pub async fn call(router: &Router, request: http::Request<Body>) -> http::Respon
         .await
         .unwrap_or_default();
     http::Response::from_parts(parts, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_prefix;
+
+    #[test]
+    fn a_route_prefix_keeps_its_segments_and_never_starts_with_two_slashes() {
+        assert_eq!(route_prefix("/prod/retrain", "/retrain"), "/prod");
+        assert_eq!(route_prefix("/v1/fraud/retrain/", "/retrain"), "/v1/fraud");
+        assert_eq!(
+            route_prefix("//evil.example/retrain", "/retrain"),
+            "/evil.example"
+        );
+        assert_eq!(route_prefix("/a//b/jobs/x", "/jobs/x"), "/a/b");
+        assert_eq!(route_prefix("/retrain", "/retrain"), "");
+    }
 }
