@@ -8,8 +8,14 @@
 //! depends on the rows a model is fitted on, so it is not baked in: [`Design::encoder`] computes
 //! it for a set of rows exactly as [`Encoder::fit`] does on those records, and the solver
 //! applies it on the fly (a standardised column is an affine function of the raw one).
+//!
+//! Identical rows (same values, same label) are grouped once as well: the folds keep a group
+//! together, and a fit passes over one row of each group weighted by its copies
+//! ([`Design::distinct`]). The seed's reference file repeats each of its 1,000 applicants about
+//! ten times, so a fit there does a tenth of the work.
 
 use super::encoding::{EncodedFeature, Encoder, FeatureEncoding};
+use super::split::{group_rows, Groups};
 use super::ModelError;
 use crate::schema::{FeatureKind, LabeledRecord, FEATURES};
 
@@ -80,6 +86,16 @@ pub(crate) struct Design {
     columns: Vec<u16>,
     /// Whether each row is fraud.
     fraud: Vec<bool>,
+    /// The groups of identical rows.
+    groups: Groups,
+}
+
+/// The distinct rows of a row set and how many times each occurs in it.
+pub(crate) struct Distinct {
+    /// The first row of each group present, in the row set's order.
+    pub rows: Vec<u32>,
+    /// The number of rows of the set in that row's group (f32: linfa's sample weights).
+    pub copies: Vec<f32>,
 }
 
 impl Design {
@@ -146,7 +162,35 @@ impl Design {
             dense,
             columns,
             fraud,
+            groups: group_rows(records),
         })
+    }
+
+    /// The groups of identical rows (what the splits deal out whole).
+    pub fn groups(&self) -> &Groups {
+        &self.groups
+    }
+
+    /// One row of each group of identical rows in `rows`, with its number of copies there.
+    pub fn distinct(&self, rows: &Rows) -> Distinct {
+        let mut copies_of_group = vec![0u32; self.groups.len()];
+        for &r in rows {
+            copies_of_group[self.groups.group_of_row[r as usize] as usize] += 1;
+        }
+        let mut distinct = Distinct {
+            rows: Vec::new(),
+            copies: Vec::new(),
+        };
+        for &r in rows {
+            let copies = &mut copies_of_group[self.groups.group_of_row[r as usize] as usize];
+            if *copies > 0 {
+                distinct.rows.push(r);
+                // f32 counts are exact up to 2^24 copies of one row, and within 6e-8 beyond.
+                distinct.copies.push(*copies as f32);
+                *copies = 0;
+            }
+        }
+        distinct
     }
 
     pub fn layout(&self) -> &Layout {

@@ -22,6 +22,7 @@ mod design;
 pub mod encoding;
 pub mod metrics;
 mod newton;
+mod newton_passes;
 pub mod pyfunc;
 mod solver;
 pub mod split;

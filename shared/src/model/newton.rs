@@ -1,8 +1,9 @@
 //! L2-penalised logistic regression by Newton's method, on the compact [`Design`].
 //!
-//! About 60 parameters and up to millions of rows: one Newton step costs one pass over the rows
-//! (the gradient and the 62 × 62 Hessian, 231 products a row since only 21 columns of a row are
-//! non-zero) and a Cholesky solve that is free at this size. Newton converges quadratically, so
+//! About 60 parameters and up to millions of rows: one Newton step costs a pass over the rows
+//! for the 62 × 62 Hessian (only 21 columns of a row are non-zero; [`super::newton_passes`] blocks
+//! it), a Cholesky solve that is free at this size, and the line search's pass for the loss and
+//! gradient at the new point, which the next step reuses. Newton converges quadratically, so
 //! a fit takes a handful of passes (fewer from a warm start, as the tests check) where L-BFGS
 //! took tens to hundreds over a dense copy. The objective is linfa-logistic's,
 //! `Σᵢ logloss(i) + α/2 · ‖w‖²` on the standardised columns with the intercept unpenalised;
@@ -10,7 +11,10 @@
 //! own L-BFGS gets that close to the optimum).
 //!
 //! It is a linfa algorithm: [`NewtonLogistic`] implements [`Fit`] for a [`DatasetBase`] whose
-//! records are [`DesignRows`] (a row set of the design) and whose targets say fraud.
+//! records are [`DesignRows`] (a row set of the design and its distinct rows), whose targets
+//! say whether each distinct row is fraud and whose sample weights count its copies (none: one
+//! each). A pass weights each distinct row by its copies, which is the loss of the whole row
+//! set; the standardisation is still fitted on every row, as `Encoder::fit` does.
 
 use linfa::dataset::Records;
 use linfa::prelude::*;
@@ -19,20 +23,27 @@ use ndarray::{Array1, Array2};
 
 use super::design::{Design, Rows};
 use super::encoding::Encoder;
+use super::newton_passes::{
+    hessian, loss_and_gradient, standardised_gradient, standardised_hessian, Weighted,
+};
 use super::ModelError;
 
 /// A row set of a design: linfa's records for [`NewtonLogistic`].
 #[derive(Clone, Copy)]
 pub(crate) struct DesignRows<'a> {
     pub design: &'a Design,
+    /// Every row of the set: the standardisation is fitted on them.
     pub rows: &'a Rows,
+    /// The rows the passes run over, one per sample: `rows` itself, or one row of each group
+    /// of identical rows with the dataset's weights counting the copies.
+    pub distinct: &'a Rows,
 }
 
 impl Records for DesignRows<'_> {
     type Elem = f64;
 
     fn nsamples(&self) -> usize {
-        self.rows.len()
+        self.distinct.len()
     }
 
     fn nfeatures(&self) -> usize {
@@ -147,22 +158,6 @@ impl Scorer {
     }
 }
 
-/// `log(1 + e^z)` without overflow.
-#[inline]
-fn softplus(z: f64) -> f64 {
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
-}
-
-#[inline]
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
 impl<'a, T> Fit<DesignRows<'a>, T, ModelError> for NewtonLogistic
 where
     T: AsTargets<Elem = bool, Ix = ndarray::Ix1>,
@@ -170,16 +165,32 @@ where
     type Object = Fitted;
 
     fn fit(&self, dataset: &DatasetBase<DesignRows<'a>, T>) -> Result<Fitted, ModelError> {
-        let DesignRows { design, rows } = *dataset.records();
+        let DesignRows {
+            design,
+            rows,
+            distinct,
+        } = *dataset.records();
         let targets = dataset.as_targets();
-        if targets.len() != rows.len() {
+        if targets.len() != distinct.len() {
             return Err(ModelError::InvalidConfig(format!(
                 "{} targets for {} rows",
                 targets.len(),
-                rows.len()
+                distinct.len()
             )));
         }
         let fraud: Vec<bool> = targets.iter().copied().collect();
+        let copies: Vec<f64> = match dataset.weights() {
+            Some(w) if w.len() == distinct.len() => w.iter().map(|&c| f64::from(c)).collect(),
+            Some(w) => {
+                return Err(ModelError::InvalidConfig(format!(
+                    "{} weights for {} rows",
+                    w.len(),
+                    distinct.len()
+                )))
+            }
+            None => vec![1.0; distinct.len()],
+        };
+        let total: f64 = copies.iter().sum();
         let encoder = design.encoder(rows)?;
         let affine = design.affine(&encoder);
         let layout = design.layout();
@@ -189,12 +200,21 @@ where
             Some(warm) => theta[..=columns].copy_from_slice(&warm.to_vec()),
             None => {
                 // The optimum's intercept when every weight is zero: fewer steps from there.
-                let k = fraud.iter().filter(|f| **f).count() as f64;
-                let n = fraud.len() as f64;
-                theta[intercept] = ((k + 0.5) / (n - k + 0.5)).ln();
+                let k: f64 = fraud
+                    .iter()
+                    .zip(&copies)
+                    .filter(|(f, _)| **f)
+                    .map(|(_, c)| c)
+                    .sum();
+                theta[intercept] = ((k + 0.5) / (total - k + 0.5)).ln();
             }
         }
-        let tolerance = self.gradient_tolerance_per_row * rows.len() as f64;
+        let tolerance = self.gradient_tolerance_per_row * total;
+        let weighted = Weighted {
+            rows: distinct,
+            fraud: &fraud,
+            copies: &copies,
+        };
         let fit_error = |message: String| ModelError::Fit {
             alpha: self.alpha,
             message,
@@ -204,11 +224,14 @@ where
             |t: &[f64]| 0.5 * self.alpha * t[..columns].iter().map(|w| w * w).sum::<f64>();
         let mut iterations = 0;
         let mut previous_blind_gradient: Option<f64> = None;
+        // The loss and gradient at `theta`: a line search's accepted trial computed them, so
+        // a step costs one Hessian pass and (usually) one loss-and-gradient pass, and the last
+        // check of the gradient needs no Hessian.
+        let mut scorer = Scorer::new(&theta, design, &affine);
+        let mut at_theta = loss_and_gradient(design, &weighted, |r| scorer.log_odds(design, r));
         loop {
-            let scorer = Scorer::new(&theta, design, &affine);
-            let pass = newton_pass(design, rows, &fraud, &scorer);
-            let loss = pass.loss + penalty(&theta);
-            let (mut gradient, mut hessian) = pass.standardised(design, &affine);
+            let loss = at_theta.loss + penalty(&theta);
+            let mut gradient = standardised_gradient(design, &affine, &at_theta.gradient);
             for (g, w) in gradient[..columns].iter_mut().zip(&theta) {
                 *g += self.alpha * w;
             }
@@ -221,12 +244,14 @@ where
                     tracing::warn!(
                         alpha = self.alpha,
                         iterations,
-                        gradient = largest / rows.len() as f64,
+                        gradient = largest / total,
                         "Newton stopped at max_iterations before the gradient tolerance"
                     );
                 }
                 break;
             }
+            let raw_hessian = hessian(design, &weighted, |r| scorer.log_odds(design, r));
+            let mut hessian = standardised_hessian(design, &affine, &raw_hessian);
             for c in 0..columns {
                 hessian[[c, c]] += self.alpha;
             }
@@ -247,29 +272,34 @@ where
                 for (i, d) in step.iter().enumerate() {
                     theta[i] += d;
                 }
+                scorer = Scorer::new(&theta, design, &affine);
+                at_theta = loss_and_gradient(design, &weighted, |r| scorer.log_odds(design, r));
                 continue;
             }
             // Backtracking: the full step almost always passes.
             let mut t = 1.0;
-            let mut accepted = false;
+            let mut accepted = None;
             let mut candidate = theta.clone();
             for _ in 0..40 {
                 for (i, d) in step.iter().enumerate() {
                     candidate[i] = theta[i] + t * d;
                 }
-                let scorer = Scorer::new(&candidate, design, &affine);
-                let trial = pass_loss(design, rows, &fraud, &scorer) + penalty(&candidate);
-                if trial <= loss + ARMIJO * t * slope {
-                    accepted = true;
+                let trial_scorer = Scorer::new(&candidate, design, &affine);
+                let trial =
+                    loss_and_gradient(design, &weighted, |r| trial_scorer.log_odds(design, r));
+                if trial.loss + penalty(&candidate) <= loss + ARMIJO * t * slope {
+                    accepted = Some((trial_scorer, trial));
                     break;
                 }
                 t *= 0.5;
             }
-            if !accepted {
+            let Some((trial_scorer, trial)) = accepted else {
                 // No decrease left at floating-point precision: this is the optimum.
                 break;
-            }
+            };
             theta = candidate;
+            scorer = trial_scorer;
+            at_theta = trial;
         }
         let weights = Array1::from(theta[..columns].to_vec());
         let stacked = Array1::from(theta[..=columns].to_vec());
@@ -285,97 +315,5 @@ where
             iterations,
             scorer,
         })
-    }
-}
-
-/// One pass over the rows at the current parameters: the loss, and the gradient and Hessian
-/// on the stored values (raw coordinates: each stored value, the intercept, the no-column slot).
-struct Pass {
-    loss: f64,
-    gradient: Vec<f64>,
-    /// Row-major `slots × slots`; each pair of a row's non-zeros added once, at
-    /// `[first][second]` (two non-zeros of a row never share a column, but the no-column slot).
-    hessian: Vec<f64>,
-    slots: usize,
-}
-
-fn newton_pass(design: &Design, rows: &Rows, fraud: &[bool], scorer: &Scorer) -> Pass {
-    let layout = design.layout();
-    let slots = layout.no_column() + 1;
-    let mut pass = Pass {
-        loss: 0.0,
-        gradient: vec![0.0; slots],
-        hessian: vec![0.0; slots * slots],
-        slots,
-    };
-    let width = 1 + layout.dense_columns.len() + layout.nominal_features.len();
-    let mut index = vec![0usize; width];
-    let mut value = vec![1.0f64; width];
-    index[0] = layout.intercept();
-    index[1..=layout.dense_columns.len()].copy_from_slice(&layout.dense_columns);
-    let nominal_from = 1 + layout.dense_columns.len();
-    for (&r, &y) in rows.iter().zip(fraud) {
-        let z = scorer.log_odds(design, r);
-        let p = sigmoid(z);
-        let y = f64::from(u8::from(y));
-        pass.loss += softplus(z) - y * z;
-        let residual = p - y;
-        let curvature = p * (1.0 - p);
-        value[1..nominal_from].copy_from_slice(design.dense(r));
-        for (slot, &c) in index[nominal_from..].iter_mut().zip(design.columns(r)) {
-            *slot = c as usize;
-        }
-        for a in 0..width {
-            pass.gradient[index[a]] += residual * value[a];
-            let weighted = curvature * value[a];
-            let row = &mut pass.hessian[index[a] * slots..(index[a] + 1) * slots];
-            for b in a..width {
-                row[index[b]] += weighted * value[b];
-            }
-        }
-    }
-    pass
-}
-
-/// The loss alone (a line-search trial).
-fn pass_loss(design: &Design, rows: &Rows, fraud: &[bool], scorer: &Scorer) -> f64 {
-    rows.iter()
-        .zip(fraud)
-        .map(|(&r, &y)| {
-            let z = scorer.log_odds(design, r);
-            softplus(z) - if y { z } else { 0.0 }
-        })
-        .sum()
-}
-
-impl Pass {
-    /// The gradient and Hessian on the encoder's (standardised) columns and the intercept:
-    /// `x̃ = scale · x + shift · 1`, so `g̃ = T g` and `H̃ = T H Tᵀ` with T that map.
-    fn standardised(&self, design: &Design, affine: &[(f64, f64)]) -> (Vec<f64>, Array2<f64>) {
-        let layout = design.layout();
-        let (n, slots) = (layout.n_columns + 1, self.slots);
-        let intercept = layout.intercept();
-        let mut h = Array2::from_shape_fn((n, n), |(i, j)| {
-            if i == j {
-                self.hessian[i * slots + j]
-            } else {
-                self.hessian[i * slots + j] + self.hessian[j * slots + i]
-            }
-        });
-        let mut g = self.gradient[..n].to_vec();
-        for (&c, &(scale, shift)) in layout.dense_columns.iter().zip(affine) {
-            g[c] = scale * g[c] + shift * g[intercept];
-        }
-        for (&c, &(scale, shift)) in layout.dense_columns.iter().zip(affine) {
-            for j in 0..n {
-                h[[c, j]] = scale * h[[c, j]] + shift * h[[intercept, j]];
-            }
-        }
-        for (&c, &(scale, shift)) in layout.dense_columns.iter().zip(affine) {
-            for i in 0..n {
-                h[[i, c]] = scale * h[[i, c]] + shift * h[[i, intercept]];
-            }
-        }
-        (g, h)
     }
 }

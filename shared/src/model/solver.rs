@@ -11,7 +11,8 @@ use super::{Model, ModelError};
 #[cfg(test)]
 use crate::schema::LabeledRecord;
 
-/// Fits the standardisation and the weights on `rows` of `design` with one alpha.
+/// Fits the standardisation and the weights on `rows` of `design` with one alpha. The passes
+/// run over the distinct rows, each weighted by its copies (linfa's sample weights).
 pub(super) fn fit_rows(
     design: &Design,
     rows: &Rows,
@@ -19,8 +20,18 @@ pub(super) fn fit_rows(
     config: &TrainConfig,
     warm: Option<Array1<f64>>,
 ) -> Result<Fitted, ModelError> {
-    let targets: Array1<bool> = rows.iter().map(|&r| design.is_fraud(r)).collect();
-    let dataset = DatasetBase::new(DesignRows { design, rows }, targets);
+    let distinct = design.distinct(rows);
+    let targets: Array1<bool> = distinct.rows.iter().map(|&r| design.is_fraud(r)).collect();
+    let records = DesignRows {
+        design,
+        rows,
+        distinct: &distinct.rows,
+    };
+    let dataset = if distinct.rows.len() == rows.len() {
+        DatasetBase::new(records, targets)
+    } else {
+        DatasetBase::new(records, targets).with_weights(Array1::from(distinct.copies))
+    };
     NewtonLogistic::new(alpha)
         .max_iterations(config.max_iterations)
         .warm_start(warm)

@@ -167,8 +167,56 @@ fn a_targets_count_that_differs_from_the_rows_is_refused() {
         DesignRows {
             design: &design,
             rows: &rows,
+            distinct: &rows,
         },
         targets,
     );
     assert!(NewtonLogistic::new(1.0).fit(&dataset).is_err());
+    let targets: Array1<bool> = rows.iter().map(|&r| design.is_fraud(r)).collect();
+    let dataset = DatasetBase::new(
+        DesignRows {
+            design: &design,
+            rows: &rows,
+            distinct: &rows,
+        },
+        targets,
+    )
+    .with_weights(Array1::from(vec![1.0f32; 3]));
+    assert!(NewtonLogistic::new(1.0).fit(&dataset).is_err());
+}
+
+#[test]
+fn distinct_rows_weighted_by_their_copies_fit_as_every_copy_does() {
+    // 250 applicants, each 4 times, in blocks: fit_rows passes over 250 weighted rows.
+    let records = testdata::records(250, 4, 8);
+    let design = Design::new(&records).unwrap();
+    let rows: Vec<u32> = design
+        .all_rows()
+        .into_iter()
+        .filter(|r| r % 7 != 3)
+        .collect();
+    let distinct = design.distinct(&rows);
+    assert_eq!(distinct.rows.len(), 250);
+    assert_eq!(distinct.copies.iter().sum::<f32>() as usize, rows.len());
+    for alpha in [0.1, 10.0] {
+        let weighted = fit_rows(&design, &rows, alpha, &config(), None).unwrap();
+        let targets: Array1<bool> = rows.iter().map(|&r| design.is_fraud(r)).collect();
+        let every_copy = NewtonLogistic::new(alpha)
+            .fit(&DatasetBase::new(
+                DesignRows {
+                    design: &design,
+                    rows: &rows,
+                    distinct: &rows,
+                },
+                targets,
+            ))
+            .unwrap();
+        assert_eq!(
+            weighted.encoder, every_copy.encoder,
+            "the same standardisation"
+        );
+        for (a, b) in weighted.stacked.iter().zip(every_copy.stacked.iter()) {
+            assert!((a - b).abs() < 1e-9, "alpha {alpha}: {a} vs {b}");
+        }
+    }
 }

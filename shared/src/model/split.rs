@@ -24,7 +24,7 @@ const FOLD_STREAM: u64 = 2;
 const SAMPLE_STREAM: u64 = 3;
 
 /// Groups of identical rows, numbered in order of first appearance.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Groups {
     /// The group of each row.
     pub group_of_row: Vec<u32>,
@@ -35,6 +35,25 @@ pub(crate) struct Groups {
 impl Groups {
     pub fn len(&self) -> usize {
         self.is_fraud.len()
+    }
+
+    /// The groups of `rows` (indices of the grouped rows, ascending) alone, renumbered in order
+    /// of first appearance: what [`group_rows`] gives for those rows' records.
+    pub fn restricted(&self, rows: &[u32]) -> Groups {
+        let mut renumbered = vec![u32::MAX; self.len()];
+        let mut groups = Groups {
+            group_of_row: Vec::with_capacity(rows.len()),
+            is_fraud: Vec::new(),
+        };
+        for &row in rows {
+            let old = self.group_of_row[row as usize] as usize;
+            if renumbered[old] == u32::MAX {
+                renumbered[old] = groups.is_fraud.len() as u32;
+                groups.is_fraud.push(self.is_fraud[old]);
+            }
+            groups.group_of_row.push(renumbered[old]);
+        }
+        groups
     }
 
     /// Per row, the value `per_group` gives its group.
@@ -177,16 +196,25 @@ fn holdout_mask(records: &[LabeledRecord], holdout_fraction: f64, seed: u64) -> 
 /// dealt round-robin, so each fold gets about the same number of distinct rows of each class
 /// and all copies of a row share a fold. Needs `folds` distinct rows of each class, so every
 /// validation fold has both classes.
+#[cfg(test)]
 pub(crate) fn stratified_group_folds(
     records: &[LabeledRecord],
     folds: usize,
     seed: u64,
 ) -> Result<Vec<usize>, ModelError> {
-    let groups = group_rows(records);
+    stratified_group_folds_of(&group_rows(records), folds, seed)
+}
+
+/// [`stratified_group_folds`] of rows already grouped.
+pub(crate) fn stratified_group_folds_of(
+    groups: &Groups,
+    folds: usize,
+    seed: u64,
+) -> Result<Vec<usize>, ModelError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(FOLD_STREAM);
     let mut fold_of_group = vec![0; groups.len()];
-    for (class, name) in shuffled_by_class(&groups, &mut rng)
+    for (class, name) in shuffled_by_class(groups, &mut rng)
         .iter()
         .zip(["fraud", "not_fraud"])
     {
@@ -210,20 +238,26 @@ pub(crate) fn stratified_group_folds(
 /// copies: about `cap` rows, stratified by label, copies together as the folds need them.
 /// `None` when there are `cap` rows or fewer (all of them are used). Ascending row indices;
 /// deterministic for a seed.
+#[cfg(test)]
 pub(crate) fn selection_sample(
     records: &[LabeledRecord],
     cap: usize,
     seed: u64,
 ) -> Option<Vec<u32>> {
-    if records.len() <= cap {
+    selection_sample_of(&group_rows(records), cap, seed)
+}
+
+/// [`selection_sample`] of rows already grouped.
+pub(crate) fn selection_sample_of(groups: &Groups, cap: usize, seed: u64) -> Option<Vec<u32>> {
+    let rows = groups.group_of_row.len();
+    if rows <= cap {
         return None;
     }
-    let share = cap as f64 / records.len() as f64;
-    let groups = group_rows(records);
+    let share = cap as f64 / rows as f64;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(SAMPLE_STREAM);
     let mut chosen = vec![false; groups.len()];
-    for class in shuffled_by_class(&groups, &mut rng) {
+    for class in shuffled_by_class(groups, &mut rng) {
         let take = ((share * class.len() as f64).round() as usize).clamp(1, class.len());
         for &g in &class[..take] {
             chosen[g] = true;
@@ -354,7 +388,13 @@ mod tests {
             .map(|(_, r)| *r)
             .collect();
         assert!(keys(&chosen).is_disjoint(&keys(&left)));
-        assert_eq!(Some(sample), selection_sample(&records, 600, 1));
+        assert_eq!(Some(sample.clone()), selection_sample(&records, 600, 1));
+
+        // The groups of the sample, taken from the groups of every row, are the sample's own.
+        let restricted = group_rows(&records).restricted(&sample);
+        let own = group_rows(&chosen);
+        assert_eq!(restricted.group_of_row, own.group_of_row);
+        assert_eq!(restricted.is_fraud, own.is_fraud);
     }
 
     #[test]

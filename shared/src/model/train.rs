@@ -23,7 +23,7 @@ use super::cost::{cost_minimising_threshold, CostMatrix};
 use super::design::Design;
 use super::metrics::{evaluate, roc_auc, Metrics};
 use super::solver::{fit_rows, model_on_rows};
-use super::split::{selection_sample, stratified_group_folds, stratified_split_owned};
+use super::split::{selection_sample_of, stratified_group_folds_of, stratified_split_owned};
 use super::{check_threshold, sigmoid, Model, ModelError};
 use crate::schema::LabeledRecord;
 
@@ -220,17 +220,18 @@ fn prepare(records: &[LabeledRecord], config: &TrainConfig) -> Result<Prepared, 
     check_both_classes(records, "training")?;
     check_finite(records)?;
     let design = Design::new(records)?;
-    let sample = selection_sample(records, config.selection_rows, config.seed);
+    let groups = design.groups();
+    let sample = selection_sample_of(groups, config.selection_rows, config.seed);
     let (selection, fold_of_row) = match sample {
         Some(rows) => {
-            let sampled: Vec<LabeledRecord> = rows.iter().map(|&r| records[r as usize]).collect();
-            check_both_classes(&sampled, "the model-selection sample")?;
-            let folds = stratified_group_folds(&sampled, config.folds, config.seed)?;
+            let sampled = groups.restricted(&rows);
+            check_both_classes_of(&sampled.is_fraud, rows.len(), "the model-selection sample")?;
+            let folds = stratified_group_folds_of(&sampled, config.folds, config.seed)?;
             (rows, folds)
         }
         None => (
             design.all_rows(),
-            stratified_group_folds(records, config.folds, config.seed)?,
+            stratified_group_folds_of(groups, config.folds, config.seed)?,
         ),
     };
     if selection.len() < records.len() {
@@ -547,6 +548,23 @@ fn check_both_classes(records: &[LabeledRecord], context: &'static str) -> Resul
         return Err(ModelError::OneClass {
             context,
             count: records.len(),
+            only: if fraud == 0 { "not_fraud" } else { "fraud" },
+        });
+    }
+    Ok(())
+}
+
+/// [`check_both_classes`] of `rows` rows, from the labels of their groups of identical rows.
+fn check_both_classes_of(
+    group_is_fraud: &[bool],
+    rows: usize,
+    context: &'static str,
+) -> Result<(), ModelError> {
+    let fraud = group_is_fraud.iter().filter(|f| **f).count();
+    if fraud == 0 || fraud == group_is_fraud.len() {
+        return Err(ModelError::OneClass {
+            context,
+            count: rows,
             only: if fraud == 0 { "not_fraud" } else { "fraud" },
         });
     }
