@@ -16,7 +16,7 @@ use fraudrisk::ports::{
 use it_common::TestDatabase;
 use uuid::Uuid;
 
-const ALL_MIGRATIONS: [&str; 9] = [
+const ALL_MIGRATIONS: [&str; 10] = [
     "0001_records",
     "0002_users",
     "0003_predictions",
@@ -26,6 +26,7 @@ const ALL_MIGRATIONS: [&str; 9] = [
     "0007_outcomes",
     "0008_prediction_reason_codes",
     "0009_jobs",
+    "0010_absorptions",
 ];
 
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {
@@ -153,6 +154,53 @@ async fn copy_loads_behave_like_the_sqlite_store() {
             .offered,
         0
     );
+}
+
+#[tokio::test]
+#[ignore = "needs services"]
+async fn a_database_from_before_the_absorptions_table_keeps_what_was_absorbed() {
+    it_common::start();
+    let database = TestDatabase::create("absorptions_upgrade").await;
+    let store = migrated_store(&database).await;
+    store
+        .load_records(
+            "reference.csv",
+            RecordRole::Reference,
+            &rows(GeneratedKind::Reference, 30, 5),
+        )
+        .await
+        .unwrap();
+    // Back to the schema before 0010: absorption in a column of `records`, rows 1 to 12
+    // absorbed by version 4.
+    let client = it_common::client_for(&database).await;
+    client
+        .batch_execute(
+            "DROP TABLE absorptions;\n\
+             ALTER TABLE records ADD COLUMN absorbed_by BIGINT;\n\
+             CREATE INDEX records_absorbed_by ON records (absorbed_by);\n\
+             UPDATE records SET absorbed_by = 4 WHERE id <= 12;\n\
+             DELETE FROM schema_migrations WHERE name = '0010_absorptions';",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.migrate().await.unwrap(), ["0010_absorptions"]);
+    let absorbed = store.absorbed_records().await.unwrap();
+    assert_eq!(
+        absorbed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<i64>>()
+    );
+    assert!(absorbed.iter().all(|s| s.absorbed_by == Some(4)));
+    assert_eq!(store.pending_records().await.unwrap().len(), 18);
+    let column_left: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+             WHERE table_name = 'records' AND column_name = 'absorbed_by')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!column_left, "the old column is dropped");
 }
 
 #[tokio::test]
@@ -366,6 +414,26 @@ async fn the_training_lock_is_exclusive_across_processes_and_dies_with_its_sessi
     );
     assert!(b.try_lock_training("retrain B").await.unwrap().is_none());
     assert!(a.try_lock_training("retrain A2").await.unwrap().is_none());
+    // A training holding the lock does not hold up outcome reports or absorption (their
+    // advisory lock once had the training lock's key, and a report waited for the training).
+    let unknown = [fraudrisk::outcomes::Outcome {
+        prediction_id: Uuid::now_v7(),
+        fraud: true,
+        observed_at: Utc::now(),
+    }];
+    let report = b.record_outcomes(&unknown, false, None);
+    let decisions = tokio::time::timeout(Duration::from_secs(10), report)
+        .await
+        .expect("an outcome report during a training answers")
+        .unwrap();
+    assert!(matches!(
+        decisions.as_slice(),
+        [d] if d.result == fraudrisk::outcomes::OutcomeResult::UnknownPrediction
+    ));
+    tokio::time::timeout(Duration::from_secs(10), b.mark_absorbed(&[], 1))
+        .await
+        .expect("absorption during another store's training lock answers")
+        .unwrap();
     held.release().await.unwrap();
     assert_eq!(b.training_lock_owner().await.unwrap(), None, "released");
     let held = b

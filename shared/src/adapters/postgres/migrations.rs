@@ -95,6 +95,20 @@ fn migrations() -> Vec<(&'static str, String)> {
             "ALTER TABLE predictions ADD COLUMN reason_codes JSONB;".to_string(),
         ),
         ("0009_jobs", super::jobs::MIGRATION.to_string()),
+        (
+            // Absorptions move to a narrow table (see records.rs, MARK_ABSORBED_SQL). No
+            // foreign key: its ids come from rows just read, and checking one costs a lookup
+            // per inserted row; records are never deleted.
+            "0010_absorptions",
+            "CREATE TABLE absorptions (\n\
+             record_id BIGINT PRIMARY KEY,\n\
+             version BIGINT NOT NULL);\n\
+             INSERT INTO absorptions (record_id, version) \
+             SELECT id, absorbed_by FROM records WHERE absorbed_by IS NOT NULL;\n\
+             DROP INDEX records_absorbed_by;\n\
+             ALTER TABLE records DROP COLUMN absorbed_by;"
+                .to_string(),
+        ),
     ]
 }
 
@@ -208,7 +222,8 @@ mod tests {
                 "0006_prediction_ids",
                 "0007_outcomes",
                 "0008_prediction_reason_codes",
-                "0009_jobs"
+                "0009_jobs",
+                "0010_absorptions"
             ]
         );
     }

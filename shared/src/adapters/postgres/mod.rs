@@ -1,7 +1,9 @@
 //! PostgreSQL store: the production adapter for records, users and the prediction log.
 //!
 //! - The same tables and semantics as the SQLite store (`UNIQUE (source, source_key)` with
-//!   `ON CONFLICT DO NOTHING`, `absorbed_by`), in PostgreSQL types; the feature columns come
+//!   `ON CONFLICT DO NOTHING`), in PostgreSQL types, except that which version absorbed a row
+//!   is kept in a narrow `absorptions` table (cheap to fill a million at once) rather than in
+//!   a column of `records`; the feature columns come
 //!   from [`FEATURES`](crate::schema::FEATURES). Migrations are embedded, versioned in
 //!   `schema_migrations`, applied under a transaction-scoped advisory lock so concurrent cold
 //!   starts do not race (`migrations`).

@@ -1,5 +1,5 @@
 //! Outcomes in PostgreSQL: a report is one transaction under an advisory lock (reporters of
-//! the same id cannot both insert), the state of every id read with one join, each outcome
+//! the same id cannot both insert, and no absorption happens in between), the state of every id read with one join, each outcome
 //! decided by [`outcomes::decide`], and the writes done set-wise with `UNNEST`, so a report
 //! of 1,000 outcomes costs a handful of statements, not thousands.
 
@@ -18,8 +18,9 @@ use crate::outcomes::{
 use crate::ports::{OutcomeStore, StoreError};
 use crate::schema::{FEATURES, FEATURE_COUNT};
 
-/// Advisory lock key serialising outcome reports ("fraudrisk" + 2).
-const OUTCOMES_LOCK_KEY: i64 = 0x6672_6175_6472_6b02;
+/// Advisory lock key serialising outcome reports and absorptions ("fraudrisk" + 4; + 1 is
+/// the migrations', + 2 the training lock's, + 3 the jobs').
+pub(super) const OUTCOMES_LOCK_KEY: i64 = 0x6672_6175_6472_6b04;
 
 /// The outcomes table: one row per prediction id (the primary key is the lookup the monitor
 /// joins on); `record_id` is the labelled row it made, `history` the outcomes it replaced.
@@ -33,11 +34,11 @@ pub(super) const MIGRATION: &str = "CREATE TABLE outcomes (\n\
      history JSONB NOT NULL DEFAULT '[]');\n\
      CREATE INDEX outcomes_observed_at ON outcomes (observed_at);";
 
-const STATE_SQL: &str = "SELECT p.features, o.fraud, o.observed_at, o.record_id, r.absorbed_by \
+const STATE_SQL: &str = "SELECT p.features, o.fraud, o.observed_at, o.record_id, a.version \
      FROM unnest($1::UUID[]) WITH ORDINALITY AS ids(id, ord) \
      LEFT JOIN predictions p ON p.prediction_id = ids.id \
      LEFT JOIN outcomes o ON o.prediction_id = ids.id \
-     LEFT JOIN records r ON r.id = o.record_id \
+     LEFT JOIN absorptions a ON a.record_id = o.record_id \
      ORDER BY ids.ord";
 
 const INSERT_OUTCOMES_SQL: &str = "INSERT INTO outcomes \
@@ -57,7 +58,8 @@ const REPLACE_OUTCOMES_SQL: &str = "UPDATE outcomes o SET fraud = u.fraud, \
 const RELABEL_RECORDS_SQL: &str = "UPDATE records r SET creditability = u.creditability, \
      content_hash = u.content_hash \
      FROM unnest($1::BIGINT[], $2::SMALLINT[], $3::TEXT[]) AS u(id, creditability, content_hash) \
-     WHERE r.id = u.id AND r.absorbed_by IS NULL";
+     WHERE r.id = u.id \
+       AND NOT EXISTS (SELECT 1 FROM absorptions a WHERE a.record_id = r.id)";
 
 fn insert_records_sql() -> String {
     let columns = feature_list();
@@ -83,12 +85,12 @@ struct Report<'a> {
     insert_records_sql: String,
 }
 
-/// What is stored for each id, in input order, with the labelled row's id. Rows of stored
-/// outcomes are locked, so a retrain cannot absorb a row between this read and its relabel.
+/// What is stored for each id, in input order, with the labelled row's id. The caller holds
+/// the outcomes' advisory lock, which absorption takes too, so no retrain absorbs a row
+/// between this read and its relabel.
 async fn read_states(
     transaction: &tokio_postgres::Transaction<'_>,
     ids: &[Uuid],
-    lock_rows: bool,
 ) -> Result<Vec<(OutcomeState, Option<i64>)>, tokio_postgres::Error> {
     let rows = transaction.query(STATE_SQL, &[&ids]).await?;
     let mut states = Vec::with_capacity(rows.len());
@@ -109,24 +111,6 @@ async fn read_states(
             row.try_get::<_, Option<i64>>(3)?,
         ));
     }
-    if lock_rows {
-        let record_ids: Vec<i64> = states.iter().filter_map(|(_, id)| *id).collect();
-        let locked = transaction
-            .query(
-                "SELECT id, absorbed_by FROM records WHERE id = ANY($1) FOR UPDATE",
-                &[&record_ids],
-            )
-            .await?;
-        let absorbed: std::collections::HashMap<i64, Option<i64>> = locked
-            .iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .collect::<Result<_, tokio_postgres::Error>>()?;
-        for (state, record_id) in &mut states {
-            if let Some(Some(version)) = record_id.and_then(|id| absorbed.get(&id).copied()) {
-                state.absorbed_by = u32::try_from(version).ok();
-            }
-        }
-    }
     Ok(states)
 }
 
@@ -139,7 +123,7 @@ async fn record_in_transaction(
         .execute("SELECT pg_advisory_xact_lock($1)", &[&OUTCOMES_LOCK_KEY])
         .await?;
     let ids: Vec<Uuid> = report.outcomes.iter().map(|o| o.prediction_id).collect();
-    let states = read_states(&transaction, &ids, report.overwrite).await?;
+    let states = read_states(&transaction, &ids).await?;
 
     let mut decisions = Vec::with_capacity(states.len());
     let mut inserts = Vec::new();

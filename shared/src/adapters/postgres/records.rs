@@ -16,6 +16,7 @@ use crate::ports::{
 use crate::progress::{Step, Unit};
 use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
+use super::outcomes::OUTCOMES_LOCK_KEY;
 use super::{lock, migrations, PostgresStore};
 
 pub(super) fn feature_list() -> String {
@@ -26,13 +27,24 @@ pub(super) fn feature_list() -> String {
         .join(", ")
 }
 
+/// The rows meeting `condition`, each with the version that absorbed it (`a.version`, NULL
+/// while it waits); `r` is the records table, `a` its absorptions.
 pub(super) fn select_sql(condition: &str) -> String {
+    let columns: String = FEATURES.iter().map(|f| format!(", r.{}", f.name)).collect();
     format!(
-        "SELECT id, creditability, absorbed_by, loaded_at, {} FROM records WHERE {condition} \
-         ORDER BY id",
-        feature_list()
+        "SELECT r.id, r.creditability, a.version, r.loaded_at{columns} \
+         FROM records r LEFT JOIN absorptions a ON a.record_id = r.id \
+         WHERE {condition} ORDER BY r.id"
     )
 }
+
+/// Absorptions live in a narrow table of their own: marking a million rows absorbed is then
+/// a million small inserts (seconds) instead of a new version of a million wide records rows
+/// and of every index on them (half a minute). The advisory lock is the outcome reports' one:
+/// a report reads whether a row was absorbed and relabels it in one transaction, so an
+/// absorption waits for it rather than slipping in between.
+const MARK_ABSORBED_SQL: &str = "INSERT INTO absorptions (record_id, version) \
+     SELECT unnest($2::BIGINT[]), $1 ON CONFLICT (record_id) DO NOTHING";
 
 pub(super) fn read_stored(
     row: &tokio_postgres::Row,
@@ -247,7 +259,8 @@ impl RecordStore for PostgresStore {
                  creditability = l.creditability, loaded_at = now(){assignments} \
                  FROM records_load l \
                  WHERE r.source = $1 AND r.source_key = l.source_key \
-                 AND r.absorbed_by IS NULL AND r.content_hash <> l.content_hash \
+                 AND NOT EXISTS (SELECT 1 FROM absorptions a WHERE a.record_id = r.id) \
+                 AND r.content_hash <> l.content_hash \
                  AND NOT EXISTS (SELECT 1 FROM records s WHERE s.source = $1 \
                    AND s.source_key = l.source_key AND s.content_hash = l.content_hash)"
             ),
@@ -267,17 +280,17 @@ impl RecordStore for PostgresStore {
     }
 
     async fn records_by_role(&self, role: RecordRole) -> Result<Vec<StoredRecord>, StoreError> {
-        self.select_records("records_by_role", "role = $1", Some(role.as_str()))
+        self.select_records("records_by_role", "r.role = $1", Some(role.as_str()))
             .await
     }
 
     async fn absorbed_records(&self) -> Result<Vec<StoredRecord>, StoreError> {
-        self.select_records("absorbed_records", "absorbed_by IS NOT NULL", None)
+        self.select_records("absorbed_records", "a.version IS NOT NULL", None)
             .await
     }
 
     async fn pending_records(&self) -> Result<Vec<StoredRecord>, StoreError> {
-        self.select_records("pending_records", "absorbed_by IS NULL", None)
+        self.select_records("pending_records", "a.version IS NULL", None)
             .await
     }
 
@@ -288,14 +301,14 @@ impl RecordStore for PostgresStore {
             &(ids, version),
             |client, (ids, version)| {
                 Box::pin(async move {
-                    client
-                        .execute(
-                            "UPDATE records SET absorbed_by = $1 \
-                         WHERE id = ANY($2) AND absorbed_by IS NULL",
-                            &[version, ids],
-                        )
-                        .await
-                        .map(|_| ())
+                    let transaction = client.transaction().await?;
+                    transaction
+                        .execute("SELECT pg_advisory_xact_lock($1)", &[&OUTCOMES_LOCK_KEY])
+                        .await?;
+                    transaction
+                        .execute(MARK_ABSORBED_SQL, &[version, ids])
+                        .await?;
+                    transaction.commit().await
                 })
             },
         )
@@ -308,11 +321,11 @@ impl RecordStore for PostgresStore {
                 let row = client
                     .query_one(
                         "SELECT \
-                           COUNT(*) FILTER (WHERE role = 'reference'), \
-                           COUNT(*) FILTER (WHERE role = 'new'), \
-                           COUNT(*) FILTER (WHERE absorbed_by IS NOT NULL), \
-                           COUNT(*) FILTER (WHERE absorbed_by IS NULL) \
-                         FROM records",
+                           COUNT(*) FILTER (WHERE r.role = 'reference'), \
+                           COUNT(*) FILTER (WHERE r.role = 'new'), \
+                           COUNT(a.record_id), \
+                           COUNT(*) FILTER (WHERE a.record_id IS NULL) \
+                         FROM records r LEFT JOIN absorptions a ON a.record_id = r.id",
                         &[],
                     )
                     .await?;
@@ -333,8 +346,9 @@ impl RecordStore for PostgresStore {
             Box::pin(async move {
                 let rows = client
                     .query(
-                        "SELECT source, COUNT(*) FROM records WHERE absorbed_by IS NULL \
-                         GROUP BY source ORDER BY source",
+                        "SELECT r.source, COUNT(*) FROM records r \
+                         LEFT JOIN absorptions a ON a.record_id = r.id \
+                         WHERE a.record_id IS NULL GROUP BY r.source ORDER BY r.source",
                         &[],
                     )
                     .await?;
