@@ -157,31 +157,32 @@ fn a_row_set_fits_what_its_records_alone_fit() {
     }
 }
 
+/// A dataset of `rows` passed over one by one: no grouping, no weights.
+fn every_row<'a>(
+    design: &'a Design,
+    rows: &'a [u32],
+    targets: Array1<bool>,
+) -> DatasetBase<DesignRows<'a>, Array1<bool>> {
+    DatasetBase::new(
+        DesignRows {
+            design,
+            rows,
+            distinct: rows,
+        },
+        targets,
+    )
+}
+
 #[test]
 fn a_targets_count_that_differs_from_the_rows_is_refused() {
     let records = testdata::records(50, 1, 2);
     let design = Design::new(&records).unwrap();
     let rows = design.all_rows();
     let targets: Array1<bool> = Array1::from(vec![true; 3]);
-    let dataset = DatasetBase::new(
-        DesignRows {
-            design: &design,
-            rows: &rows,
-            distinct: &rows,
-        },
-        targets,
-    );
+    let dataset = every_row(&design, &rows, targets);
     assert!(NewtonLogistic::new(1.0).fit(&dataset).is_err());
     let targets: Array1<bool> = rows.iter().map(|&r| design.is_fraud(r)).collect();
-    let dataset = DatasetBase::new(
-        DesignRows {
-            design: &design,
-            rows: &rows,
-            distinct: &rows,
-        },
-        targets,
-    )
-    .with_weights(Array1::from(vec![1.0f32; 3]));
+    let dataset = every_row(&design, &rows, targets).with_weights(Array1::from(vec![1.0f32; 3]));
     assert!(NewtonLogistic::new(1.0).fit(&dataset).is_err());
 }
 
@@ -202,14 +203,7 @@ fn distinct_rows_weighted_by_their_copies_fit_as_every_copy_does() {
         let weighted = fit_rows(&design, &rows, alpha, &config(), None).unwrap();
         let targets: Array1<bool> = rows.iter().map(|&r| design.is_fraud(r)).collect();
         let every_copy = NewtonLogistic::new(alpha)
-            .fit(&DatasetBase::new(
-                DesignRows {
-                    design: &design,
-                    rows: &rows,
-                    distinct: &rows,
-                },
-                targets,
-            ))
+            .fit(&every_row(&design, &rows, targets))
             .unwrap();
         assert_eq!(
             weighted.encoder, every_copy.encoder,
