@@ -16,7 +16,7 @@ use fraudrisk::ports::{
 use it_common::TestDatabase;
 use uuid::Uuid;
 
-const ALL_MIGRATIONS: [&str; 10] = [
+const ALL_MIGRATIONS: [&str; 11] = [
     "0001_records",
     "0002_users",
     "0003_predictions",
@@ -27,6 +27,7 @@ const ALL_MIGRATIONS: [&str; 10] = [
     "0008_prediction_reason_codes",
     "0009_jobs",
     "0010_absorptions",
+    "0011_outcomes_record_key",
 ];
 
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {
@@ -183,7 +184,11 @@ async fn a_database_from_before_the_absorptions_table_keeps_what_was_absorbed() 
         )
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), ["0010_absorptions"]);
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        ["0010_absorptions"],
+        "only the undone migration runs"
+    );
     let absorbed = store.absorbed_records().await.unwrap();
     assert_eq!(
         absorbed.iter().map(|s| s.id).collect::<Vec<_>>(),

@@ -24,6 +24,7 @@ pub(super) const OUTCOMES_LOCK_KEY: i64 = 0x6672_6175_6472_6b04;
 
 /// The outcomes table: one row per prediction id (the primary key is the lookup the monitor
 /// joins on); `record_id` is the labelled row it made, `history` the outcomes it replaced.
+/// Migration 0011 drops the foreign key declared here (a check per inserted outcome).
 pub(super) const MIGRATION: &str = "CREATE TABLE outcomes (\n\
      prediction_id UUID PRIMARY KEY,\n\
      fraud BOOLEAN NOT NULL,\n\
