@@ -1,7 +1,8 @@
 //! Outcomes in PostgreSQL: a report is one transaction under an advisory lock (reporters of
-//! the same id cannot both insert, and no absorption happens in between), the state of every id read with one join, each outcome
-//! decided by [`outcomes::decide`], and the writes done set-wise with `UNNEST`, so a report
-//! of 1,000 outcomes costs a handful of statements, not thousands.
+//! the same id cannot both insert, and no absorption happens in between), the state of every
+//! id read with one join, each outcome decided by [`outcomes::decide`], and the writes done
+//! set-wise with `UNNEST`, so a report of 1,000 outcomes costs a handful of statements, not
+//! thousands.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
