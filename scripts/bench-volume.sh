@@ -161,9 +161,9 @@ tail -n +"$((batch + 1))" "$work/ids" >"$work/post_ids"
 # --- 1. plans --------------------------------------------------------------------------------------
 state_sql="SELECT p.features, o.fraud, o.observed_at, o.record_id, a.version \
 FROM unnest(\$1::UUID[]) WITH ORDINALITY AS ids(id, ord) \
-LEFT JOIN predictions p ON p.prediction_id = ids.id \
-LEFT JOIN outcomes o ON o.prediction_id = ids.id \
-LEFT JOIN absorptions a ON a.record_id = o.record_id \
+LEFT JOIN LATERAL (SELECT features FROM predictions WHERE prediction_id = ids.id LIMIT 1) p ON true \
+LEFT JOIN LATERAL (SELECT fraud, observed_at, record_id FROM outcomes WHERE prediction_id = ids.id LIMIT 1) o ON true \
+LEFT JOIN LATERAL (SELECT version FROM absorptions WHERE record_id = o.record_id LIMIT 1) a ON true \
 ORDER BY ids.ord"
 lookup_sql="SELECT prediction_id, created_at, model_version, threshold, probability_of_fraud, \
 fraud, features, username FROM predictions WHERE prediction_id = \$1"

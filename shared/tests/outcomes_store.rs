@@ -284,3 +284,62 @@ async fn postgres_outcome_lookups_use_the_indexes() {
     assert!(plan.contains("predictions_prediction_id"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
+
+/// The state query of a 1,000-item report looks every id up by key, whatever the statistics
+/// say: with plain joins the planner hashed a sequential scan of all of `outcomes` for each
+/// report once the table held some thousands of rows (85 ms at 80,000, growing with it).
+#[tokio::test]
+#[ignore = "needs services"]
+async fn postgres_outcome_state_query_looks_every_id_up_by_key() {
+    it_common::start();
+    let database = TestDatabase::create("outcomes_state_plan").await;
+    let store = PostgresStore::connect(&database.settings()).await.unwrap();
+    store.migrate().await.unwrap();
+    let entries: Vec<PredictionLogEntry> = (0..20_000)
+        .map(|_| entry(seed_example_corrected()))
+        .collect();
+    store.log_predictions(&entries).await.unwrap();
+    let admin = it_common::client_for(&database).await;
+    // 15,000 outcomes whose rows a version absorbed (the ids stand for labelled rows: only
+    // the lookups matter here), then fresh statistics, so the planner knows the sizes.
+    admin
+        .batch_execute(
+            "INSERT INTO outcomes (prediction_id, fraud, observed_at, recorded_at, record_id) \
+             SELECT prediction_id, false, now(), now(), id FROM predictions \
+             ORDER BY id LIMIT 15000; \
+             INSERT INTO absorptions (record_id, version) SELECT record_id, 1 FROM outcomes; \
+             ANALYZE predictions; ANALYZE outcomes; ANALYZE absorptions",
+        )
+        .await
+        .unwrap();
+    let ids: Vec<Uuid> = entries
+        .iter()
+        .skip(10_000)
+        .take(1_000)
+        .map(|entry| entry.prediction_id)
+        .collect();
+    let plan: Vec<String> = admin
+        .query(
+            format!(
+                "EXPLAIN {}",
+                fraudrisk::adapters::postgres::OUTCOME_STATE_SQL
+            )
+            .as_str(),
+            &[&ids],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+    assert!(!plan.contains("Hash"), "{plan}");
+    for index in [
+        "predictions_prediction_id",
+        "outcomes_pkey",
+        "absorptions_pkey",
+    ] {
+        assert!(plan.contains(index), "{index} not used:\n{plan}");
+    }
+}

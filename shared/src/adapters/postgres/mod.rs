@@ -40,6 +40,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::ports::StoreError;
 
+pub use outcomes::STATE_SQL as OUTCOME_STATE_SQL;
 pub use pool::pg_message;
 pub use settings::PostgresSettings;
 

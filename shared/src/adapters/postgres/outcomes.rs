@@ -1,8 +1,8 @@
 //! Outcomes in PostgreSQL: a report is one transaction under an advisory lock (reporters of
 //! the same id cannot both insert, and no absorption happens in between), the state of every
-//! id read with one join, each outcome decided by [`outcomes::decide`], and the writes done
-//! set-wise with `UNNEST`, so a report of 1,000 outcomes costs a handful of statements, not
-//! thousands.
+//! id read with one statement of key lookups, each outcome decided by [`outcomes::decide`],
+//! and the writes done set-wise with `UNNEST` (new outcomes and their labelled rows in one
+//! statement), so a report of 1,000 outcomes costs four statements, not thousands.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,18 +36,20 @@ pub(super) const MIGRATION: &str = "CREATE TABLE outcomes (\n\
      history JSONB NOT NULL DEFAULT '[]');\n\
      CREATE INDEX outcomes_observed_at ON outcomes (observed_at);";
 
-const STATE_SQL: &str = "SELECT p.features, o.fraud, o.observed_at, o.record_id, a.version \
+/// Each id's prediction, outcome and absorption, in input order. Every join is a lateral
+/// lookup by key (`LIMIT 1` keeps the planner from turning it into a hash join): with plain
+/// joins it hashed a sequential scan of all of `outcomes` per report once the table's
+/// statistics lagged behind its growth (85 ms at 80,000 outcomes, growing with the table).
+/// Public for the test that checks its plan (and `scripts/bench-volume.sh` explains a copy).
+pub const STATE_SQL: &str = "SELECT p.features, o.fraud, o.observed_at, o.record_id, a.version \
      FROM unnest($1::UUID[]) WITH ORDINALITY AS ids(id, ord) \
-     LEFT JOIN predictions p ON p.prediction_id = ids.id \
-     LEFT JOIN outcomes o ON o.prediction_id = ids.id \
-     LEFT JOIN absorptions a ON a.record_id = o.record_id \
+     LEFT JOIN LATERAL (SELECT features FROM predictions \
+       WHERE prediction_id = ids.id LIMIT 1) p ON true \
+     LEFT JOIN LATERAL (SELECT fraud, observed_at, record_id FROM outcomes \
+       WHERE prediction_id = ids.id LIMIT 1) o ON true \
+     LEFT JOIN LATERAL (SELECT version FROM absorptions \
+       WHERE record_id = o.record_id LIMIT 1) a ON true \
      ORDER BY ids.ord";
-
-const INSERT_OUTCOMES_SQL: &str = "INSERT INTO outcomes \
-     (prediction_id, fraud, observed_at, recorded_at, username, record_id) \
-     SELECT u.id, u.fraud, u.observed_at, now(), $4, u.record_id \
-     FROM unnest($1::UUID[], $2::BOOLEAN[], $3::TIMESTAMPTZ[], $5::BIGINT[]) \
-       AS u(id, fraud, observed_at, record_id)";
 
 const REPLACE_OUTCOMES_SQL: &str = "UPDATE outcomes o SET fraud = u.fraud, \
      observed_at = u.observed_at, recorded_at = now(), username = $4, \
@@ -63,20 +65,29 @@ const RELABEL_RECORDS_SQL: &str = "UPDATE records r SET creditability = u.credit
      WHERE r.id = u.id \
        AND NOT EXISTS (SELECT 1 FROM absorptions a WHERE a.record_id = r.id)";
 
-fn insert_records_sql() -> String {
+/// The labelled rows and their outcomes in one statement: the rows' ids go from the `INSERT`
+/// into `records` to the outcomes inside the server (no round trip, no id list sent back).
+/// `$1` the prediction ids (each row's key is its id as text), `$2` fraud, `$3` observed_at,
+/// `$4` the user, `$5` the row hashes, `$6` the labels, then one array per feature.
+fn insert_outcomes_sql() -> String {
     let columns = feature_list();
     let arrays: String = (0..FEATURE_COUNT)
-        .map(|i| format!(", ${}::INTEGER[]", i + 4))
+        .map(|i| format!(", ${}::INTEGER[]", i + 7))
         .collect();
     let names: String = FEATURES.iter().map(|f| format!(", {}", f.name)).collect();
     format!(
-        "INSERT INTO records (source, source_key, content_hash, role, creditability, loaded_at, \
-         {columns}) \
-         SELECT '{OUTCOME_SOURCE}', u.source_key, u.content_hash, 'new', u.creditability, now(), \
-         {columns} \
-         FROM unnest($1::TEXT[], $2::TEXT[], $3::SMALLINT[]{arrays}) \
-           AS u(source_key, content_hash, creditability{names}) \
-         RETURNING id, source_key"
+        "WITH u AS (SELECT * FROM unnest($1::UUID[], $2::BOOLEAN[], $3::TIMESTAMPTZ[], \
+           $5::TEXT[], $6::SMALLINT[]{arrays}) \
+           AS u(id, fraud, observed_at, content_hash, creditability{names})), \
+         labelled AS (INSERT INTO records (source, source_key, content_hash, role, \
+           creditability, loaded_at, {columns}) \
+           SELECT '{OUTCOME_SOURCE}', u.id::TEXT, u.content_hash, 'new', u.creditability, now(), \
+           {columns} FROM u \
+           RETURNING id, source_key) \
+         INSERT INTO outcomes (prediction_id, fraud, observed_at, recorded_at, username, \
+           record_id) \
+         SELECT u.id, u.fraud, u.observed_at, now(), $4, labelled.id \
+         FROM u JOIN labelled ON labelled.source_key = u.id::TEXT"
     )
 }
 
@@ -84,7 +95,7 @@ struct Report<'a> {
     outcomes: &'a [Outcome],
     overwrite: bool,
     username: Option<&'a str>,
-    insert_records_sql: String,
+    insert_outcomes_sql: String,
 }
 
 /// What is stored for each id, in input order, with the labelled row's id. The caller holds
@@ -147,10 +158,9 @@ async fn record_in_transaction(
     }
 
     if !inserts.is_empty() {
-        let keys: Vec<String> = inserts
-            .iter()
-            .map(|(o, _)| o.prediction_id.hyphenated().to_string())
-            .collect();
+        let ids: Vec<Uuid> = inserts.iter().map(|(o, _)| o.prediction_id).collect();
+        let frauds: Vec<bool> = inserts.iter().map(|(o, _)| o.fraud).collect();
+        let observed: Vec<DateTime<Utc>> = inserts.iter().map(|(o, _)| o.observed_at).collect();
         let hashes: Vec<String> = inserts.iter().map(|(_, r)| row_hash(r)).collect();
         let labels: Vec<i16> = inserts
             .iter()
@@ -165,33 +175,11 @@ async fn record_in_transaction(
                     .collect()
             })
             .collect();
-        let mut parameters: Vec<&(dyn ToSql + Sync)> = vec![&keys, &hashes, &labels];
+        let mut parameters: Vec<&(dyn ToSql + Sync)> =
+            vec![&ids, &frauds, &observed, &report.username, &hashes, &labels];
         parameters.extend(features.iter().map(|c| c as &(dyn ToSql + Sync)));
-        let inserted = transaction
-            .query(report.insert_records_sql.as_str(), &parameters)
-            .await?;
-        let mut record_of = std::collections::HashMap::with_capacity(inserted.len());
-        for row in &inserted {
-            record_of.insert(row.try_get::<_, String>(1)?, row.try_get::<_, i64>(0)?);
-        }
-        let record_ids: Vec<i64> = keys
-            .iter()
-            .map(|k| record_of.get(k).copied().unwrap_or_default())
-            .collect();
-        let outcome_ids: Vec<Uuid> = inserts.iter().map(|(o, _)| o.prediction_id).collect();
-        let frauds: Vec<bool> = inserts.iter().map(|(o, _)| o.fraud).collect();
-        let observed: Vec<DateTime<Utc>> = inserts.iter().map(|(o, _)| o.observed_at).collect();
         transaction
-            .execute(
-                INSERT_OUTCOMES_SQL,
-                &[
-                    &outcome_ids,
-                    &frauds,
-                    &observed,
-                    &report.username,
-                    &record_ids,
-                ],
-            )
+            .execute(report.insert_outcomes_sql.as_str(), &parameters)
             .await?;
     }
     if !replaces.is_empty() {
@@ -233,7 +221,7 @@ impl OutcomeStore for PostgresStore {
             outcomes,
             overwrite,
             username,
-            insert_records_sql: insert_records_sql(),
+            insert_outcomes_sql: insert_outcomes_sql(),
         };
         let decided = self
             .run("record_outcomes", &report, |client, report| {
