@@ -256,31 +256,55 @@ async fn postgres_reports_of_one_id_at_once_record_it_once() {
     assert_eq!(waiting_from_outcomes(store.as_ref()).await, 1);
 }
 
-#[tokio::test]
-#[ignore = "needs services"]
-async fn postgres_outcome_lookups_use_the_indexes() {
+/// A migrated PostgreSQL store with 20,000 logged predictions (enough that a sequential scan
+/// would be the planner's choice without an index), and an admin connection to its database.
+async fn store_with_logged_predictions(
+    name: &str,
+) -> (
+    TestDatabase,
+    PostgresStore,
+    Vec<PredictionLogEntry>,
+    tokio_postgres::Client,
+) {
     it_common::start();
-    let database = TestDatabase::create("outcomes_plan").await;
+    let database = TestDatabase::create(name).await;
     let store = PostgresStore::connect(&database.settings()).await.unwrap();
     store.migrate().await.unwrap();
-    // Enough rows that a sequential scan would be the planner's choice without an index.
     let entries: Vec<PredictionLogEntry> = (0..20_000)
         .map(|_| entry(seed_example_corrected()))
         .collect();
     store.log_predictions(&entries).await.unwrap();
     let admin = it_common::client_for(&database).await;
-    admin.batch_execute("ANALYZE predictions").await.unwrap();
-    let plan: Vec<String> = admin
-        .query(
-            "EXPLAIN SELECT features FROM predictions WHERE prediction_id = $1",
-            &[&entries[77].prediction_id],
-        )
+    (database, store, entries, admin)
+}
+
+/// The planner's plan for `sql` with `parameters`, one line of text per plan line.
+async fn plan_of(
+    admin: &tokio_postgres::Client,
+    sql: &str,
+    parameters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> String {
+    admin
+        .query(format!("EXPLAIN {sql}").as_str(), parameters)
         .await
         .unwrap()
         .iter()
         .map(|row| row.get::<_, String>(0))
-        .collect();
-    let plan = plan.join("\n");
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+#[ignore = "needs services"]
+async fn postgres_outcome_lookups_use_the_indexes() {
+    let (_database, _store, entries, admin) = store_with_logged_predictions("outcomes_plan").await;
+    admin.batch_execute("ANALYZE predictions").await.unwrap();
+    let plan = plan_of(
+        &admin,
+        "SELECT features FROM predictions WHERE prediction_id = $1",
+        &[&entries[77].prediction_id],
+    )
+    .await;
     assert!(plan.contains("predictions_prediction_id"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
@@ -291,15 +315,8 @@ async fn postgres_outcome_lookups_use_the_indexes() {
 #[tokio::test]
 #[ignore = "needs services"]
 async fn postgres_outcome_state_query_looks_every_id_up_by_key() {
-    it_common::start();
-    let database = TestDatabase::create("outcomes_state_plan").await;
-    let store = PostgresStore::connect(&database.settings()).await.unwrap();
-    store.migrate().await.unwrap();
-    let entries: Vec<PredictionLogEntry> = (0..20_000)
-        .map(|_| entry(seed_example_corrected()))
-        .collect();
-    store.log_predictions(&entries).await.unwrap();
-    let admin = it_common::client_for(&database).await;
+    let (_database, _store, entries, admin) =
+        store_with_logged_predictions("outcomes_state_plan").await;
     // 15,000 outcomes whose rows a version absorbed (the ids stand for labelled rows: only
     // the lookups matter here), then fresh statistics, so the planner knows the sizes.
     admin
@@ -318,21 +335,12 @@ async fn postgres_outcome_state_query_looks_every_id_up_by_key() {
         .take(1_000)
         .map(|entry| entry.prediction_id)
         .collect();
-    let plan: Vec<String> = admin
-        .query(
-            format!(
-                "EXPLAIN {}",
-                fraudrisk::adapters::postgres::OUTCOME_STATE_SQL
-            )
-            .as_str(),
-            &[&ids],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, String>(0))
-        .collect();
-    let plan = plan.join("\n");
+    let plan = plan_of(
+        &admin,
+        fraudrisk::adapters::postgres::OUTCOME_STATE_SQL,
+        &[&ids],
+    )
+    .await;
     assert!(!plan.contains("Seq Scan"), "{plan}");
     assert!(!plan.contains("Hash"), "{plan}");
     for index in [
