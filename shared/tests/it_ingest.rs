@@ -221,6 +221,36 @@ async fn files_in_incoming_are_loaded_and_moved() {
     assert_eq!(files(&reloaded)[0]["summary"]["already_present"], 1);
     assert_eq!(files(&reloaded)[0]["summary"]["inserted"], 0);
 
+    // Labelled rows under the outcomes' reserved source name are set aside, not retried.
+    services
+        .artifacts
+        .put(
+            "incoming/outcome",
+            uploads[0].1.as_bytes().to_vec(),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let reserved = ingest_event(
+        &stores,
+        &target,
+        &object_created(&bucket, &format!("{prefix}/incoming/outcome")),
+    )
+    .await
+    .unwrap();
+    let reserved = files(&reserved);
+    assert_eq!(reserved[0]["status"], "rejected", "{reserved}");
+    assert!(
+        reserved[0]["rule"].as_str().unwrap().contains("reserved"),
+        "{reserved}"
+    );
+    assert!(services
+        .artifacts
+        .get("rejected/outcome.error.json")
+        .await
+        .unwrap()
+        .is_some());
+
     // Another bucket or prefix is left alone.
     let other = ingest_event(
         &stores,

@@ -16,7 +16,7 @@ use fraudrisk::ports::{
 use it_common::TestDatabase;
 use uuid::Uuid;
 
-const ALL_MIGRATIONS: [&str; 11] = [
+const ALL_MIGRATIONS: [&str; 12] = [
     "0001_records",
     "0002_users",
     "0003_predictions",
@@ -28,6 +28,7 @@ const ALL_MIGRATIONS: [&str; 11] = [
     "0009_jobs",
     "0010_absorptions",
     "0011_outcomes_record_key",
+    "0012_records_key_without_outcomes",
 ];
 
 async fn migrated_store(database: &TestDatabase) -> PostgresStore {

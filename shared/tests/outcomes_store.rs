@@ -9,8 +9,11 @@ use std::sync::Arc;
 use chrono::{Duration, SubsecRound, Utc};
 use fraudrisk::adapters::postgres::PostgresStore;
 use fraudrisk::adapters::sqlite::SqliteStore;
+use fraudrisk::dataset::{generated_rows, GeneratedKind, GeneratorConfig};
 use fraudrisk::outcomes::{Outcome, OutcomeResult, OUTCOME_SOURCE};
-use fraudrisk::ports::{OutcomeStore, PredictionLog, PredictionLogEntry, RecordStore};
+use fraudrisk::ports::{
+    OutcomeStore, PredictionLog, PredictionLogEntry, RecordRole, RecordStore, StoreError,
+};
 use fraudrisk::request::seed_example_corrected;
 use it_common::TestDatabase;
 use uuid::Uuid;
@@ -192,6 +195,30 @@ async fn scenario(store: &dyn Store) {
         .unwrap()
         .is_none());
     assert_eq!(waiting_from_outcomes(store).await, 0);
+
+    // A load may not pose as outcomes' rows (PostgreSQL keeps those out of the loads' key).
+    let rows = generated_rows(
+        GeneratedKind::Shifted,
+        GeneratorConfig {
+            seed: 7,
+            reference_rows: 0,
+            shifted_rows: 3,
+        },
+    );
+    let refused = store
+        .load_records(OUTCOME_SOURCE, RecordRole::New, &rows)
+        .await
+        .expect_err("reserved source name");
+    assert!(
+        matches!(&refused, StoreError::Conflict(m) if m.contains("`outcome` is reserved")),
+        "{refused}"
+    );
+    assert_eq!(waiting_from_outcomes(store).await, 0);
+    let loaded = store
+        .load_records("outcome.csv", RecordRole::New, &rows)
+        .await
+        .unwrap();
+    assert_eq!(loaded.inserted, 3);
 }
 
 #[tokio::test]
@@ -210,6 +237,20 @@ async fn postgres_store_records_outcomes() {
     let store = PostgresStore::connect(&database.settings()).await.unwrap();
     store.migrate().await.unwrap();
     scenario(&store).await;
+    // Outcomes' rows are outside the loads' content key (their key is the outcomes' one).
+    let admin = it_common::client_for(&database).await;
+    let definition: String = admin
+        .query_one(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'records_source_key_hash'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        definition.contains("UNIQUE") && definition.contains("WHERE (source <> 'outcome'::text)"),
+        "{definition}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

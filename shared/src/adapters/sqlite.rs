@@ -270,6 +270,7 @@ impl RecordStore for SqliteStore {
         role: RecordRole,
         rows: &[SourceRow],
     ) -> Result<LoadSummary, StoreError> {
+        crate::outcomes::refuse_outcome_source(source)?;
         let source = source.to_string();
         let rows = rows.to_vec();
         self.with_connection("load_records", move |connection| {

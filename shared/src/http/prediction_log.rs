@@ -4,13 +4,14 @@
 //! In Lambda the container may freeze as soon as the answer is sent, so the log is written
 //! within the invocation and a failed write fails the request. In `fraudctl serve` a bounded
 //! channel hands entries to one writer task that stores them in batches (one transaction per
-//! batch instead of one per request); a full channel makes requests wait (backpressure,
-//! nothing dropped), and [`PredictionSink::shutdown`] drains it. A batch the store refuses
-//! is retried with growing pauses until it is written, each failure reported in the log:
-//! meanwhile the channel fills and new predictions wait (back-pressure) rather than being
-//! answered and dropped. Only at shutdown does the writer give up, after a few tries, and
-//! then it reports how many entries were lost. [`PredictionSink::flush`] waits until what
-//! was queued before it is written (outcomes are looked up by id right after).
+//! batch instead of one per request, the writer lingering up to 5 ms for a batch to fill); a
+//! full channel makes requests wait (backpressure, nothing dropped), and
+//! [`PredictionSink::shutdown`] drains it. A batch the store refuses is retried with growing
+//! pauses until it is written, each failure reported in the log: meanwhile the channel fills
+//! and new predictions wait (back-pressure) rather than being answered and dropped. Only at
+//! shutdown does the writer give up, after a few tries, and then it reports how many entries
+//! were lost. [`PredictionSink::flush`] waits until what was queued before it is written
+//! (outcomes are looked up by id right after).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,10 @@ use crate::ports::{
 const CHANNEL_CAPACITY: usize = 4096;
 /// Requests merged into one write.
 const BATCH_REQUESTS: usize = 256;
+/// How long the writer waits for more requests before writing a small batch: each write is a
+/// transaction whose fixed cost (BEGIN, COMMIT, the WAL append) dwarfed its few rows when
+/// every batch held the one or two requests that arrived while the last one was written.
+const LINGER: Duration = Duration::from_millis(5);
 /// First pause after a failed write; it doubles up to [`MAX_RETRY_PAUSE`].
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
@@ -155,6 +160,7 @@ async fn write_batches(
                 if received == 0 {
                     break;
                 }
+                linger(&mut receiver, &mut requests).await;
                 write(log.as_ref(), &mut requests, &stopping).await;
             }
             _ = stop.notified() => {
@@ -165,6 +171,22 @@ async fn write_batches(
                 }
                 break;
             }
+        }
+    }
+}
+
+/// Waits up to [`LINGER`] for the batch to fill; a flush ends the wait (its caller waits).
+async fn linger(receiver: &mut mpsc::Receiver<Queued>, requests: &mut Vec<Queued>) {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let is_flush = |queued: &Queued| matches!(queued, Queued::Flush(_));
+    let mut flushing = requests.iter().any(is_flush);
+    while !flushing && requests.len() < BATCH_REQUESTS {
+        let before = requests.len();
+        let room = BATCH_REQUESTS - before;
+        match tokio::time::timeout_at(deadline, receiver.recv_many(requests, room)).await {
+            Ok(received) if received > 0 => flushing = requests[before..].iter().any(is_flush),
+            // Closed (shutdown) or the time is up.
+            _ => break,
         }
     }
 }
@@ -280,5 +302,107 @@ impl PredictionLog for PredictionSink {
         until: Option<DateTime<Utc>>,
     ) -> Result<DataQuality, StoreError> {
         self.inner().window_data_quality(since, until).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeps how many writes the writer made, and how many entries each held.
+    #[derive(Default)]
+    struct WriteCounter {
+        writes: Mutex<Vec<usize>>,
+    }
+
+    fn unused(operation: &'static str) -> StoreError {
+        StoreError::backend(operation, "not kept by this test log")
+    }
+
+    #[async_trait]
+    impl PredictionLog for WriteCounter {
+        async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
+            if let Ok(mut writes) = self.writes.lock() {
+                writes.push(entries.len());
+            }
+            Ok(())
+        }
+        async fn prediction_by_id(
+            &self,
+            _: Uuid,
+        ) -> Result<Option<PredictionLogEntry>, StoreError> {
+            Err(unused("prediction_by_id"))
+        }
+        async fn prediction_stats(
+            &self,
+            _: Option<DateTime<Utc>>,
+        ) -> Result<PredictionStats, StoreError> {
+            Err(unused("prediction_stats"))
+        }
+        async fn predictions_in_window(
+            &self,
+            _: Option<DateTime<Utc>>,
+            _: Option<DateTime<Utc>>,
+            _: usize,
+        ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+            Err(unused("predictions_in_window"))
+        }
+        async fn served_outcomes(
+            &self,
+            _: DateTime<Utc>,
+            _: usize,
+        ) -> Result<Vec<MonitoredPrediction>, StoreError> {
+            Err(unused("served_outcomes"))
+        }
+        async fn window_aggregates(
+            &self,
+            _: Option<DateTime<Utc>>,
+            _: Option<DateTime<Utc>>,
+            _: &ScoreReference,
+        ) -> Result<WindowAggregates, StoreError> {
+            Err(unused("window_aggregates"))
+        }
+        async fn window_data_quality(
+            &self,
+            _: Option<DateTime<Utc>>,
+            _: Option<DateTime<Utc>>,
+        ) -> Result<DataQuality, StoreError> {
+            Err(unused("window_data_quality"))
+        }
+    }
+
+    fn entry() -> PredictionLogEntry {
+        PredictionLogEntry {
+            prediction_id: Uuid::now_v7(),
+            created_at: Utc::now(),
+            model_version: 1,
+            threshold: 0.5,
+            probability_of_fraud: 0.25,
+            fraud: false,
+            features: serde_json::json!({}),
+            username: None,
+            reason_codes: Vec::new(),
+        }
+    }
+
+    // One thread: the writer runs only when the test yields, as it would between requests.
+    #[tokio::test(flavor = "current_thread")]
+    async fn requests_arriving_while_the_writer_waits_share_a_write() {
+        let counter = Arc::new(WriteCounter::default());
+        let sink = PredictionSink::background(counter.clone());
+        for _ in 0..10 {
+            sink.record(vec![entry()]).await.unwrap();
+            // The writer takes what is queued; without the linger it would write it now.
+            tokio::task::yield_now().await;
+        }
+        sink.flush().await;
+        let writes = counter.writes.lock().unwrap().clone();
+        assert_eq!(writes.iter().sum::<usize>(), 10, "{writes:?}");
+        assert!(writes.len() <= 3, "one write per request: {writes:?}");
+        // A flush ends the wait: what it follows is written before it returns.
+        sink.record(vec![entry()]).await.unwrap();
+        sink.flush().await;
+        assert_eq!(counter.writes.lock().unwrap().iter().sum::<usize>(), 11);
+        sink.shutdown().await;
     }
 }

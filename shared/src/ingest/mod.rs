@@ -154,6 +154,11 @@ impl Rejection {
 
     fn too_large(file: &str, kind: FileKind, size: u64) -> Self {
         let rule = format!("is larger than {MAX_INGEST_BYTES} bytes ({size}); split it");
+        Self::whole_file(file, kind, rule)
+    }
+
+    /// A rule the file breaks as a whole (no line or column at fault).
+    fn whole_file(file: &str, kind: FileKind, rule: String) -> Self {
         Rejection {
             file: file.to_string(),
             kind,
@@ -261,11 +266,18 @@ pub async fn ingest_key(
                 return reject(stores, key, name, Content::Read(bytes), rejection).await;
             }
             Ok(csv) => {
-                let summary = stores
+                let summary = match stores
                     .records
                     .load_records(name, RecordRole::New, &csv.rows)
                     .await
-                    .map_err(store_error)?;
+                {
+                    // Retrying cannot help: the file goes aside with the reason.
+                    Err(StoreError::Conflict(rule)) => {
+                        let rejection = Rejection::whole_file(name, kind, rule);
+                        return reject(stores, key, name, Content::Read(bytes), rejection).await;
+                    }
+                    loaded => loaded.map_err(store_error)?,
+                };
                 IngestOutcome::Loaded {
                     file: name.to_string(),
                     summary,

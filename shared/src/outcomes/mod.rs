@@ -8,6 +8,7 @@
 //! PostgreSQL follow the same rules.
 
 mod file;
+mod logged_inputs;
 mod parse;
 
 use chrono::{DateTime, Utc};
@@ -15,12 +16,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
+use crate::schema::{Applicant, LabeledRecord};
 
 pub use file::{
     is_outcomes_header, read_outcomes_file, read_outcomes_from, OutcomeFileError, OutcomesFile,
     MAX_FILE_OUTCOMES,
 };
+pub use logged_inputs::LoggedInputs;
 pub use parse::outcomes_from_json;
 
 /// Most outcomes in one request (422 above it).
@@ -28,6 +30,18 @@ pub const MAX_OUTCOMES: usize = 1000;
 
 /// The `source` of the labelled rows that outcomes make.
 pub const OUTCOME_SOURCE: &str = "outcome";
+
+/// Refuses a load under [`OUTCOME_SOURCE`]: those rows belong to outcomes (one per prediction
+/// id, relabelled in place), and PostgreSQL keeps them out of the loads' content key.
+pub fn refuse_outcome_source(source: &str) -> Result<(), crate::ports::StoreError> {
+    if source == OUTCOME_SOURCE {
+        return Err(crate::ports::StoreError::Conflict(format!(
+            "the source name `{OUTCOME_SOURCE}` is reserved for the rows outcomes make; \
+             rename the file"
+        )));
+    }
+    Ok(())
+}
 
 /// One reported outcome.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,9 +64,8 @@ pub struct StoredOutcome {
 /// What the store holds for one prediction id when its outcome arrives.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OutcomeState {
-    /// The logged prediction's inputs (the 20 fields as a JSON object); `None` when no
-    /// prediction has this id.
-    pub features: Option<serde_json::Value>,
+    /// The logged prediction's inputs; `None` when no prediction has this id.
+    pub features: Option<LoggedInputs>,
     /// The outcome recorded before, if any.
     pub stored: Option<StoredOutcome>,
     /// The model version that absorbed the labelled row made from it, if any.
@@ -185,22 +198,15 @@ pub fn decide(
 /// The labelled row an outcome makes of the logged inputs (fraud is creditability 0).
 pub fn labeled_record(
     outcome: &Outcome,
-    features: &serde_json::Value,
+    features: &LoggedInputs,
 ) -> Result<LabeledRecord, UnusableInputs> {
     let unusable = |reason: String| UnusableInputs {
         prediction_id: outcome.prediction_id,
         reason,
     };
-    let object = features
-        .as_object()
-        .ok_or_else(|| unusable("not a JSON object".to_string()))?;
-    let mut values = [0.0; FEATURE_COUNT];
-    for (slot, feature) in values.iter_mut().zip(FEATURES.iter()) {
-        *slot = object
-            .get(feature.name)
-            .and_then(serde_json::Value::as_f64)
-            .ok_or_else(|| unusable(format!("{} is missing or not a number", feature.name)))?;
-    }
+    let values = *features
+        .values()
+        .map_err(|reason| unusable(reason.to_string()))?;
     let applicant = Applicant::validate(values).map_err(|errors| unusable(errors.to_string()))?;
     Ok(LabeledRecord {
         applicant,
@@ -320,9 +326,9 @@ impl OutcomeCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Applicant;
+    use crate::schema::{Applicant, FEATURES};
 
-    fn seed_features() -> serde_json::Value {
+    fn seed_json() -> serde_json::Value {
         let example = crate::request::seed_example_corrected();
         let values: Vec<f64> = FEATURES
             .iter()
@@ -331,6 +337,10 @@ mod tests {
         Applicant::validate(values.try_into().unwrap())
             .unwrap()
             .to_json()
+    }
+
+    fn seed_features() -> LoggedInputs {
+        serde_json::from_value(seed_json()).unwrap()
     }
 
     fn outcome(fraud: bool) -> Outcome {
@@ -436,11 +446,13 @@ mod tests {
 
     #[test]
     fn damaged_logged_inputs_are_named() {
-        let mut features = seed_features();
-        features["age_years"] = serde_json::json!("old");
+        let mut json = seed_json();
+        json["age_years"] = serde_json::json!("old");
+        let features = serde_json::from_value(json.clone()).unwrap();
         let error = labeled_record(&outcome(true), &features).unwrap_err();
         assert!(error.reason.contains("age_years"), "{error}");
-        features["age_years"] = serde_json::json!(-5);
+        json["age_years"] = serde_json::json!(-5);
+        let features = serde_json::from_value(json).unwrap();
         let error = labeled_record(&outcome(true), &features).unwrap_err();
         assert!(error.reason.contains("age_years"), "{error}");
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::model::{evaluate, Model, ModelError};
-use crate::outcomes::{labeled_record, Outcome};
+use crate::outcomes::{labeled_record, LoggedInputs, Outcome};
 use crate::ports::PredictionLog;
 use crate::schema::{Applicant, LabeledRecord};
 
@@ -68,7 +68,7 @@ pub(super) async fn replay_served_outcomes(
                     fraud: row.outcome?,
                     observed_at: row.entry.created_at,
                 };
-                labeled_record(&outcome, &row.entry.features).ok()
+                labeled_record(&outcome, &LoggedInputs::of_json(&row.entry.features)).ok()
             })
             .filter(|r| !trained.contains(&input_hash(&r.applicant)))
             .collect();

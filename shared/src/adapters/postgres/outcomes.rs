@@ -6,15 +6,15 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{Json, ToSql};
 use uuid::Uuid;
 
 use super::records::feature_list;
 use super::PostgresStore;
 use crate::dataset::row_hash;
 use crate::outcomes::{
-    self, Decision, Outcome, OutcomeState, OutcomeWrite, StoredOutcome, UnusableInputs,
-    OUTCOME_SOURCE,
+    self, Decision, LoggedInputs, Outcome, OutcomeState, OutcomeWrite, StoredOutcome,
+    UnusableInputs, OUTCOME_SOURCE,
 };
 use crate::ports::{OutcomeStore, StoreError};
 use crate::schema::{FEATURES, FEATURE_COUNT};
@@ -117,7 +117,10 @@ async fn read_states(
         let absorbed_by: Option<i64> = row.try_get(4)?;
         states.push((
             OutcomeState {
-                features: row.try_get(0)?,
+                // Straight into the 20 values: no JSON tree per logged entry.
+                features: row
+                    .try_get::<_, Option<Json<LoggedInputs>>>(0)?
+                    .map(|Json(inputs)| inputs),
                 stored,
                 absorbed_by: absorbed_by.and_then(|v| u32::try_from(v).ok()),
             },

@@ -9,6 +9,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
 use crate::dataset::{row_hash, RecordSource, SourceRow};
+use crate::outcomes::{refuse_outcome_source, OUTCOME_SOURCE};
 use crate::ports::{
     LoadSummary, LockOwner, RecordCounts, RecordRole, RecordStore, StoreError, StoredRecord,
     TrainingLock,
@@ -18,6 +19,13 @@ use crate::schema::{Applicant, LabeledRecord, FEATURES, FEATURE_COUNT};
 
 use super::outcomes::OUTCOMES_LOCK_KEY;
 use super::{lock, migrations, PostgresStore};
+
+/// The rows the loads' content key covers (migration 0012 makes it a partial index): every
+/// source but outcomes'. Queries by that key repeat the predicate for their alias, so the
+/// planner may use the index whatever source the parameter holds.
+pub(super) fn loaded_sources(alias: &str) -> String {
+    format!("{alias}.source <> '{OUTCOME_SOURCE}'")
+}
 
 pub(super) fn feature_list() -> String {
     FEATURES
@@ -139,13 +147,19 @@ struct LoadArguments<'a> {
 
 /// Counts the loaded rows by kind before anything is written: unchanged (same source, key
 /// and hash stored), changed (the key stored with other values only), new.
-const LOAD_COUNTS_SQL: &str = "SELECT \
-     COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM records r WHERE r.source = $1 \
-       AND r.source_key = l.source_key AND r.content_hash = l.content_hash)), \
-     COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.source = $1 \
-       AND r.source_key = l.source_key AND r.content_hash = l.content_hash) \
-       AND EXISTS (SELECT 1 FROM records r WHERE r.source = $1 AND r.source_key = l.source_key)) \
-     FROM records_load l";
+fn load_counts_sql() -> String {
+    let r = loaded_sources("r");
+    format!(
+        "SELECT \
+         COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM records r WHERE r.source = $1 AND {r} \
+           AND r.source_key = l.source_key AND r.content_hash = l.content_hash)), \
+         COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.source = $1 \
+           AND {r} AND r.source_key = l.source_key AND r.content_hash = l.content_hash) \
+           AND EXISTS (SELECT 1 FROM records r WHERE r.source = $1 AND {r} \
+             AND r.source_key = l.source_key)) \
+         FROM records_load l"
+    )
+}
 
 async fn load_in_transaction(
     client: &mut deadpool_postgres::Object,
@@ -183,7 +197,7 @@ async fn load_in_transaction(
     }
     writer.as_mut().finish().await?;
     let counts = transaction
-        .query_one(LOAD_COUNTS_SQL, &[&args.source])
+        .query_one(load_counts_sql().as_str(), &[&args.source])
         .await?;
     let count = |i: usize| counts.try_get::<_, i64>(i).map(|n| n.max(0) as usize);
     let (unchanged, changed) = (count(0)?, count(1)?);
@@ -218,6 +232,7 @@ impl RecordStore for PostgresStore {
         role: RecordRole,
         rows: &[SourceRow],
     ) -> Result<LoadSummary, StoreError> {
+        refuse_outcome_source(source)?;
         if rows.is_empty() {
             return Ok(LoadSummary::default());
         }
@@ -258,11 +273,13 @@ impl RecordStore for PostgresStore {
                 "UPDATE records r SET content_hash = l.content_hash, role = $2, \
                  creditability = l.creditability, loaded_at = now(){assignments} \
                  FROM records_load l \
-                 WHERE r.source = $1 AND r.source_key = l.source_key \
+                 WHERE r.source = $1 AND {r} AND r.source_key = l.source_key \
                  AND NOT EXISTS (SELECT 1 FROM absorptions a WHERE a.record_id = r.id) \
                  AND r.content_hash <> l.content_hash \
-                 AND NOT EXISTS (SELECT 1 FROM records s WHERE s.source = $1 \
-                   AND s.source_key = l.source_key AND s.content_hash = l.content_hash)"
+                 AND NOT EXISTS (SELECT 1 FROM records s WHERE s.source = $1 AND {s} \
+                   AND s.source_key = l.source_key AND s.content_hash = l.content_hash)",
+                r = loaded_sources("r"),
+                s = loaded_sources("s"),
             ),
             // ORDER BY keeps ids in file order, as the SQLite store assigns them.
             insert_sql: format!(
@@ -270,7 +287,8 @@ impl RecordStore for PostgresStore {
                  loaded_at, {feature_columns}) \
                  SELECT $1, source_key, content_hash, $2, creditability, now(), {feature_columns} \
                  FROM records_load ORDER BY ord \
-                 ON CONFLICT (source, source_key, content_hash) DO NOTHING"
+                 ON CONFLICT (source, source_key, content_hash) \
+                 WHERE source <> '{OUTCOME_SOURCE}' DO NOTHING"
             ),
         };
         self.run("load_records", &arguments, |client, args| {

@@ -48,31 +48,65 @@ fn read_entry(row: &rusqlite::Row<'_>) -> Result<PredictionLogEntry, rusqlite::E
     })
 }
 
+/// One log entry as the columns it is stored in.
+struct LoggedRow {
+    prediction_id: String,
+    created_at: String,
+    model_version: u32,
+    threshold: f64,
+    probability_of_fraud: f64,
+    fraud: bool,
+    features: String,
+    username: Option<String>,
+    reason_codes: String,
+}
+
+impl From<&PredictionLogEntry> for LoggedRow {
+    fn from(entry: &PredictionLogEntry) -> Self {
+        LoggedRow {
+            prediction_id: entry.prediction_id.hyphenated().to_string(),
+            created_at: entry.created_at.to_rfc3339(),
+            model_version: entry.model_version,
+            threshold: entry.threshold,
+            probability_of_fraud: entry.probability_of_fraud,
+            fraud: entry.fraud,
+            features: entry.features.to_string(),
+            username: entry.username.clone(),
+            // A JSON array of strings, as `serde_json::Value::from(Vec<String>)` renders it.
+            reason_codes: serde_json::to_string(&entry.reason_codes)
+                .unwrap_or_else(|_| "[]".to_string()),
+        }
+    }
+}
+
 #[async_trait]
 impl PredictionLog for SqliteStore {
     async fn log_predictions(&self, entries: &[PredictionLogEntry]) -> Result<(), StoreError> {
-        let entries = entries.to_vec();
+        // Rendered here, on the caller's thread: the blocking closure owns plain columns
+        // rather than a deep copy of every entry's JSON.
+        let rows: Vec<LoggedRow> = entries.iter().map(LoggedRow::from).collect();
         self.with_connection("log_predictions", move |connection| {
             let transaction = connection.transaction()?;
             {
-                let mut statement = transaction.prepare(
+                // Cached: the serving writer runs this once per batch, thousands of times.
+                let mut statement = transaction.prepare_cached(
                     "INSERT INTO predictions \
                      (prediction_id, created_at, model_version, threshold, probability_of_fraud, \
                       fraud, features, username, reason_codes) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                      ON CONFLICT (prediction_id) DO NOTHING",
                 )?;
-                for entry in &entries {
+                for row in &rows {
                     statement.execute(params![
-                        entry.prediction_id.hyphenated().to_string(),
-                        entry.created_at.to_rfc3339(),
-                        entry.model_version,
-                        entry.threshold,
-                        entry.probability_of_fraud,
-                        entry.fraud,
-                        entry.features.to_string(),
-                        entry.username,
-                        serde_json::Value::from(entry.reason_codes.clone()).to_string(),
+                        row.prediction_id,
+                        row.created_at,
+                        row.model_version,
+                        row.threshold,
+                        row.probability_of_fraud,
+                        row.fraud,
+                        row.features,
+                        row.username,
+                        row.reason_codes,
                     ])?;
                 }
             }
