@@ -174,7 +174,6 @@ mod tests {
     #[test]
     fn reads_what_a_json_tree_would_give() {
         let example = crate::request::seed_example_corrected();
-        let text = serde_json::json!({"extra": {"nested": [1, 2]}, "inputs": example}).to_string();
         // The logged object itself, with an unknown key of every shape beside the 20.
         let mut object = example.clone();
         object["unknown"] = serde_json::json!([{"a": null}, "x", true]);
@@ -184,7 +183,8 @@ mod tests {
             .map(|f| example[f.name].as_f64().unwrap())
             .collect();
         assert_eq!(inputs.values().unwrap().to_vec(), expected);
-        // The wrapper is an object without the fields: the first is named missing.
+        // An object without the fields (here, wrapping them): the first is named missing.
+        let text = serde_json::json!({"extra": {"nested": [1, 2]}, "inputs": example}).to_string();
         let wrapped = read(&text);
         let reason = wrapped.values().unwrap_err();
         assert!(reason.contains(FEATURES[0].name), "{reason}");

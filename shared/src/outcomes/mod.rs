@@ -16,6 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::ports::StoreError;
 use crate::schema::{Applicant, LabeledRecord};
 
 pub use file::{
@@ -33,9 +34,9 @@ pub const OUTCOME_SOURCE: &str = "outcome";
 
 /// Refuses a load under [`OUTCOME_SOURCE`]: those rows belong to outcomes (one per prediction
 /// id, relabelled in place), and PostgreSQL keeps them out of the loads' content key.
-pub fn refuse_outcome_source(source: &str) -> Result<(), crate::ports::StoreError> {
+pub fn refuse_outcome_source(source: &str) -> Result<(), StoreError> {
     if source == OUTCOME_SOURCE {
-        return Err(crate::ports::StoreError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "the source name `{OUTCOME_SOURCE}` is reserved for the rows outcomes make; \
              rename the file"
         )));
